@@ -1,0 +1,127 @@
+"""Request models: the one validated shape of every job, shared by the UI and the HTTP API.
+
+Bad values are rejected with a readable message; nothing is clamped or corrected silently.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES, split_legacy_name
+
+MAX_SEED = 2**32 - 1
+MAX_PROMPT_CHARS = 8000
+MIN_SIZE = 64
+MAX_SIZE = 2048
+MAX_BATCH_SIZE = 8
+MAX_BATCH_COUNT = 16
+MAX_IMAGES_PER_JOB = 64
+
+Seed = Annotated[int, Field(ge=-1, le=MAX_SEED, description="-1 picks a random seed; otherwise 0..2^32-1")]
+
+
+def _check_size(name: str, value: int) -> int:
+    if value % 8:
+        lower, upper = value - value % 8, value - value % 8 + 8
+        raise ValueError(f"{name} must be a multiple of 8 (got {value}; try {lower} or {upper})")
+    return value
+
+
+class GenerationRequest(BaseModel):
+    """Fields every diffusion task shares."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, str_strip_whitespace=False)
+
+    task: str = "txt2img"
+    model: str = Field("", description="Model name as listed by the registry; empty = the default model")
+    prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    sampler: str = Field(DEFAULT_SAMPLER, description="A1111 sampler name")
+    schedule_type: str = Field(DEFAULT_SCHEDULE, description="A1111 schedule type")
+    steps: int = Field(20, ge=1, le=150)
+    cfg_scale: float = Field(7.0, ge=0.0, le=30.0)
+    width: int = Field(512, ge=MIN_SIZE, le=MAX_SIZE)
+    height: int = Field(512, ge=MIN_SIZE, le=MAX_SIZE)
+    seed: Seed = -1
+    batch_size: int = Field(1, ge=1, le=MAX_BATCH_SIZE)
+    batch_count: int = Field(1, ge=1, le=MAX_BATCH_COUNT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_sampler_name(cls, data: object) -> object:
+        # "DPM++ 2M Karras" (A1111 before 1.9) names sampler and schedule in one string.
+        if isinstance(data, dict) and isinstance(data.get("sampler"), str):
+            sampler, schedule = split_legacy_name(data["sampler"])
+            if schedule is not None:
+                if data.get("schedule_type") not in (None, "Automatic", schedule):
+                    raise ValueError(
+                        f"sampler {data['sampler']!r} names schedule {schedule!r} but schedule_type "
+                        f"is {data['schedule_type']!r}"
+                    )
+                data = {**data, "sampler": sampler, "schedule_type": schedule}
+        return data
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
+        return value
+
+    @field_validator("schedule_type")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        if value not in SCHEDULE_TYPES:
+            raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
+        return value
+
+    @field_validator("width")
+    @classmethod
+    def _width(cls, value: int) -> int:
+        return _check_size("width", value)
+
+    @field_validator("height")
+    @classmethod
+    def _height(cls, value: int) -> int:
+        return _check_size("height", value)
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    @model_validator(mode="after")
+    def _total_images(self) -> GenerationRequest:
+        total = self.batch_size * self.batch_count
+        if total > MAX_IMAGES_PER_JOB:
+            raise ValueError(
+                f"batch size × batch count = {total} images; at most {MAX_IMAGES_PER_JOB} per job"
+            )
+        return self
+
+    @property
+    def image_count(self) -> int:
+        return self.batch_size * self.batch_count
+
+
+class Txt2ImgRequest(GenerationRequest):
+    task: Literal["txt2img"] = "txt2img"
+
+
+def validation_message(error: Exception) -> str:
+    """A short, user-facing message for a pydantic ValidationError (one line per problem)."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ()) if p != "__root__")
+        msg = item.get("msg", "invalid value")
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(lines)
