@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES, split_legacy_name
+from core.samplers import (
+    DEFAULT_SAMPLER,
+    DEFAULT_SCHEDULE,
+    SAMPLERS,
+    SCHEDULE_TYPES,
+    resolve_schedule,
+    split_legacy_name,
+)
 
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 8000
@@ -93,6 +100,11 @@ class GenerationRequest(BaseModel):
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
+
+    @model_validator(mode="after")
+    def _schedule_supported(self) -> GenerationRequest:
+        resolve_schedule(self.sampler, self.schedule_type)
+        return self
 
     @model_validator(mode="after")
     def _total_images(self) -> GenerationRequest:

@@ -8,7 +8,6 @@ SAMPLERS: tuple[str, ...] = (
     "DPM++ SDE",
     "DPM++ 2M SDE",
     "DPM++ 3M SDE",
-    "DPM++ 2S a",
     "Euler a",
     "Euler",
     "LMS",
@@ -26,7 +25,45 @@ SAMPLERS: tuple[str, ...] = (
 SCHEDULE_TYPES: tuple[str, ...] = ("Automatic", "Uniform", "Karras", "Exponential", "SGM Uniform")
 
 DEFAULT_SAMPLER = "DPM++ 2M"
-DEFAULT_SCHEDULE = "Karras"
+DEFAULT_SCHEDULE = "Automatic"
+
+_ALL = ("Uniform", "Karras", "Exponential", "SGM Uniform")
+_TIMESTEP_ONLY = ("Uniform", "SGM Uniform")
+
+# sampler -> (what "Automatic" means for it, the schedule types it supports). Defaults follow A1111.
+SAMPLER_SCHEDULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "DPM++ 2M": ("Karras", _ALL),
+    "DPM++ SDE": ("Karras", _ALL),
+    "DPM++ 2M SDE": ("Exponential", _ALL),
+    "DPM++ 3M SDE": ("Exponential", _ALL),
+    "Euler a": ("Uniform", _TIMESTEP_ONLY),
+    "Euler": ("Uniform", _ALL),
+    "LMS": ("Uniform", _ALL),
+    "Heun": ("Uniform", _ALL),
+    "DPM2": ("Karras", _ALL),
+    "DPM2 a": ("Karras", _ALL),
+    "DDIM": ("Uniform", _TIMESTEP_ONLY),
+    "PLMS": ("Uniform", _TIMESTEP_ONLY),
+    "UniPC": ("Uniform", _ALL),
+    "DEIS": ("Uniform", _ALL),
+    "LCM": ("Uniform", _TIMESTEP_ONLY),
+}
+
+
+def resolve_schedule(sampler: str, schedule_type: str) -> str:
+    """The concrete schedule type a request runs with ("Automatic" → the sampler's default).
+
+    Raises ValueError when the sampler cannot run that schedule.
+    """
+    default, supported = SAMPLER_SCHEDULES[sampler]
+    if schedule_type == "Automatic":
+        return default
+    if schedule_type not in supported:
+        raise ValueError(
+            f"sampler {sampler!r} does not support the {schedule_type!r} schedule; "
+            f"use Automatic or one of: {', '.join(supported)}"
+        )
+    return schedule_type
 
 
 def split_legacy_name(name: str) -> tuple[str, str | None]:

@@ -1,0 +1,7 @@
+"""Studio: jobs, the fair queue and the façade both front ends call."""
+
+from studio.jobs import Job, JobState, NotYourJob
+from studio.queue import QueueFull
+from studio.studio import LOCAL_USER, Studio, UnknownModel
+
+__all__ = ["LOCAL_USER", "Job", "JobState", "NotYourJob", "QueueFull", "Studio", "UnknownModel"]

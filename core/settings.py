@@ -1,0 +1,71 @@
+"""Settings: one typed class, filled from EASEL_* environment variables and command-line flags."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cuda", "mps", "cpu"]
+DType = Literal["auto", "fp16", "bf16", "fp32"]
+
+
+class Settings(BaseSettings):
+    """Everything Easel can be configured with. Each field is also a CLI flag (see `python app.py --help`)."""
+
+    model_config = SettingsConfigDict(env_prefix="EASEL_", extra="forbid", validate_default=True)
+
+    host: str = Field("127.0.0.1", description="Address to bind. The default serves this computer only.")
+    port: int = Field(7860, ge=1, le=65535, description="TCP port of the web UI.")
+    models_dir: Path = Field(Path("models"), description="Folder with checkpoints (.safetensors files or diffusers folders).")
+    outputs_dir: Path = Field(Path("outputs"), description="Folder where generated images and the gallery index live.")
+    model: list[str] = Field(
+        default_factory=list,
+        description="Hub repo id(s) to offer besides the files in models/ (downloaded when the network allows).",
+    )
+    default_model: str = Field("", description="Model selected at start (a name from the model list).")
+    demo: bool = Field(False, description="Offer a tiny random-weight demo model (pictures are noise).")
+    device: Device = Field("auto", description="Compute device: auto picks cuda, then mps, then cpu.")
+    dtype: DType = Field("auto", description="Weights precision: auto = fp16 on cuda/mps, fp32 on cpu.")
+    max_gpu_models: int = Field(1, ge=1, le=16, description="Models kept resident on the compute device (LRU).")
+    max_ram_models: int = Field(
+        1, ge=0, le=16, description="Further models kept in CPU RAM, ready to move back quickly (LRU)."
+    )
+    xformers: bool = Field(False, description="Use xformers attention (CUDA only; needs requirements-gpu.txt).")
+    queue_size: int = Field(32, ge=1, le=10_000, description="Jobs waiting at most; more get a 'queue full' error.")
+    preview_every: int = Field(3, ge=0, le=150, description="Live preview every N steps (0 = off).")
+    max_upload_mb: int = Field(25, ge=1, le=1024, description="Largest file accepted from a browser, in MB.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An argparse parser whose flags mirror the Settings fields (A1111-style names)."""
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="Easel: a self-hosted Stable Diffusion studio. Every flag can also be set as EASEL_<NAME>.",
+    )
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} (env EASEL_{name.upper()})"
+        if field.annotation is bool:
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+        elif name == "model":
+            parser.add_argument(flag, action="append", default=None, metavar="REPO_ID", help=help_text)
+        else:
+            choices = getattr(field.annotation, "__args__", None) if name in ("device", "dtype") else None
+            default = field.default
+            parser.add_argument(
+                flag, default=None, choices=choices, metavar=None if choices else name.upper(),
+                help=f"{help_text} [default: {default}]",
+            )
+    return parser
+
+
+def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
+    """Settings from environment variables, overridden by the flags given on the command line."""
+    args = build_parser().parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    return Settings(**given)

@@ -1,0 +1,191 @@
+"""The local backend: runs jobs on this machine's device through the pipeline manager."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from core.backend import (
+    BackendEvent,
+    BackendStatus,
+    GeneratedImage,
+    JobCancelled,
+    JobFailed,
+    ModelInfo,
+    Progress,
+)
+from core.infotext import format_infotext, request_params
+from core.requests import GenerationRequest
+from core.samplers import resolve_schedule
+from core.version import INFOTEXT_VERSION
+from pipelines.loader import ModelLoadError, file_sha256_10
+from pipelines.manager import PipelineManager
+from pipelines.preview import latent_preview
+from pipelines.registry import ModelEntry, ModelRegistry
+from pipelines.txt2img import run_txt2img
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+_END = object()
+
+
+class _StepCounter:
+    """Steps done and expected across a job's batches (some samplers report more steps than asked)."""
+
+    def __init__(self, steps: int, batches: int) -> None:
+        self.per_batch = steps
+        self.batches_left = batches
+        self.done = 0
+
+    def at(self, step: int, steps: int) -> tuple[int, int]:
+        self.per_batch = steps
+        return self.done + step, self.done + steps * self.batches_left
+
+    def next_batch(self) -> None:
+        self.done += self.per_batch
+        self.batches_left -= 1
+
+
+class LocalBackend:
+    """Backend over the in-process pipeline manager. One job runs at a time per backend."""
+
+    def __init__(
+        self, registry: ModelRegistry, manager: PipelineManager, *, preview_every: int = 3, preferred: str = ""
+    ) -> None:
+        self.registry = registry
+        self.preferred = preferred
+        self.manager = manager
+        self.preview_every = preview_every
+        self._hashes: dict[str, str] = {}
+        self._hash_lock = threading.Lock()
+
+    # -- Backend protocol ------------------------------------------------------------------------
+    def models(self, refresh: bool = False) -> list[ModelInfo]:
+        entries = self.registry.scan() if refresh else self.registry.entries()
+        return [
+            ModelInfo(
+                name=e.name,
+                label=e.label or e.name,
+                family=e.family,
+                inpaint=e.inpaint,
+                refused=e.refused,
+                demo=e.source == "demo",
+            )
+            for e in entries
+        ]
+
+    def default_model(self) -> str | None:
+        usable = [e.name for e in self.registry.usable() if not e.inpaint]
+        if self.preferred in usable:
+            return self.preferred
+        return usable[0] if usable else None
+
+    def status(self) -> BackendStatus:
+        used, total = self.manager.device.memory_mb()
+        on_device, _ = self.manager.resident()
+        return BackendStatus(
+            device=self.manager.device.name,
+            loaded_models=tuple(on_device),
+            memory_used_mb=used,
+            memory_total_mb=total,
+        )
+
+    def run(self, request: GenerationRequest) -> Iterator[BackendEvent]:
+        """Runs the job on a thread of its own and streams its events; closing the iterator cancels."""
+        events: queue.SimpleQueue[object] = queue.SimpleQueue()
+        cancelled = threading.Event()
+
+        def work() -> None:
+            try:
+                self._execute(request, events.put, cancelled)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+                events.put(_Failure(exc))
+            finally:
+                events.put(_END)
+
+        thread = threading.Thread(target=work, name="easel-job", daemon=True)
+        thread.start()
+        try:
+            while (item := events.get()) is not _END:
+                if isinstance(item, _Failure):
+                    raise _user_facing(item.error, request) from item.error
+                yield item  # type: ignore[misc]
+        finally:
+            cancelled.set()
+            thread.join()
+
+    # -- one job ---------------------------------------------------------------------------------
+    def _execute(self, request: GenerationRequest, emit: Callable[[object], None], cancelled: threading.Event) -> None:
+        # 1. find the model (requests reach here validated and with a concrete seed)
+        entry = self.registry.get(request.model)
+        schedule = resolve_schedule(request.sampler, request.schedule_type)
+        counter = _StepCounter(request.steps, request.batch_count)
+        with self.manager.lease(entry) as pipe:
+            model_hash = self._model_hash(entry)
+            for batch in range(request.batch_count):
+                # 2. the seeds of this batch: image i of the job uses seed + i
+                first = request.seed + batch * request.batch_size
+                seeds = [first + i for i in range(request.batch_size)]
+
+                def on_step(step: int, steps: int, latents: torch.Tensor) -> bool:
+                    if cancelled.is_set():
+                        return False
+                    preview = None
+                    if self.preview_every and (step % self.preview_every == 0 or step == steps):
+                        preview = latent_preview(latents, entry.family)
+                    done, total = counter.at(step, steps)
+                    emit(Progress(step=done, total=total, preview=preview))
+                    return True
+
+                # 3. sample (out of memory: free what we can before the next job)
+                try:
+                    images = run_txt2img(pipe, request, seeds, on_step)
+                except torch.cuda.OutOfMemoryError:
+                    self.manager.free_memory(keep=entry.name)
+                    raise
+                counter.next_batch()
+                # 4. hand over each image with its infotext
+                for seed, image in zip(seeds, images, strict=True):
+                    resolved = request.model_copy(update={"seed": seed, "schedule_type": schedule})
+                    params = request_params(
+                        resolved, seed=seed, model_name=entry.name, model_hash=model_hash, version=INFOTEXT_VERSION
+                    )
+                    infotext = format_infotext(request.prompt, request.negative_prompt, params)
+                    extra = {"request": resolved.model_dump(mode="json")}
+                    emit(GeneratedImage(image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra))
+                if cancelled.is_set():
+                    raise JobCancelled
+
+    def _model_hash(self, entry: ModelEntry) -> str | None:
+        if entry.path is None or not entry.path.is_file():
+            return None
+        with self._hash_lock:
+            if entry.name not in self._hashes:
+                self._hashes[entry.name] = file_sha256_10(entry.path)
+            return self._hashes[entry.name]
+
+
+def _user_facing(error: BaseException, request: GenerationRequest) -> BaseException:
+    """Turn an exception from a run into one whose message a user can act on."""
+    if isinstance(error, JobCancelled | JobFailed):
+        return error
+    if isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower():
+        return JobFailed(
+            f"Out of GPU memory at {request.width}×{request.height}, batch size {request.batch_size}. "
+            "Try a smaller size or batch size, or keep fewer models loaded (--max-gpu-models)."
+        )
+    if isinstance(error, ModelLoadError | ValueError | KeyError):
+        return JobFailed(str(error).strip("'\""))
+    log.error("job failed", exc_info=error)
+    return JobFailed(f"Generation failed: {type(error).__name__}: {error}")

@@ -1,0 +1,182 @@
+"""The Studio: the one object the UI and the API talk to. Queue, worker, jobs, gallery access."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from pathlib import Path
+
+from core.backend import Backend, BackendStatus, GeneratedImage, JobCancelled, JobFailed, ModelInfo, Progress
+from core.requests import MAX_SEED, GenerationRequest
+from gallery.store import Gallery, GalleryImage
+from studio.jobs import FINISHED, Job, JobState
+from studio.queue import FairQueue
+
+log = logging.getLogger(__name__)
+
+LOCAL_USER = "local"
+_FINISHED_JOBS_KEPT = 200
+
+
+class UnknownModel(ValueError):
+    """The request names a model the backend does not offer."""
+
+
+class Studio:
+    """Façade over one backend (one device) and the gallery.
+
+    `submit` validates what only the Studio can know (the model exists), fills in the default model
+    and a concrete seed, and queues the job; one worker thread runs jobs in fair order across users.
+    """
+
+    def __init__(self, backend: Backend, gallery: Gallery, *, queue_size: int = 32) -> None:
+        self.backend = backend
+        self.gallery = gallery
+        self._queue = FairQueue(queue_size)
+        self._jobs: dict[str, Job] = {}
+        self._jobs_lock = threading.Lock()
+        self._current: Job | None = None
+        self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="easel-worker", daemon=True)
+            self._worker.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._queue.close()
+        if self._current is not None:
+            self._current._cancel.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+            self._worker = None
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def submit(self, request: GenerationRequest, user: str = LOCAL_USER) -> Job:
+        """Queue a validated request. Raises UnknownModel or QueueFull with a user-facing message."""
+        updates: dict[str, object] = {}
+        model = request.model or self.backend.default_model()
+        if not model:
+            raise UnknownModel("No model is available. Put a .safetensors checkpoint into models/ or start with --demo.")
+        known = {m.name: m for m in self.backend.models()}
+        if model not in known:
+            names = ", ".join(sorted(n for n, m in known.items() if not m.refused)) or "none"
+            raise UnknownModel(f"Unknown model {model!r}. Available: {names}")
+        if known[model].refused:
+            raise UnknownModel(f"Model {model!r} cannot be used: {known[model].refused}")
+        updates["model"] = model
+        if request.seed == -1:
+            updates["seed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
+        job = Job(request=request.model_copy(update=updates), user=user)
+        job.total = request.steps * request.batch_count
+        self._queue.put(job)
+        with self._jobs_lock:
+            self._jobs[job.id] = job
+            self._forget_old_jobs()
+        return job
+
+    def job(self, job_id: str, user: str) -> Job:
+        """The job with this id, if it belongs to `user` (KeyError / NotYourJob otherwise)."""
+        with self._jobs_lock:
+            job = self._jobs[job_id]
+        job.check_owner(user)
+        return job
+
+    def cancel(self, job_id: str, user: str) -> Job:
+        """Cancel a queued or running job of `user`. A running job stops within one step."""
+        job = self.job(job_id, user)
+        job._cancel.set()
+        if self._queue.remove(job):
+            job._finish(JobState.CANCELLED)
+        return job
+
+    def cancel_all(self, user: str) -> int:
+        """Cancel every unfinished job of `user`; returns how many."""
+        with self._jobs_lock:
+            mine = [j for j in self._jobs.values() if j.user == user and j.state not in FINISHED]
+        for job in mine:
+            self.cancel(job.id, user)
+        return len(mine)
+
+    def queue_position(self, job: Job) -> int | None:
+        """1-based place among waiting jobs (None once it runs or has finished)."""
+        return self._queue.position(job)
+
+    # -- models, status, gallery -----------------------------------------------------------------
+    def models(self, refresh: bool = False) -> list[ModelInfo]:
+        return self.backend.models(refresh=refresh)
+
+    def default_model(self) -> str | None:
+        return self.backend.default_model()
+
+    def status(self) -> BackendStatus:
+        return self.backend.status()
+
+    def recent_images(self, limit: int = 50, offset: int = 0) -> list[GalleryImage]:
+        return self.gallery.recent(limit=limit, offset=offset)
+
+    def image_path(self, image_id: int) -> Path:
+        return self.gallery.file_path(image_id)
+
+    # -- the worker ------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            job = self._queue.get(timeout=0.5)
+            if job is None:
+                continue
+            self._current = job
+            try:
+                self._run(job)
+            finally:
+                self._current = None
+
+    def _run(self, job: Job) -> None:
+        if job.cancel_requested:
+            job._finish(JobState.CANCELLED)
+            return
+        job.state = JobState.RUNNING
+        job.started = time.monotonic()
+        events = self.backend.run(job.request)
+        try:
+            for event in events:
+                if isinstance(event, Progress):
+                    job.step, job.total = event.step, event.total
+                    if event.preview is not None:
+                        job.preview = event.preview
+                elif isinstance(event, GeneratedImage):
+                    job.images.append(self._save(job, event))
+                if job.cancel_requested:
+                    break
+        except JobCancelled:
+            pass
+        except JobFailed as exc:
+            job._finish(JobState.FAILED, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a job failing must never stop the worker
+            log.exception("job %s failed", job.id)
+            job._finish(JobState.FAILED, f"Generation failed: {type(exc).__name__}: {exc}")
+            return
+        finally:
+            events.close()  # type: ignore[attr-defined]
+        job._finish(JobState.CANCELLED if job.cancel_requested else JobState.DONE)
+
+    def _save(self, job: Job, event: GeneratedImage) -> GalleryImage:
+        return self.gallery.save(
+            event.image,
+            infotext=event.infotext,
+            seed=event.seed,
+            task=job.request.task,
+            author=job.user,
+            model=event.model,
+            extra=dict(event.extra),
+        )
+
+    def _forget_old_jobs(self) -> None:
+        finished = [j for j in self._jobs.values() if j.state in FINISHED]
+        for job in finished[: max(0, len(finished) - _FINISHED_JOBS_KEPT)]:
+            del self._jobs[job.id]

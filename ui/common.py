@@ -1,0 +1,73 @@
+"""Helpers shared by the tabs: the user behind a request, job progress text, error translation."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import gradio as gr
+from pydantic import BaseModel, ValidationError
+
+from core.requests import validation_message
+from studio import LOCAL_USER, Job, JobState, QueueFull, Studio, UnknownModel
+
+POLL_SECONDS = 0.2
+
+
+def user_of(request: gr.Request | None) -> str:
+    """The logged-in user, or "local" when the app runs without auth."""
+    name = getattr(request, "username", None) if request is not None else None
+    return name or LOCAL_USER
+
+
+def build_request(model_cls: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
+    """A validated request model, or a gr.Error saying what to change."""
+    try:
+        return model_cls(**values)
+    except ValidationError as exc:
+        raise gr.Error(validation_message(exc), title="Check the settings") from None
+
+
+def submit(studio: Studio, request: BaseModel, user: str) -> Job:
+    try:
+        return studio.submit(request, user)  # type: ignore[arg-type]
+    except (UnknownModel, QueueFull) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def progress_html(job: Job, position: int | None) -> str:
+    """One status line: queue place, or step count with a bar and ETA, or the outcome."""
+    if job.state is JobState.QUEUED:
+        where = f"#{position}" if position else "next"
+        return f'<div class="easel-status" data-state="queued">Waiting in the queue: {where}</div>'
+    if job.state is JobState.RUNNING:
+        if not job.step:
+            return '<div class="easel-status" data-state="loading">Loading the model…</div>'
+        pct = 100 * job.step / max(job.total, 1)
+        eta = job.eta_seconds()
+        eta_text = f" · about {eta:.0f}s left" if eta is not None else ""
+        return (
+            f'<div class="easel-status" data-state="running">Step {job.step}/{job.total}{eta_text}'
+            f'<div class="easel-bar"><div style="width:{pct:.0f}%"></div></div></div>'
+        )
+    if job.state is JobState.CANCELLED:
+        kept = f" ({len(job.images)} finished image(s) kept)" if job.images else ""
+        return f'<div class="easel-status" data-state="cancelled">Interrupted{kept}</div>'
+    if job.state is JobState.FAILED:
+        return f'<div class="easel-status" data-state="failed">{html.escape(job.error or "Failed")}</div>'
+    took = (job.finished or 0) - (job.started or 0)
+    seeds = ", ".join(str(i.seed) for i in job.images)
+    return (
+        f'<div class="easel-status" data-state="done">Done in {took:.1f}s · '
+        f"{len(job.images)} image(s) · seed {html.escape(seeds)}</div>"
+    )
+
+
+def follow(studio: Studio, job: Job, progress: gr.Progress | None = None) -> Iterator[Job]:
+    """Yield the job every POLL_SECONDS until it has finished (then once more)."""
+    while not job.wait(POLL_SECONDS):
+        if progress is not None and job.step:
+            progress((job.step, job.total), desc="Generating", unit="steps")
+        yield job
+    yield job

@@ -1,0 +1,95 @@
+"""The page: header line, demo banner, tabs, keyboard shortcuts and the Gradio API endpoints."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio import Studio
+from ui import api_endpoints, recent, txt2img
+
+CSS = """
+#easel_header { font-size: 0.9rem; opacity: 0.85; }
+#demo_banner { background: #fff3cd; color: #664d03; border: 1px solid #ffe69c; border-radius: 6px;
+               padding: 6px 10px; font-weight: 600; }
+@media (prefers-color-scheme: dark) { #demo_banner { background: #332701; color: #ffda6a; border-color: #997404; } }
+.easel-status { font-size: 0.9rem; }
+.easel-bar { height: 6px; background: var(--neutral-200, #ddd); border-radius: 3px; margin-top: 4px; }
+.easel-bar > div { height: 100%; background: var(--color-accent, #f97316); border-radius: 3px; }
+"""
+
+# Ctrl+Enter in a prompt box generates; Esc interrupts (as in A1111).
+JS = """
+() => {
+  document.addEventListener('keydown', (e) => {
+    const tab = ['txt2img'].find(t => {
+      const el = document.getElementById('tab_' + t);
+      return el && el.offsetParent !== null;
+    });
+    if (!tab) return;
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      document.getElementById(tab + '_generate')?.click();
+    } else if (e.key === 'Escape') {
+      document.getElementById(tab + '_interrupt')?.click();
+    }
+  });
+}
+"""
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    title: str = "Easel"
+    no_model_hint: str = ""
+
+
+def header_text(studio: Studio) -> str:
+    status = studio.status()
+    loaded = ", ".join(status.loaded_models) or "none yet"
+    memory = ""
+    if status.memory_used_mb is not None and status.memory_total_mb:
+        memory = f" · VRAM {status.memory_used_mb / 1024:.1f}/{status.memory_total_mb / 1024:.1f} GB"
+    return f"**Easel** · device: {html.escape(status.device)}{memory} · loaded: {html.escape(loaded)}"
+
+
+def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
+    options = options or PageOptions()
+    models = studio.models()
+    demo_only = all(m.demo for m in models if not m.refused)
+    with gr.Blocks(title=options.title, analytics_enabled=False) as page:
+        header = gr.Markdown(header_text(studio), elem_id="easel_header")
+        if demo_only:
+            gr.HTML(
+                '<div id="demo_banner">Demo mode: the only model is a tiny one with random weights — every control '
+                "works, but pictures are noise. Put a .safetensors checkpoint (SD 1.x, SD 2.x or SDXL) into "
+                "models/ and press ↻ next to the model list.</div>"
+            )
+        refused = [m for m in models if m.refused]
+        if refused:
+            lines = "\n".join(f"- `{m.name}`: {m.refused}" for m in refused)
+            with gr.Accordion(f"{len(refused)} file(s) in models/ cannot be used", open=False):
+                gr.Markdown(lines, elem_id="refused_models")
+        with gr.Tabs():
+            with gr.Tab("txt2img", elem_id="tab_txt2img"):
+                txt2img.build(studio)
+            with gr.Tab("Gallery", elem_id="tab_gallery") as gallery_tab:
+                recent.build(studio, gallery_tab)
+        api_endpoints.register(studio)
+        timer = gr.Timer(5.0)
+        timer.tick(lambda: header_text(studio), outputs=header, api_visibility="private", queue=False)
+    return page
+
+
+def launch_kwargs(outputs_dir: str, max_upload_mb: int) -> dict[str, object]:
+    """Arguments for Blocks.launch() that every launch needs (theme, assets, safety limits)."""
+    return {
+        "css": CSS,
+        "js": JS,
+        "allowed_paths": [outputs_dir],
+        "max_file_size": f"{max_upload_mb}mb",
+        "footer_links": ["api", "settings"],
+        "show_error": False,
+    }
