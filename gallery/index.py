@@ -238,9 +238,11 @@ class GalleryIndex:
     def search(self, text: str, limit: int) -> list[GalleryImage]:
         """Images whose prompt contains every word of `text`, newest first; blank text → newest images."""
         _check_page(limit)
-        query = fts_query(text)
+        if not isinstance(text, str):
+            raise TypeError(f"search text must be a string (got {type(text).__name__})")
         if not text.strip():
             return self.recent(limit)
+        query = fts_query(text)
         if query is None:
             return []
         rows = self._query(
