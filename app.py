@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import gradio as gr
 from huggingface_hub import constants as hub_constants
+from pipelines.loader import load_pipeline
+from pipelines.registry import ModelEntry, ModelRegistry
 
 from core.settings import Settings, settings_from_args
 from gallery.store import Gallery
 from pipelines.backend import LocalBackend
 from pipelines.device import DeviceChoice, choose_device
-from pipelines.loader import load_pipeline
 from pipelines.manager import PipelineManager
-from pipelines.registry import ModelEntry, ModelRegistry
 from studio import Studio
 from ui.layout import build_page, launch_kwargs
 
@@ -48,7 +48,10 @@ def build_studio(settings: Settings) -> Studio:
     """Wire the services: registry, device, pipeline manager, local backend, gallery."""
     device = choose_device(settings.device, settings.dtype)
     registry = ModelRegistry(
-        settings.models_dir, hub_ids=settings.model, demo=settings.demo, demo_dir=settings.models_dir / ".demo"
+        settings.models_dir,
+        hub_ids=settings.model,
+        demo=settings.demo,
+        demo_dir=settings.models_dir / ".demo",
     )
 
     def load(entry: ModelEntry, where: DeviceChoice):
@@ -63,7 +66,9 @@ def build_studio(settings: Settings) -> Studio:
         max_ram_models=settings.max_ram_models,
         xformers=settings.xformers,
     )
-    backend = LocalBackend(registry, manager, preview_every=settings.preview_every, preferred=settings.default_model)
+    backend = LocalBackend(
+        registry, manager, preview_every=settings.preview_every, preferred=settings.default_model
+    )
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
     return Studio(backend, Gallery(settings.outputs_dir), queue_size=settings.queue_size)
 

@@ -21,8 +21,12 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to bind. The default serves this computer only.")
     port: int = Field(7860, ge=1, le=65535, description="TCP port of the web UI.")
-    models_dir: Path = Field(Path("models"), description="Folder with checkpoints (.safetensors files or diffusers folders).")
-    outputs_dir: Path = Field(Path("outputs"), description="Folder where generated images and the gallery index live.")
+    models_dir: Path = Field(
+        Path("models"), description="Folder with checkpoints (.safetensors files or diffusers folders)."
+    )
+    outputs_dir: Path = Field(
+        Path("outputs"), description="Folder where generated images and the gallery index live."
+    )
     model: list[str] = Field(
         default_factory=list,
         description="Hub repo id(s) to offer besides the files in models/ (downloaded when the network allows).",
@@ -31,12 +35,18 @@ class Settings(BaseSettings):
     demo: bool = Field(False, description="Offer a tiny random-weight demo model (pictures are noise).")
     device: Device = Field("auto", description="Compute device: auto picks cuda, then mps, then cpu.")
     dtype: DType = Field("auto", description="Weights precision: auto = fp16 on cuda/mps, fp32 on cpu.")
-    max_gpu_models: int = Field(1, ge=1, le=16, description="Models kept resident on the compute device (LRU).")
+    max_gpu_models: int = Field(
+        1, ge=1, le=16, description="Models kept resident on the compute device (LRU)."
+    )
     max_ram_models: int = Field(
         1, ge=0, le=16, description="Further models kept in CPU RAM, ready to move back quickly (LRU)."
     )
-    xformers: bool = Field(False, description="Use xformers attention (CUDA only; needs requirements-gpu.txt).")
-    queue_size: int = Field(32, ge=1, le=10_000, description="Jobs waiting at most; more get a 'queue full' error.")
+    xformers: bool = Field(
+        False, description="Use xformers attention (CUDA only; needs requirements-gpu.txt)."
+    )
+    queue_size: int = Field(
+        32, ge=1, le=10_000, description="Jobs waiting at most; more get a 'queue full' error."
+    )
     preview_every: int = Field(3, ge=0, le=150, description="Live preview every N steps (0 = off).")
     max_upload_mb: int = Field(25, ge=1, le=1024, description="Largest file accepted from a browser, in MB.")
 
@@ -58,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
             choices = getattr(field.annotation, "__args__", None) if name in ("device", "dtype") else None
             default = field.default
             parser.add_argument(
-                flag, default=None, choices=choices, metavar=None if choices else name.upper(),
+                flag,
+                default=None,
+                choices=choices,
+                metavar=None if choices else name.upper(),
                 help=f"{help_text} [default: {default}]",
             )
     return parser

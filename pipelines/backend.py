@@ -61,7 +61,12 @@ class LocalBackend:
     """Backend over the in-process pipeline manager. One job runs at a time per backend."""
 
     def __init__(
-        self, registry: ModelRegistry, manager: PipelineManager, *, preview_every: int = 3, preferred: str = ""
+        self,
+        registry: ModelRegistry,
+        manager: PipelineManager,
+        *,
+        preview_every: int = 3,
+        preferred: str = "",
     ) -> None:
         self.registry = registry
         self.preferred = preferred
@@ -126,7 +131,9 @@ class LocalBackend:
             thread.join()
 
     # -- one job ---------------------------------------------------------------------------------
-    def _execute(self, request: GenerationRequest, emit: Callable[[object], None], cancelled: threading.Event) -> None:
+    def _execute(
+        self, request: GenerationRequest, emit: Callable[[object], None], cancelled: threading.Event
+    ) -> None:
         # 1. find the model (requests reach here validated and with a concrete seed)
         entry = self.registry.get(request.model)
         schedule = resolve_schedule(request.sampler, request.schedule_type)
@@ -159,11 +166,19 @@ class LocalBackend:
                 for seed, image in zip(seeds, images, strict=True):
                     resolved = request.model_copy(update={"seed": seed, "schedule_type": schedule})
                     params = request_params(
-                        resolved, seed=seed, model_name=entry.name, model_hash=model_hash, version=INFOTEXT_VERSION
+                        resolved,
+                        seed=seed,
+                        model_name=entry.name,
+                        model_hash=model_hash,
+                        version=INFOTEXT_VERSION,
                     )
                     infotext = format_infotext(request.prompt, request.negative_prompt, params)
                     extra = {"request": resolved.model_dump(mode="json")}
-                    emit(GeneratedImage(image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra))
+                    emit(
+                        GeneratedImage(
+                            image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra
+                        )
+                    )
                 if cancelled.is_set():
                     raise JobCancelled
 

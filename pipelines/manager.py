@@ -88,7 +88,7 @@ class PipelineManager:
             for cached in self._on_device.values():
                 if cached.pipe is base:
                     if name not in cached.derived:
-                        cached.derived[name] = pipeline_class.from_pipe(base)
+                        cached.derived[name] = pipeline_class.from_pipe(base, dtype=base.dtype)
                     return cached.derived[name]
         raise KeyError("the base pipeline is not managed here")
 
@@ -114,7 +114,9 @@ class PipelineManager:
         pipe.set_progress_bar_config(disable=True)
         if self.xformers:
             if not self.device.device.startswith("cuda"):
-                log.warning("xformers has no kernels for %s; using PyTorch SDPA attention", self.device.device)
+                log.warning(
+                    "xformers has no kernels for %s; using PyTorch SDPA attention", self.device.device
+                )
             else:
                 try:
                     pipe.enable_xformers_memory_efficient_attention()

@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.backend import JobCancelled
 from core.requests import GenerationRequest
-from pipelines.schedulers import make_scheduler
+from pipelines.schedulers import make_scheduler, with_scheduler
 
 # step callback: (step index within this batch, steps in this batch, latents) → keep going?
 StepCallback = Callable[[int, int, torch.Tensor], bool]
@@ -44,8 +44,7 @@ def run_txt2img(
 
     # 2. a scheduler of its own for this run (the cached pipeline is never modified)
     scheduler = make_scheduler(request.sampler, request.schedule_type, pipe.scheduler.config, seed=seeds[0])
-    run_pipe = type(pipe).from_pipe(pipe, scheduler=scheduler)
-    run_pipe.set_progress_bar_config(disable=True)
+    run_pipe = with_scheduler(pipe, scheduler)
 
     # 3. per-image start noise and per-image generators (ancestral samplers draw step noise from them)
     device = pipe.device

@@ -1,9 +1,14 @@
-"""A job queue that is fair across users: round-robin between users, first-in first-out within one."""
+"""A job queue that is fair across users: round-robin between users, first-in first-out within one.
+
+The next job comes from the waiting user who was served least recently (users never served first,
+in order of arrival), so a user with many jobs cannot starve the others.
+"""
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 
 from studio.jobs import Job
 
@@ -15,62 +20,73 @@ class QueueFull(RuntimeError):
 class FairQueue:
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        self._by_user: OrderedDict[str, deque[Job]] = OrderedDict()
+        self._waiting: dict[str, deque[tuple[int, Job]]] = {}
+        self._last_served: dict[str, int] = {}
+        self._ticks = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
 
     def __len__(self) -> int:
         with self._cond:
-            return sum(len(q) for q in self._by_user.values())
+            return self._size()
+
+    def _size(self) -> int:
+        return sum(len(q) for q in self._waiting.values())
 
     def put(self, job: Job) -> None:
         with self._cond:
-            if sum(len(q) for q in self._by_user.values()) >= self.max_size:
+            if self._size() >= self.max_size:
                 raise QueueFull(f"The queue is full ({self.max_size} jobs waiting). Try again in a moment.")
-            self._by_user.setdefault(job.user, deque()).append(job)
+            self._waiting.setdefault(job.user, deque()).append((next(self._ticks), job))
             self._cond.notify()
 
     def get(self, timeout: float | None = None) -> Job | None:
         """The next job in fair order, or None on timeout or after close()."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._closed or self._by_user, timeout):
+            if not self._cond.wait_for(lambda: self._closed or self._waiting, timeout) or self._closed:
                 return None
-            if self._closed:
-                return None
-            user, jobs = next(iter(self._by_user.items()))
-            job = jobs.popleft()
-            # this user goes to the back of the round
-            del self._by_user[user]
-            if jobs:
-                self._by_user[user] = jobs
+            user = min(self._waiting, key=lambda u: self._turn_key(u, self._last_served))
+            _, job = self._waiting[user].popleft()
+            if not self._waiting[user]:
+                del self._waiting[user]
+            self._last_served[user] = next(self._ticks)
             return job
 
     def remove(self, job: Job) -> bool:
         with self._cond:
-            jobs = self._by_user.get(job.user)
-            if jobs is None or job not in jobs:
-                return False
-            jobs.remove(job)
-            if not jobs:
-                del self._by_user[job.user]
-            return True
+            jobs = self._waiting.get(job.user, deque())
+            for item in jobs:
+                if item[1] is job:
+                    jobs.remove(item)
+                    if not jobs:
+                        del self._waiting[job.user]
+                    return True
+            return False
 
     def position(self, job: Job) -> int | None:
         """1-based place of `job` in the order the worker will take jobs; None if not queued."""
         with self._cond:
             order = self._order()
-        try:
-            return order.index(job) + 1
-        except ValueError:
-            return None
+        for place, queued in enumerate(order, start=1):
+            if queued is job:
+                return place
+        return None
+
+    def _turn_key(self, user: str, served: dict[str, int]) -> tuple[int, int]:
+        return served.get(user, -1), self._waiting[user][0][0]
 
     def _order(self) -> list[Job]:
-        queues = [list(q) for q in self._by_user.values()]
+        """Simulate the coming get() calls without changing anything."""
+        pending = {u: deque(q) for u, q in self._waiting.items()}
+        served = dict(self._last_served)
+        tick = itertools.count(10**18)
         order: list[Job] = []
-        depth = 0
-        while any(depth < len(q) for q in queues):
-            order.extend(q[depth] for q in queues if depth < len(q))
-            depth += 1
+        while pending:
+            user = min(pending, key=lambda u: (served.get(u, -1), pending[u][0][0]))
+            order.append(pending[user].popleft()[1])
+            if not pending[user]:
+                del pending[user]
+            served[user] = next(tick)
         return order
 
     def close(self) -> None:

@@ -62,7 +62,9 @@ class Studio:
         updates: dict[str, object] = {}
         model = request.model or self.backend.default_model()
         if not model:
-            raise UnknownModel("No model is available. Put a .safetensors checkpoint into models/ or start with --demo.")
+            raise UnknownModel(
+                "No model is available. Put a .safetensors checkpoint into models/ or start with --demo."
+            )
         known = {m.name: m for m in self.backend.models()}
         if model not in known:
             names = ", ".join(sorted(n for n, m in known.items() if not m.refused)) or "none"

@@ -23,3 +23,18 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_tiny(root / "tiny-sd1-folder", arch="sd1", seed=0)
     save_tiny(root / "tiny-sd1-other.safetensors", arch="sd1", seed=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_sd1_pipe():
+    """A tiny SD 1.x pipeline built in memory (for tests of code that takes a loaded pipeline)."""
+    from diffusers import StableDiffusionPipeline
+
+    from pipelines.tiny import build_tiny_components
+
+    components = build_tiny_components("sd1", seed=0)
+    pipe = StableDiffusionPipeline(
+        **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -12,7 +12,10 @@ PAGE = 60
 def build(studio: Studio, tab: gr.Tab) -> gr.Gallery:
     with gr.Row():
         search = gr.Textbox(
-            label="Search prompts", placeholder="words from the prompt, then Enter", elem_id="gallery_search", scale=6
+            label="Search prompts",
+            placeholder="words from the prompt, then Enter",
+            elem_id="gallery_search",
+            scale=6,
         )
         refresh = gr.Button("↻ Refresh", elem_id="gallery_refresh", scale=1, min_width=80)
     grid = gr.Gallery(
@@ -29,7 +32,10 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Gallery:
 
     def show(text: str):
         images = studio.gallery.search(text, limit=PAGE) if text.strip() else studio.recent_images(limit=PAGE)
-        items = [(str(studio.image_path(i.id)), f"{i.created[:19].replace('T', ' ')} · seed {i.seed}") for i in images]
+        items = [
+            (str(studio.image_path(i.id)), f"{i.created[:19].replace('T', ' ')} · seed {i.seed}")
+            for i in images
+        ]
         return items, [i.infotext for i in images]
 
     def on_select(texts: list[str], evt: gr.SelectData) -> str:

@@ -45,7 +45,10 @@ def build(studio: Studio) -> Txt2ImgTab:
                 elem_id="txt2img_prompt",
             )
             negative = gr.Textbox(
-                label="Negative prompt", lines=2, placeholder="blurry, text, watermark", elem_id="txt2img_negative"
+                label="Negative prompt",
+                lines=2,
+                placeholder="blurry, text, watermark",
+                elem_id="txt2img_negative",
             )
             with gr.Row():
                 sampler = gr.Dropdown(
@@ -65,27 +68,50 @@ def build(studio: Studio) -> Txt2ImgTab:
             with gr.Row():
                 steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id="txt2img_steps")
                 cfg = gr.Slider(
-                    0, 30, value=7, step=0.5, label="CFG scale",
-                    info="How strictly to follow the prompt (5–9 is usual)", elem_id="txt2img_cfg",
+                    0,
+                    30,
+                    value=7,
+                    step=0.5,
+                    label="CFG scale",
+                    info="How strictly to follow the prompt (5–9 is usual)",
+                    elem_id="txt2img_cfg",
                 )
             with gr.Row():
-                width = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Width", elem_id="txt2img_width")
-                height = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Height", elem_id="txt2img_height")
+                width = gr.Slider(
+                    MIN_SIZE, MAX_SIZE, value=512, step=8, label="Width", elem_id="txt2img_width"
+                )
+                height = gr.Slider(
+                    MIN_SIZE, MAX_SIZE, value=512, step=8, label="Height", elem_id="txt2img_height"
+                )
             with gr.Row():
                 seed = gr.Number(
-                    value=-1, precision=0, label="Seed", info="-1 = random; the same seed repeats a picture",
-                    elem_id="txt2img_seed", scale=4,
+                    value=-1,
+                    precision=0,
+                    label="Seed",
+                    info="-1 = random; the same seed repeats a picture",
+                    elem_id="txt2img_seed",
+                    scale=4,
                 )
                 random_seed = gr.Button("🎲", elem_id="txt2img_random_seed", scale=1, min_width=40)
                 reuse_seed = gr.Button("♻", elem_id="txt2img_reuse_seed", scale=1, min_width=40)
             with gr.Row():
                 batch_size = gr.Slider(
-                    1, MAX_BATCH_SIZE, value=1, step=1, label="Batch size",
-                    info="Images made together (needs more memory)", elem_id="txt2img_batch_size",
+                    1,
+                    MAX_BATCH_SIZE,
+                    value=1,
+                    step=1,
+                    label="Batch size",
+                    info="Images made together (needs more memory)",
+                    elem_id="txt2img_batch_size",
                 )
                 batch_count = gr.Slider(
-                    1, MAX_BATCH_COUNT, value=1, step=1, label="Batch count",
-                    info="Batches made one after another", elem_id="txt2img_batch_count",
+                    1,
+                    MAX_BATCH_COUNT,
+                    value=1,
+                    step=1,
+                    label="Batch count",
+                    info="Batches made one after another",
+                    elem_id="txt2img_batch_count",
                 )
         with gr.Column(scale=6, min_width=320):
             with gr.Row():
@@ -96,8 +122,13 @@ def build(studio: Studio) -> Txt2ImgTab:
                 label="Preview", visible=False, interactive=False, elem_id="txt2img_preview", height=160
             )
             gallery = gr.Gallery(
-                label="Results", columns=2, height="auto", format="png", elem_id="txt2img_gallery",
-                buttons=["download", "fullscreen"], interactive=False,
+                label="Results",
+                columns=2,
+                height="auto",
+                format="png",
+                elem_id="txt2img_gallery",
+                buttons=["download", "fullscreen"],
+                interactive=False,
             )
             info = gr.Textbox(label="Generation info", lines=4, interactive=False, elem_id="txt2img_info")
             last_seed = gr.State(-1)
@@ -129,7 +160,11 @@ def build(studio: Studio) -> Txt2ImgTab:
         shown_preview = None
         for state in follow(studio, job, progress):
             update: dict[Any, Any] = {status: progress_html(state, studio.queue_position(state))}
-            if state.preview is not None and state.preview is not shown_preview and state.state is JobState.RUNNING:
+            if (
+                state.preview is not None
+                and state.preview is not shown_preview
+                and state.state is JobState.RUNNING
+            ):
                 shown_preview = state.preview
                 update[preview] = gr.Image(value=state.preview, visible=True)
             yield update
@@ -173,9 +208,14 @@ def build(studio: Studio) -> Txt2ImgTab:
     random_seed.click(lambda: -1, outputs=seed, api_visibility="private", queue=False)
     reuse_seed.click(lambda s: s, inputs=last_seed, outputs=seed, api_visibility="private", queue=False)
     refresh.click(
-        lambda: gr.Dropdown(choices=[(m.label, m.name) for m in studio.models(refresh=True)
-                                     if not m.refused and not m.inpaint]),
-        outputs=model, api_visibility="private", queue=False,
+        lambda: gr.Dropdown(
+            choices=[
+                (m.label, m.name) for m in studio.models(refresh=True) if not m.refused and not m.inpaint
+            ]
+        ),
+        outputs=model,
+        api_visibility="private",
+        queue=False,
     )
     gallery.select(on_select, inputs=infotexts, outputs=info, api_visibility="private", queue=False)
     return Txt2ImgTab(fields=fields, model=model, gallery=gallery)
