@@ -7,19 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import gradio as gr
-from huggingface_hub import constants as hub_constants
-from pipelines.loader import load_pipeline
-from pipelines.registry import ModelEntry, ModelRegistry
+from typing import TYPE_CHECKING
 
 from core.settings import Settings, settings_from_args
-from gallery.store import Gallery
-from pipelines.backend import LocalBackend
-from pipelines.device import DeviceChoice, choose_device
-from pipelines.manager import PipelineManager
-from studio import Studio
-from ui.layout import build_page, launch_kwargs
+
+if TYPE_CHECKING:  # the heavy imports (torch, gradio) wait until the app is built, so --help is instant
+    import gradio as gr
+
+    from studio import Studio
 
 log = logging.getLogger("easel")
 
@@ -32,6 +27,8 @@ class App:
 
     def launch(self, **overrides: object) -> tuple[object, str, str | None]:
         """Start the worker and the web server; returns Gradio's (app, local_url, share_url)."""
+        from ui.layout import launch_kwargs
+
         self.studio.start()
         self.page.queue(max_size=self.settings.queue_size * 4, default_concurrency_limit=8)
         kwargs = launch_kwargs(str(self.settings.outputs_dir.resolve()), self.settings.max_upload_mb)
@@ -46,6 +43,16 @@ class App:
 
 def build_studio(settings: Settings) -> Studio:
     """Wire the services: registry, device, pipeline manager, local backend, gallery."""
+    from huggingface_hub import constants as hub_constants
+
+    from gallery.store import Gallery
+    from pipelines.backend import LocalBackend
+    from pipelines.device import DeviceChoice, choose_device
+    from pipelines.loader import load_pipeline
+    from pipelines.manager import PipelineManager
+    from pipelines.registry import ModelEntry, ModelRegistry
+    from studio import Studio
+
     device = choose_device(settings.device, settings.dtype)
     registry = ModelRegistry(
         settings.models_dir,
@@ -74,6 +81,8 @@ def build_studio(settings: Settings) -> Studio:
 
 
 def create_app(settings: Settings) -> App:
+    from ui.layout import build_page
+
     check_exposure(settings)
     studio = build_studio(settings)
     return App(settings=settings, studio=studio, page=build_page(studio))

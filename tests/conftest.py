@@ -22,7 +22,34 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_tiny(root / "tiny-sd1.safetensors", arch="sd1", seed=0)
     save_tiny(root / "tiny-sd1-folder", arch="sd1", seed=0)
     save_tiny(root / "tiny-sd1-other.safetensors", arch="sd1", seed=1)
+    save_tiny(root / "tiny-sd1-inpainting.safetensors", arch="sd1", inpaint=True, seed=0)
     return root
+
+
+@pytest.fixture
+def make_studio(tiny_models_dir: Path, tmp_path: Path):
+    """Build Studios the way app.py does (real registry, loader, manager, backend, gallery); closed after."""
+    from app import build_studio
+    from core.settings import Settings
+
+    made = []
+
+    def make(**overrides):
+        fields = {
+            "models_dir": tiny_models_dir,
+            "outputs_dir": tmp_path / "outputs",
+            "device": "cpu",
+            "default_model": "tiny-sd1",
+            **overrides,
+        }
+        studio = build_studio(Settings(**fields))
+        studio.start()
+        made.append(studio)
+        return studio
+
+    yield make
+    for studio in made:
+        studio.close()
 
 
 @pytest.fixture(scope="session")

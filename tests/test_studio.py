@@ -1,0 +1,187 @@
+"""Studio end to end on tiny checkpoints: queue → backend → pipeline manager → gallery on disk."""
+
+import re
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.infotext import INFOTEXT_KEY, parse_infotext, request_fields_from_infotext
+from core.requests import Txt2ImgRequest
+from studio import JobState, NotYourJob, UnknownModel
+
+FAST = {"steps": 2, "width": 64, "height": 64}
+
+
+def _done(job, timeout=120):
+    assert job.wait(timeout), "job did not finish"
+    return job
+
+
+def test_generate_saves_pngs_with_infotext_and_index_rows(make_studio):
+    studio = make_studio()
+    request = Txt2ImgRequest(
+        prompt="a red fox logo, flat vector", negative_prompt="blurry", seed=1234, batch_size=2, **FAST
+    )
+    job = _done(studio.submit(request, "local"))
+    assert job.state is JobState.DONE, job.error
+    assert [i.seed for i in job.images] == [1234, 1235]
+    for record in job.images:
+        path = studio.image_path(record.id)
+        assert re.fullmatch(rf"\d{{4}}-\d{{2}}-\d{{2}}/\d{{5}}-{record.seed}\.png", record.relpath)
+        assert path.is_file() and path.suffix == ".png"
+        with Image.open(path) as png:
+            assert png.size == (64, 64)
+            infotext = png.text[INFOTEXT_KEY]
+        assert infotext == record.infotext
+        assert f"Seed: {record.seed}" in infotext and "Model: tiny-sd1" in infotext
+        assert re.search(r"Model hash: [0-9a-f]{10}", infotext)
+    assert [i.id for i in studio.recent_images(limit=2)] == sorted((i.id for i in job.images), reverse=True)
+    assert studio.gallery.count() == 2
+
+
+def test_infotext_parses_back_to_the_same_request(make_studio):
+    studio = make_studio()
+    request = Txt2ImgRequest(
+        model="tiny-sd1",
+        prompt="logo, 'quoted': yes\nsecond line",
+        negative_prompt="text, watermark",
+        sampler="Euler a",
+        steps=3,
+        cfg_scale=6.5,
+        width=72,
+        height=64,
+        seed=77,
+    )
+    job = _done(studio.submit(request, "local"))
+    fields = request_fields_from_infotext(parse_infotext(job.images[0].infotext))
+    again = Txt2ImgRequest(**fields)
+    assert again == request.model_copy(update={"schedule_type": "Uniform"})  # Automatic resolved for Euler a
+
+
+def test_reusing_the_infotext_gives_the_same_pixels(make_studio):
+    studio = make_studio()
+    first = _done(studio.submit(Txt2ImgRequest(prompt="badge", seed=99, **FAST), "local"))
+    fields = request_fields_from_infotext(parse_infotext(first.images[0].infotext))
+    second = _done(studio.submit(Txt2ImgRequest(**fields), "local"))
+    a = np.asarray(Image.open(studio.image_path(first.images[0].id)))
+    b = np.asarray(Image.open(studio.image_path(second.images[0].id)))
+    assert np.array_equal(a, b)
+
+
+def test_random_seed_is_resolved_and_shown(make_studio):
+    studio = make_studio()
+    job = _done(studio.submit(Txt2ImgRequest(prompt="x", seed=-1, **FAST), "local"))
+    seed = job.images[0].seed
+    assert 0 <= seed < 2**32
+    assert job.request.seed == seed and f"Seed: {seed}," in job.images[0].infotext
+
+
+def test_unknown_or_refused_model_is_rejected_and_nothing_is_saved(make_studio):
+    studio = make_studio()
+    with pytest.raises(UnknownModel, match="Unknown model 'nope'.*tiny-sd1"):
+        studio.submit(Txt2ImgRequest(model="nope", prompt="x", **FAST), "local")
+    assert studio.gallery.count() == 0
+
+
+def test_same_model_is_not_reloaded_and_switching_keeps_it_cached(make_studio):
+    studio = make_studio(max_gpu_models=1, max_ram_models=1)
+    manager = studio.backend.manager
+    _done(studio.submit(Txt2ImgRequest(model="tiny-sd1", prompt="a", **FAST), "local"))
+    _done(studio.submit(Txt2ImgRequest(model="tiny-sd1", prompt="b", **FAST), "local"))
+    assert manager.load_count == 1
+    _done(studio.submit(Txt2ImgRequest(model="tiny-sd1-other", prompt="c", **FAST), "local"))
+    assert manager.load_count == 2
+    assert manager.resident() == (["tiny-sd1-other"], ["tiny-sd1"])
+    _done(studio.submit(Txt2ImgRequest(model="tiny-sd1", prompt="d", **FAST), "local"))
+    assert manager.load_count == 2  # came back from RAM, not from disk
+
+
+def test_interrupt_stops_within_a_step_saves_nothing_and_the_next_job_runs(make_studio):
+    studio = make_studio()
+    long_job = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=1), "local")
+    deadline = time.monotonic() + 120
+    while long_job.step < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert long_job.state is JobState.RUNNING
+    studio.cancel(long_job.id, "local")
+    cancelled_at = long_job.step
+    _done(long_job, 30)
+    assert long_job.state is JobState.CANCELLED
+    assert long_job.step <= cancelled_at + 1 < long_job.total
+    assert long_job.images == [] and studio.gallery.count() == 0
+    assert not list((studio.gallery.outputs_dir).rglob("*.png"))
+    nxt = _done(studio.submit(Txt2ImgRequest(prompt="y", seed=2, **FAST), "local"))
+    assert nxt.state is JobState.DONE and len(nxt.images) == 1
+
+
+def test_only_the_owner_can_cancel_or_see_a_job(make_studio):
+    studio = make_studio()
+    job = studio.submit(Txt2ImgRequest(prompt="x", seed=3, **FAST), "alice")
+    with pytest.raises(NotYourJob):
+        studio.cancel(job.id, "bob")
+    with pytest.raises(NotYourJob):
+        studio.job(job.id, "bob")
+    assert _done(job).state is JobState.DONE
+    assert job.images[0].author == "alice"
+
+
+def test_a_failing_job_reports_a_clear_error_and_the_next_job_runs(make_studio):
+    studio = make_studio()
+    bad = _done(studio.submit(Txt2ImgRequest(model="tiny-sd1-inpainting", prompt="x", **FAST), "local"))
+    assert bad.state is JobState.FAILED
+    assert "inpainting model" in bad.error
+    good = _done(studio.submit(Txt2ImgRequest(prompt="x", seed=5, **FAST), "local"))
+    assert good.state is JobState.DONE
+
+
+def test_out_of_memory_mid_job_frees_memory_and_the_next_job_succeeds(make_studio):
+    studio = make_studio(max_gpu_models=2, max_ram_models=0)
+    manager = studio.backend.manager
+    _done(studio.submit(Txt2ImgRequest(model="tiny-sd1-other", prompt="warm", **FAST), "local"))
+    entry = studio.backend.registry.get("tiny-sd1")
+    with manager.lease(entry) as pipe:
+        calls = []
+
+        def explode(module, args):
+            calls.append(1)
+            if len(calls) == 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+        hook = pipe.unet.register_forward_pre_hook(explode)
+    try:
+        job = _done(
+            studio.submit(Txt2ImgRequest(model="tiny-sd1", prompt="x", steps=4, width=64, height=64), "local")
+        )
+    finally:
+        hook.remove()
+    assert job.state is JobState.FAILED
+    assert "Out of GPU memory" in job.error and "smaller" in job.error
+    assert studio.gallery.count() == 1  # only the warm-up image
+    assert manager.resident() == (["tiny-sd1"], [])  # the other model was dropped to free memory
+    after = _done(studio.submit(Txt2ImgRequest(model="tiny-sd1", prompt="x", seed=1, **FAST), "local"))
+    assert after.state is JobState.DONE
+
+
+def test_model_switch_requested_during_a_job_does_not_change_the_running_job(make_studio):
+    studio = make_studio()
+    first = studio.submit(
+        Txt2ImgRequest(model="tiny-sd1", prompt="x", steps=20, width=64, height=64, seed=1), "a"
+    )
+    second = studio.submit(Txt2ImgRequest(model="tiny-sd1-other", prompt="x", seed=1, **FAST), "b")
+    _done(first)
+    _done(second)
+    assert "Model: tiny-sd1," in first.images[0].infotext
+    assert "Model: tiny-sd1-other," in second.images[0].infotext
+
+
+def test_progress_reports_steps_and_a_preview(make_studio):
+    studio = make_studio(preview_every=1)
+    job = studio.submit(
+        Txt2ImgRequest(prompt="x", steps=3, width=64, height=64, batch_count=2, seed=1), "local"
+    )
+    _done(job)
+    assert job.step == job.total == 6
+    assert job.preview is not None and job.preview.size == (8, 8)
