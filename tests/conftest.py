@@ -65,3 +65,30 @@ def tiny_sd1_pipe():
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def running_app(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The whole app (page, API, worker) served in-process on a free local port."""
+    from app import create_app
+    from core.settings import Settings
+
+    settings = Settings(
+        models_dir=tiny_models_dir,
+        outputs_dir=tmp_path_factory.mktemp("outputs"),
+        port=free_port(),
+        device="cpu",
+        default_model="tiny-sd1",
+    )
+    app = create_app(settings)
+    _, url, _ = app.launch(prevent_thread_lock=True)
+    yield app, url.rstrip("/")
+    app.close()

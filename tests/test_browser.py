@@ -1,0 +1,100 @@
+"""The page in a real Chromium: type a prompt, generate, see the image, find the file and its index row."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOTS = Path(os.environ.get("EASEL_SCREENSHOTS", "")) if os.environ.get("EASEL_SCREENSHOTS") else None
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("EASEL_REQUIRE_BROWSER"):
+        raise RuntimeError("EASEL_REQUIRE_BROWSER is set but Debian's chromium is missing (apt-get install chromium)")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def page(running_app):
+    from playwright.sync_api import sync_playwright
+
+    _, url = running_app
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector("#txt2img_generate", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def _shot(page, name):
+    if SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _set_slider(page, elem_id, value):
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_type_prompt_generate_and_see_the_saved_image(running_app, page):
+    app, _ = running_app
+    before = app.studio.gallery.count()
+    _shot(page, "txt2img-empty")
+    page.locator("#txt2img_prompt textarea").fill("a red fox logo, flat vector")
+    _set_slider(page, "txt2img_steps", 2)
+    _set_slider(page, "txt2img_width", 64)
+    _set_slider(page, "txt2img_height", 64)
+    seed = page.locator("#txt2img_seed input")
+    seed.fill("4242")
+    seed.press("Tab")
+    page.click("#txt2img_generate")
+    page.wait_for_selector("#txt2img_gallery img", timeout=120_000)
+    page.wait_for_function("document.querySelector('#txt2img_status')?.innerText.includes('Done')", timeout=60_000)
+    _shot(page, "txt2img-result")
+    assert "seed 4242" in page.inner_text("#txt2img_status")
+    info = page.locator("#txt2img_info textarea").input_value()
+    assert info.startswith("a red fox logo, flat vector") and "Seed: 4242" in info and "Steps: 2" in info
+    assert app.studio.gallery.count() == before + 1
+    record = app.studio.recent_images(limit=1)[0]
+    assert record.seed == 4242 and record.prompt == "a red fox logo, flat vector"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}/\d{5}-4242\.png", record.relpath)
+    assert app.studio.image_path(record.id).is_file()
+
+
+def test_invalid_value_shows_an_error_toast_and_saves_nothing(running_app, page):
+    app, _ = running_app
+    before = app.studio.gallery.count()
+    page.locator("#txt2img_model input").fill("")
+    page.evaluate("document.querySelector('#txt2img_sampler input').value = ''")
+    _set_slider(page, "txt2img_width", 64)
+    page.locator("#txt2img_prompt textarea").fill("x" * 8001)
+    page.click("#txt2img_generate")
+    toast = page.locator(".toast-body").first
+    toast.wait_for(timeout=30_000)
+    assert "prompt" in toast.inner_text().lower()
+    _shot(page, "txt2img-error")
+    assert app.studio.gallery.count() == before
+    page.locator("#txt2img_prompt textarea").fill("a red fox logo")
+
+
+def test_gallery_tab_shows_recent_images_newest_first(running_app, page):
+    app, _ = running_app
+    page.click("#tab_gallery-button")
+    page.wait_for_selector("#gallery_grid img", timeout=30_000)
+    _shot(page, "gallery")
+    assert page.locator("#gallery_grid img").count() >= 1

@@ -1,0 +1,72 @@
+"""The running app driven over HTTP with gradio_client, as a script or another tool would."""
+
+import base64
+import io
+
+import httpx
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+from core.infotext import INFOTEXT_KEY
+
+
+@pytest.fixture(scope="module")
+def client(running_app):
+    _, url = running_app
+    return Client(url, verbose=False)
+
+
+def test_txt2img_endpoint_generates_and_saves(running_app, client):
+    app, _ = running_app
+    before = app.studio.gallery.count()
+    result = client.predict(
+        prompt="a red fox logo", negative_prompt="blurry", steps=2, width=64, height=72, seed=321, batch_size=2,
+        api_name="/txt2img",
+    )
+    assert result["state"] == "done"
+    assert result["seeds"] == [321, 322]
+    assert app.studio.gallery.count() == before + 2
+    for image_id, b64, infotext in zip(result["ids"], result["images"], result["infotexts"], strict=True):
+        png = Image.open(io.BytesIO(base64.b64decode(b64)))
+        assert png.format == "PNG" and png.size == (64, 72)
+        assert png.text[INFOTEXT_KEY] == infotext
+        assert app.studio.image_path(image_id).read_bytes() == base64.b64decode(b64)
+
+
+def test_same_seed_over_the_api_gives_identical_files(client):
+    first = client.predict(prompt="badge", steps=2, width=64, height=64, seed=5, api_name="/txt2img")
+    second = client.predict(prompt="badge", steps=2, width=64, height=64, seed=5, api_name="/txt2img")
+    a = Image.open(io.BytesIO(base64.b64decode(first["images"][0])))
+    b = Image.open(io.BytesIO(base64.b64decode(second["images"][0])))
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"width": 513}, "multiple of 8"),
+        ({"steps": 0}, "steps"),
+        ({"cfg_scale": float("nan")}, "cfg_scale"),
+        ({"sampler": "Bogus"}, "unknown sampler"),
+        ({"model": "not-a-model"}, "Unknown model"),
+    ],
+)
+def test_bad_requests_get_a_clear_error_and_nothing_is_saved(running_app, client, fields, needle):
+    app, _ = running_app
+    before = app.studio.gallery.count()
+    with pytest.raises(Exception, match=needle):
+        client.predict(prompt="x", steps=fields.pop("steps", 2), width=64, height=64, api_name="/txt2img", **fields)
+    assert app.studio.gallery.count() == before
+
+
+def test_api_lists_the_stable_endpoint_name(client):
+    assert "/txt2img" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+def test_files_outside_outputs_are_not_served(running_app):
+    _, url = running_app
+    for path in ("/gradio_api/file=/etc/passwd", "/gradio_api/file=../../etc/passwd", "/gradio_api/file=%2e%2e/app.py"):
+        response = httpx.get(url + path, timeout=10)
+        assert response.status_code in (403, 404), path
+        assert b"root:" not in response.content
