@@ -113,6 +113,10 @@ class GenerationRequest(BaseModel):
             raise ValueError(
                 f"batch size × batch count = {total} images; at most {MAX_IMAGES_PER_JOB} per job"
             )
+        if self.seed + total - 1 > MAX_SEED:
+            raise ValueError(
+                f"image i of the job uses seed + i, so the seed may be at most {MAX_SEED - total + 1} for {total} images"
+            )
         return self
 
     @property

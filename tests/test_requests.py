@@ -74,3 +74,9 @@ def test_every_sampler_has_a_schedule_table_entry_and_an_automatic_default():
     assert set(SAMPLERS) == set(SAMPLER_SCHEDULES)
     for sampler in SAMPLERS:
         assert resolve_schedule(sampler, "Automatic") in SAMPLER_SCHEDULES[sampler][1]
+
+
+def test_seed_plus_image_index_must_stay_in_range():
+    Txt2ImgRequest(seed=2**32 - 2, batch_size=2)
+    with pytest.raises(ValidationError, match="seed may be at most"):
+        Txt2ImgRequest(seed=2**32 - 1, batch_size=2)
