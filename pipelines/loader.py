@@ -1,0 +1,477 @@
+"""Load a registry entry into a diffusers pipeline, offline-safe and without ever unpickling anything.
+
+* Single ``.safetensors`` file: ``from_single_file(path, config=<folder>, local_files_only=True)``, where the
+  folder is a temporary copy of the family's shipped config (``pipelines/configs/``) with the sizes that
+  differ read from the checkpoint's tensor shapes (channel widths, layer counts, attention layout,
+  cross-attention and text-encoder widths) — as ComfyUI's model detection does. A full-size checkpoint gets
+  the shipped values back; a narrow test checkpoint gets its own; both take the same path.
+* Diffusers folder: ``from_pretrained(folder, local_files_only=True, use_safetensors=True)``.
+* Hub id: ``from_pretrained(repo_id)``; when the network is not allowed and the files are not cached, a
+  :class:`ModelLoadError` says so.
+* Demo: the tiny random-weight model, written on first use, then loaded as a single file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from pipelines.checkpoint_info import UNET_PREFIX, VAE_PREFIX, Family, classify_shapes, read_shapes
+from pipelines.config_folders import materialize_config
+from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, ModelEntry, folder_weights, pickle_refusal
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
+logger = logging.getLogger(__name__)
+
+HEAD_WIDTH = 64  # SD 2.x/SDXL UNets and every CLIP text encoder use 64-wide attention heads
+SDXL_TIME_IDS = 6  # original size, crop top-left, target size
+_PIPELINES = {
+    ("sd1", False): "StableDiffusionPipeline",
+    ("sd2", False): "StableDiffusionPipeline",
+    ("sdxl", False): "StableDiffusionXLPipeline",
+    ("sd1", True): "StableDiffusionInpaintPipeline",
+    ("sd2", True): "StableDiffusionInpaintPipeline",
+    ("sdxl", True): "StableDiffusionXLInpaintPipeline",
+}
+Overrides = dict[str, dict[str, Any]]
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says what went wrong and what to do."""
+
+
+def pipeline_class(family: Family, inpaint: bool) -> type[DiffusionPipeline]:
+    """The family's base pipeline class (text-to-image, or inpainting for inpaint checkpoints)."""
+    import diffusers
+
+    return getattr(diffusers, _PIPELINES[family, inpaint])
+
+
+def _pipeline_kwargs(family: Family) -> dict[str, Any]:
+    """No safety checker (SD 1/2) and no invisible watermark (SDXL), as in A1111."""
+    if family == "sdxl":
+        return {"add_watermarker": False}
+    return {"safety_checker": None, "requires_safety_checker": False}
+
+
+def load_pipeline(
+    entry: ModelEntry,
+    *,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    local_files_only: bool = True,
+) -> DiffusionPipeline:
+    """Load ``entry`` as its family's pipeline on ``device`` in ``dtype``; raises :class:`ModelLoadError`."""
+    if entry.refused:
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {entry.refused}")
+    started = time.perf_counter()
+    if entry.source == "demo":
+        pipe = _load_demo(entry, dtype)
+    elif entry.source == "file":
+        pipe = _load_single_file(entry, _require_path(entry), dtype)
+    elif entry.source == "folder":
+        pipe = _load_folder(entry, _require_path(entry), dtype)
+    elif entry.source == "hub":
+        pipe = _load_hub(entry, dtype, local_files_only)
+    else:
+        raise ModelLoadError(f"Model {entry.name!r} has an unknown source {entry.source!r}")
+    try:
+        pipe = pipe.to(device)
+    except (RuntimeError, AssertionError) as error:
+        raise ModelLoadError(
+            f"Model {entry.name!r} loaded but could not be moved to {device}: {error}"
+        ) from error
+    logger.info(
+        "loaded %s (%s) on %s in %.1fs",
+        entry.name,
+        type(pipe).__name__,
+        device,
+        time.perf_counter() - started,
+    )
+    return pipe
+
+
+def _require_path(entry: ModelEntry) -> Path:
+    if entry.path is None or not entry.path.exists():
+        raise ModelLoadError(f"Model {entry.name!r}: {entry.path} no longer exists; rescan the models folder")
+    return entry.path
+
+
+# -- single file -------------------------------------------------------------------------------------------
+
+
+def _load_single_file(entry: ModelEntry, path: Path, dtype: torch.dtype) -> DiffusionPipeline:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {pickle_refusal(path.suffix.lower())}")
+    if path.suffix.lower() != SAFETENSORS_SUFFIX:
+        raise ModelLoadError(
+            f"Model {entry.name!r}: only .safetensors single files are loaded, not {path.name}"
+        )
+    try:
+        shapes = read_shapes(path)
+    except Exception as error:
+        raise ModelLoadError(f"Model {entry.name!r}: cannot read {path.name} ({error})") from error
+    info = classify_shapes(shapes)  # the file may have changed since the scan: trust the weights
+    if info.refused or info.family is None:
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {info.refused}")
+    family, inpaint = info.family, info.inpaint
+    try:
+        overrides = derive_overrides(shapes, family)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ModelLoadError(
+            f"Model {entry.name!r}: its weights do not have the usual {family.upper()} layout ({error})"
+        ) from error
+    cls = pipeline_class(family, inpaint)
+    with tempfile.TemporaryDirectory(prefix="easel-config-") as tmp:
+        config_dir = materialize_config(family, inpaint, Path(tmp) / "config")
+        apply_overrides(config_dir, overrides)
+        try:
+            pipe = cls.from_single_file(
+                str(path),
+                config=str(config_dir),
+                local_files_only=True,
+                dtype=dtype,
+                **_pipeline_kwargs(family),
+            )
+        except Exception as error:
+            raise ModelLoadError(
+                f"Model {entry.name!r} could not be loaded from {path.name}: {error}"
+            ) from error
+    _check_all_weights_used(entry, pipe, shapes)
+    return pipe
+
+
+def _count(shapes: Mapping[str, tuple[int, ...]], prefix: str, skip: str = "\0") -> int:
+    total = 0
+    for key, shape in shapes.items():
+        if key.startswith(prefix) and not key.startswith(skip):
+            n = 1
+            for dim in shape:
+                n *= dim
+            total += n
+    return total
+
+
+def _check_all_weights_used(entry: ModelEntry, pipe: Any, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """diffusers loads single files non-strictly: a config that does not fit would leave random weights.
+    The UNet and VAE of the built pipeline must hold exactly as many numbers as the checkpoint has."""
+    for name, prefix, skip in (("unet", UNET_PREFIX, "\0"), ("vae", VAE_PREFIX, VAE_PREFIX + "loss.")):
+        expected = _count(shapes, prefix, skip)
+        actual = sum(p.numel() for p in getattr(pipe, name).parameters())
+        if expected != actual:
+            raise ModelLoadError(
+                f"Model {entry.name!r}: its {name.upper()} weights ({expected:,} values) do not fit the "
+                f"architecture read from them ({actual:,}); this checkpoint's layout is not supported"
+            )
+
+
+def _shape(shapes: Mapping[str, tuple[int, ...]], key: str) -> tuple[int, ...]:
+    if key not in shapes:
+        raise KeyError(f"missing {key}")
+    return shapes[key]
+
+
+def _indices(shapes: Mapping[str, tuple[int, ...]], prefix: str) -> list[int]:
+    """Sorted distinct integers N of keys ``prefix + "N." + ...``."""
+    found = set()
+    for key in shapes:
+        if key.startswith(prefix):
+            head = key[len(prefix) :].split(".", 1)[0]
+            if head.isdigit():
+                found.add(int(head))
+    return sorted(found)
+
+
+def unet_overrides(shapes: Mapping[str, tuple[int, ...]], family: Family) -> dict[str, Any]:
+    """UNet2DConditionModel config values read from an LDM UNet's tensor shapes."""
+    p = UNET_PREFIX
+    conv_in = _shape(shapes, p + "input_blocks.0.0.weight")
+    input_ids = _indices(shapes, p + "input_blocks.")
+    ops = [i for i in input_ids if p + f"input_blocks.{i}.0.op.weight" in shapes]
+    n_levels = len(ops) + 1
+    per_level = ops[0] - 1 if ops else len(input_ids) - 1
+    if per_level < 1 or input_ids != list(range(n_levels * (per_level + 1))):
+        raise ValueError("input blocks do not form levels of equal depth")
+    channels, attention, depth = [], [], []
+    for level in range(n_levels):
+        block = f"{p}input_blocks.{1 + level * (per_level + 1)}."
+        channels.append(_shape(shapes, block + "0.out_layers.3.weight")[0])
+        attention.append(block + "1.proj_in.weight" in shapes)
+        depth.append(len(_indices(shapes, block + "1.transformer_blocks.")) or 1)
+    up_attention = [
+        f"{p}output_blocks.{level * (per_level + 1)}.1.proj_in.weight" in shapes for level in range(n_levels)
+    ]
+    attn2 = [k for k in shapes if k.startswith(p) and k.endswith("attn2.to_k.weight")]
+    if not attn2:
+        raise ValueError("no cross-attention layers")
+    proj_in = next(k for k in shapes if k.startswith(p) and k.endswith(".proj_in.weight"))
+    config: dict[str, Any] = {
+        "in_channels": conv_in[1],
+        "out_channels": _shape(shapes, p + "out.2.weight")[0],
+        "block_out_channels": channels,
+        "layers_per_block": per_level,
+        "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention],
+        "up_block_types": ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in up_attention],
+        "transformer_layers_per_block": depth,
+        "cross_attention_dim": shapes[attn2[0]][1],
+        "use_linear_projection": len(shapes[proj_in]) == 2,
+    }
+    if family != "sd1":  # SD 1.x has 8 heads at every level; SD 2.x and SDXL 64-wide heads
+        config["attention_head_dim"] = [max(1, c // HEAD_WIDTH) for c in channels]
+    if family == "sdxl":
+        config["projection_class_embeddings_input_dim"] = _shape(shapes, p + "label_emb.0.0.weight")[1]
+    return config
+
+
+def vae_overrides(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+    """AutoencoderKL config values read from an LDM VAE's tensor shapes."""
+    p = VAE_PREFIX
+    levels = _indices(shapes, p + "encoder.down.")
+    if not levels:
+        raise ValueError("no VAE encoder blocks")
+    return {
+        "in_channels": _shape(shapes, p + "encoder.conv_in.weight")[1],
+        "out_channels": _shape(shapes, p + "decoder.conv_out.weight")[0],
+        "latent_channels": _shape(shapes, p + "decoder.conv_in.weight")[1],
+        "block_out_channels": [
+            _shape(shapes, f"{p}encoder.down.{i}.block.0.conv2.weight")[0] for i in levels
+        ],
+        "layers_per_block": len(_indices(shapes, p + "encoder.down.0.block.")),
+        "down_block_types": ["DownEncoderBlock2D"] * len(levels),
+        "up_block_types": ["UpDecoderBlock2D"] * len(levels),
+    }
+
+
+def clip_overrides(shapes: Mapping[str, tuple[int, ...]], prefix: str) -> dict[str, Any]:
+    """CLIPTextConfig values of an OpenAI CLIP text model stored in transformers' layout under ``prefix``."""
+    vocab, hidden = _shape(shapes, prefix + "embeddings.token_embedding.weight")
+    return {
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "max_position_embeddings": _shape(shapes, prefix + "embeddings.position_embedding.weight")[0],
+        "intermediate_size": _shape(shapes, prefix + "encoder.layers.0.mlp.fc1.weight")[0],
+        "num_hidden_layers": len(_indices(shapes, prefix + "encoder.layers.")),
+        "num_attention_heads": max(1, hidden // HEAD_WIDTH),
+    }
+
+
+def open_clip_overrides(
+    shapes: Mapping[str, tuple[int, ...]], prefix: str, drop_last: bool
+) -> dict[str, Any]:
+    """CLIPTextConfig values of an OpenCLIP text model stored under ``prefix`` (SD 2.x, SDXL's second).
+
+    SD 2.x uses the penultimate layer, so its last block is not part of the text encoder (``drop_last``).
+    """
+    vocab, hidden = _shape(shapes, prefix + "token_embedding.weight")
+    layers = len(_indices(shapes, prefix + "transformer.resblocks."))
+    return {
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "max_position_embeddings": _shape(shapes, prefix + "positional_embedding")[0],
+        "intermediate_size": _shape(shapes, prefix + "transformer.resblocks.0.mlp.c_fc.weight")[0],
+        "num_hidden_layers": layers - 1 if drop_last else layers,
+        "num_attention_heads": max(1, hidden // HEAD_WIDTH),
+    }
+
+
+def derive_overrides(shapes: Mapping[str, tuple[int, ...]], family: Family) -> Overrides:
+    """Config values per component (``unet``, ``vae``, ``text_encoder``, ``text_encoder_2``) read from shapes."""
+    overrides: Overrides = {"unet": unet_overrides(shapes, family), "vae": vae_overrides(shapes)}
+    if family == "sd1":
+        overrides["text_encoder"] = clip_overrides(shapes, "cond_stage_model.transformer.text_model.")
+    elif family == "sd2":
+        overrides["text_encoder"] = open_clip_overrides(shapes, "cond_stage_model.model.", drop_last=True)
+    else:
+        overrides["text_encoder"] = clip_overrides(shapes, "conditioner.embedders.0.transformer.text_model.")
+        prefix = "conditioner.embedders.1.model."
+        text_2 = open_clip_overrides(shapes, prefix, drop_last=False)
+        text_2["projection_dim"] = _shape(shapes, prefix + "text_projection")[1]
+        overrides["text_encoder_2"] = text_2
+        unet = overrides["unet"]
+        time_width, remainder = divmod(
+            unet["projection_class_embeddings_input_dim"] - text_2["projection_dim"], SDXL_TIME_IDS
+        )
+        if remainder or time_width <= 0:
+            raise ValueError("the added (text, time) embedding does not match SDXL's 6 time ids")
+        unet["addition_time_embed_dim"] = time_width
+    return overrides
+
+
+def _same(old: Any, new: Any, n_levels: int) -> bool:
+    """Equal once a per-level value given as one int is expanded to a list."""
+    if isinstance(old, int) and isinstance(new, list):
+        old = [old] * n_levels
+    if isinstance(old, list | tuple) and isinstance(new, list | tuple):
+        return list(old) == list(new)
+    return old == new
+
+
+def _class_defaults(component: str) -> dict[str, Any]:
+    """Constructor defaults of a component's config class (what a key missing from config.json means)."""
+    import inspect
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig
+
+    cls = {"unet": UNet2DConditionModel, "vae": AutoencoderKL}.get(component, CLIPTextConfig)
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def apply_overrides(config_dir: Path, overrides: Overrides) -> None:
+    """Write the values that differ from the shipped ones into ``config_dir/<component>/config.json``.
+
+    Values equal to the shipped ones (a full-size checkpoint) leave the shipped file as it is.
+    """
+    import json
+
+    for component, values in overrides.items():
+        file = config_dir / component / "config.json"
+        config = json.loads(file.read_text(encoding="utf-8"))
+        current = {**_class_defaults(component), **config}
+        n_levels = len(values.get("block_out_channels", config.get("block_out_channels", [])))
+        changed = {k: v for k, v in values.items() if not _same(current.get(k), v, n_levels)}
+        if changed:
+            logger.debug("%s: config values read from the checkpoint: %s", component, changed)
+            config.update(changed)
+            file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+# -- folders, hub, demo ------------------------------------------------------------------------------------
+
+_VARIANT_WEIGHTS = re.compile(r"^(?:diffusion_pytorch_model|model)\.(\w+)\.safetensors$")
+
+
+def _folder_variant(folder: Path) -> str | None:
+    """``"fp16"`` when the components only have variant weights (``*.fp16.safetensors``)."""
+    plain = variants = 0
+    found: set[str] = set()
+    for file in folder.glob("*/*.safetensors"):
+        match = _VARIANT_WEIGHTS.match(file.name)
+        if match:
+            variants += 1
+            found.add(match.group(1))
+        else:
+            plain += 1
+    if plain or not variants or len(found) != 1:
+        return None
+    return found.pop()
+
+
+def _load_folder(entry: ModelEntry, folder: Path, dtype: torch.dtype) -> DiffusionPipeline:
+    if not (folder / "model_index.json").is_file():
+        raise ModelLoadError(
+            f"Model {entry.name!r}: {folder} has no model_index.json (not a diffusers folder)"
+        )
+    has_safetensors, has_pickle = folder_weights(folder)
+    if not has_safetensors:
+        reason = pickle_refusal(".bin") if has_pickle else "the folder holds no .safetensors weights"
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {reason}")
+    if entry.family is None:
+        raise ModelLoadError(f"Model {entry.name!r}: unknown model family")
+    cls = pipeline_class(entry.family, entry.inpaint)
+    try:
+        return cls.from_pretrained(
+            str(folder),
+            local_files_only=True,
+            use_safetensors=True,
+            dtype=dtype,
+            variant=_folder_variant(folder),
+            **_pipeline_kwargs(entry.family),
+        )
+    except Exception as error:
+        raise ModelLoadError(f"Model {entry.name!r} could not be loaded from {folder}: {error}") from error
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _load_hub(entry: ModelEntry, dtype: torch.dtype, local_files_only: bool) -> DiffusionPipeline:
+    import diffusers
+
+    offline = local_files_only or _hub_offline()
+    cls = pipeline_class(entry.family, entry.inpaint) if entry.family else diffusers.DiffusionPipeline
+    kwargs = _pipeline_kwargs(entry.family) if entry.family else {"safety_checker": None}
+    try:
+        pipe = cls.from_pretrained(
+            entry.name, local_files_only=offline, use_safetensors=True, dtype=dtype, **kwargs
+        )
+    except Exception as error:
+        if offline or _is_network_error(error):
+            why = "no network / HF_HUB_OFFLINE=1" if offline else f"network error: {type(error).__name__}"
+            raise ModelLoadError(
+                f"Hub model {entry.name!r} is not in the local cache and could not be downloaded ({why}); "
+                "download it on a machine with network (or allow the network here), or put its files in "
+                "models/ as a diffusers folder or a .safetensors file"
+            ) from error
+        raise ModelLoadError(f"Hub model {entry.name!r} could not be loaded: {error}") from error
+    if type(pipe).__name__ not in _PIPELINES.values():
+        raise ModelLoadError(
+            f"Hub model {entry.name!r} is a {type(pipe).__name__}; Easel runs SD 1.x, SD 2.x and SDXL pipelines"
+        )
+    return pipe
+
+
+def _is_network_error(error: BaseException) -> bool:
+    names = {type(e).__name__ for e in _causes(error)}
+    markers = {
+        "ConnectionError",
+        "ConnectError",
+        "Timeout",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "OfflineModeIsEnabled",
+    }
+    return bool(names & markers) or "LocalEntryNotFoundError" in names
+
+
+def _causes(error: BaseException | None) -> list[BaseException]:
+    chain = []
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def _load_demo(entry: ModelEntry, dtype: torch.dtype) -> DiffusionPipeline:
+    path = entry.path
+    if path is None:
+        raise ModelLoadError("the demo model has no file path")
+    if not path.is_file():
+        from pipelines.tiny import save_tiny
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.safetensors")
+        save_tiny(partial, arch="sd1", seed=0)
+        os.replace(partial, path)  # atomic: a concurrent loader sees no file or a whole one
+        logger.info("wrote the demo model to %s", path)
+    return _load_single_file(entry, path, dtype)
+
+
+# -- model hash --------------------------------------------------------------------------------------------
+
+
+def file_sha256_10(path: str | Path) -> str:
+    """A1111's "AutoV2" model hash: the first 10 hex digits of the file's SHA-256 (streamed).
+
+    Hashing a multi-GB checkpoint takes seconds: callers cache the result (e.g. by path, size and mtime).
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:10]
