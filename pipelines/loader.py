@@ -412,7 +412,7 @@ def _load_hub(entry: ModelEntry, dtype: torch.dtype, local_files_only: bool) -> 
         )
     except Exception as error:
         if offline or _is_network_error(error):
-            why = "no network / HF_HUB_OFFLINE=1" if offline else f"network error: {type(error).__name__}"
+            why = "no network / HF_HUB_OFFLINE=1" if offline else "the Hub could not be reached"
             raise ModelLoadError(
                 f"Hub model {entry.name!r} is not in the local cache and could not be downloaded ({why}); "
                 "download it on a machine with network (or allow the network here), or put its files in "
