@@ -27,7 +27,7 @@ import torch
 
 from pipelines.checkpoint_info import UNET_PREFIX, VAE_PREFIX, Family, classify_shapes, read_shapes
 from pipelines.config_folders import materialize_config
-from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, ModelEntry, folder_weights, pickle_refusal
+from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, ModelEntry, folder_family, pickle_refusal
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -374,13 +374,10 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype: torch.dtype) -> Diffusi
         raise ModelLoadError(
             f"Model {entry.name!r}: {folder} has no model_index.json (not a diffusers folder)"
         )
-    has_safetensors, has_pickle = folder_weights(folder)
-    if not has_safetensors:
-        reason = pickle_refusal(".bin") if has_pickle else "the folder holds no .safetensors weights"
-        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {reason}")
-    if entry.family is None:
-        raise ModelLoadError(f"Model {entry.name!r}: unknown model family")
-    cls = pipeline_class(entry.family, entry.inpaint)
+    family, inpaint, refused = folder_family(folder)  # the folder may have changed since the scan
+    if refused or family is None:
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {refused}")
+    cls = pipeline_class(family, inpaint)
     try:
         return cls.from_pretrained(
             str(folder),
@@ -388,7 +385,7 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype: torch.dtype) -> Diffusi
             use_safetensors=True,
             dtype=dtype,
             variant=_folder_variant(folder),
-            **_pipeline_kwargs(entry.family),
+            **_pipeline_kwargs(family),
         )
     except Exception as error:
         raise ModelLoadError(f"Model {entry.name!r} could not be loaded from {folder}: {error}") from error
@@ -401,15 +398,12 @@ def _hub_offline() -> bool:
 
 
 def _load_hub(entry: ModelEntry, dtype: torch.dtype, local_files_only: bool) -> DiffusionPipeline:
-    import diffusers
+    """Download (huggingface_hub shows progress) or find in the cache, then load as a local folder."""
+    from diffusers import DiffusionPipeline
 
     offline = local_files_only or _hub_offline()
-    cls = pipeline_class(entry.family, entry.inpaint) if entry.family else diffusers.DiffusionPipeline
-    kwargs = _pipeline_kwargs(entry.family) if entry.family else {"safety_checker": None}
     try:
-        pipe = cls.from_pretrained(
-            entry.name, local_files_only=offline, use_safetensors=True, dtype=dtype, **kwargs
-        )
+        folder = DiffusionPipeline.download(entry.name, local_files_only=offline, use_safetensors=True)
     except Exception as error:
         if offline or _is_network_error(error):
             why = "no network / HF_HUB_OFFLINE=1" if offline else "the Hub could not be reached"
@@ -418,12 +412,8 @@ def _load_hub(entry: ModelEntry, dtype: torch.dtype, local_files_only: bool) -> 
                 "download it on a machine with network (or allow the network here), or put its files in "
                 "models/ as a diffusers folder or a .safetensors file"
             ) from error
-        raise ModelLoadError(f"Hub model {entry.name!r} could not be loaded: {error}") from error
-    if type(pipe).__name__ not in _PIPELINES.values():
-        raise ModelLoadError(
-            f"Hub model {entry.name!r} is a {type(pipe).__name__}; Easel runs SD 1.x, SD 2.x and SDXL pipelines"
-        )
-    return pipe
+        raise ModelLoadError(f"Hub model {entry.name!r} could not be downloaded: {error}") from error
+    return _load_folder(entry, Path(folder), dtype)
 
 
 def _is_network_error(error: BaseException) -> bool:

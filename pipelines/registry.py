@@ -204,6 +204,24 @@ def family_from_configs(
     return family, inpaint, None
 
 
+def folder_family(folder: Path) -> tuple[Family | None, bool, str | None]:
+    """(family, inpaint, refusal) of a diffusers folder, from its JSON configs and weight file names."""
+    try:
+        model_index = _read_json(folder / "model_index.json")
+        unet_file = folder / "unet" / "config.json"
+        unet_config = _read_json(unet_file) if unet_file.is_file() else None
+    except (OSError, ValueError) as error:
+        return None, False, f"unreadable model_index.json or unet config: {error}"
+    family, inpaint, refused = family_from_configs(model_index, unet_config)
+    if refused is None:
+        has_safetensors, has_pickle = folder_weights(folder)
+        if not has_safetensors:
+            refused = (
+                pickle_refusal(".bin") if has_pickle else "diffusers folder without .safetensors weights"
+            )
+    return (family, inpaint, None) if refused is None else (None, False, refused)
+
+
 def guess_family_from_id(hub_id: str) -> tuple[Family | None, bool]:
     lowered = hub_id.lower()
     inpaint = "inpaint" in lowered
@@ -338,22 +356,8 @@ class ModelRegistry:
         return entries
 
     def _folder_entry(self, folder: Path, name: str) -> ModelEntry:
-        try:
-            model_index = _read_json(folder / "model_index.json")
-            unet_file = folder / "unet" / "config.json"
-            unet_config = _read_json(unet_file) if unet_file.is_file() else None
-        except (OSError, ValueError) as error:
-            return _entry(
-                name, "folder", folder, None, refused=f"unreadable model_index.json or unet config: {error}"
-            )
-        family, inpaint, refused = family_from_configs(model_index, unet_config)
-        if refused is None:
-            has_safetensors, has_pickle = folder_weights(folder)
-            if not has_safetensors:
-                refused = (
-                    pickle_refusal(".bin") if has_pickle else "diffusers folder without .safetensors weights"
-                )
-        return _entry(name, "folder", folder, family if refused is None else None, inpaint, refused)
+        family, inpaint, refused = folder_family(folder)
+        return _entry(name, "folder", folder, family, inpaint, refused)
 
     def _hub_entry(self, hub_id: str) -> ModelEntry:
         if not _HUB_ID.match(hub_id):

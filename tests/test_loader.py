@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -239,6 +240,26 @@ def test_hub_model_offline_fails_fast_with_a_clear_message() -> None:
     message = str(error.value)
     assert "someone/not-cached-model" in message
     assert "HF_HUB_OFFLINE=1" in message and "models/" in message
+
+
+def test_cached_hub_model_loads_offline(
+    tmp_path: Path, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "models--someone--tiny-sd"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(tiny_models_dir / "tiny-sd1-folder", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    registry = ModelRegistry(tmp_path / "models", hub_ids=["someone/tiny-sd"])
+    hub = registry.get("someone/tiny-sd")
+    assert (hub.source, hub.family, hub.inpaint) == ("hub", "sd1", False)  # read from the cached configs
+    pipe = load_pipeline(hub, local_files_only=False)  # HF_HUB_OFFLINE=1: the cache is enough
+    assert type(pipe).__name__ == "StableDiffusionPipeline"
+    folder_pipe = load_pipeline(entry(tiny_models_dir / "tiny-sd1-folder", "sd1"))
+    np.testing.assert_array_equal(generate(pipe), generate(folder_pipe))
 
 
 def test_missing_file_and_refused_entry(tmp_path: Path) -> None:
