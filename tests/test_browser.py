@@ -21,7 +21,9 @@ SCREENSHOTS = Path(os.environ.get("EASEL_SCREENSHOTS", "")) if os.environ.get("E
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("EASEL_REQUIRE_BROWSER"):
-        raise RuntimeError("EASEL_REQUIRE_BROWSER is set but Debian's chromium is missing (apt-get install chromium)")
+        raise RuntimeError(
+            "EASEL_REQUIRE_BROWSER is set but Debian's chromium is missing (apt-get install chromium)"
+        )
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
@@ -64,7 +66,9 @@ def test_type_prompt_generate_and_see_the_saved_image(running_app, page):
     seed.press("Tab")
     page.click("#txt2img_generate")
     page.wait_for_selector("#txt2img_gallery img", timeout=120_000)
-    page.wait_for_function("document.querySelector('#txt2img_status')?.innerText.includes('Done')", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#txt2img_status')?.innerText.includes('Done')", timeout=60_000
+    )
     _shot(page, "txt2img-result")
     assert "seed 4242" in page.inner_text("#txt2img_status")
     info = page.locator("#txt2img_info textarea").input_value()

@@ -21,7 +21,13 @@ def test_txt2img_endpoint_generates_and_saves(running_app, client):
     app, _ = running_app
     before = app.studio.gallery.count()
     result = client.predict(
-        prompt="a red fox logo", negative_prompt="blurry", steps=2, width=64, height=72, seed=321, batch_size=2,
+        prompt="a red fox logo",
+        negative_prompt="blurry",
+        steps=2,
+        width=64,
+        height=72,
+        seed=321,
+        batch_size=2,
         api_name="/txt2img",
     )
     assert result["state"] == "done"
@@ -56,7 +62,9 @@ def test_bad_requests_get_a_clear_error_and_nothing_is_saved(running_app, client
     app, _ = running_app
     before = app.studio.gallery.count()
     with pytest.raises(Exception, match=needle):
-        client.predict(prompt="x", steps=fields.pop("steps", 2), width=64, height=64, api_name="/txt2img", **fields)
+        client.predict(
+            prompt="x", steps=fields.pop("steps", 2), width=64, height=64, api_name="/txt2img", **fields
+        )
     assert app.studio.gallery.count() == before
 
 
@@ -66,7 +74,11 @@ def test_api_lists_the_stable_endpoint_name(client):
 
 def test_files_outside_outputs_are_not_served(running_app):
     _, url = running_app
-    for path in ("/gradio_api/file=/etc/passwd", "/gradio_api/file=../../etc/passwd", "/gradio_api/file=%2e%2e/app.py"):
+    for path in (
+        "/gradio_api/file=/etc/passwd",
+        "/gradio_api/file=../../etc/passwd",
+        "/gradio_api/file=%2e%2e/app.py",
+    ):
         response = httpx.get(url + path, timeout=10)
         assert response.status_code in (403, 404), path
         assert b"root:" not in response.content
