@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,8 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype: torch.dtype) -> Diff
     with tempfile.TemporaryDirectory(prefix="easel-config-") as tmp:
         config_dir = materialize_config(family, inpaint, Path(tmp) / "config")
         apply_overrides(config_dir, overrides)
+        if family == "sd2" and not inpaint and sd2_prediction_type(path) == "epsilon":
+            _use_sd2_base_settings(config_dir)
         try:
             pipe = cls.from_single_file(
                 str(path),
@@ -150,6 +153,44 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype: torch.dtype) -> Diff
             ) from error
     _check_all_weights_used(entry, pipe, shapes)
     return pipe
+
+
+SD2_V_PROBE = UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
+
+
+def sd2_prediction_type(path: Path) -> str:
+    """SD 2.x comes as 768-v (v-prediction) and 512-base (epsilon); the weights do not say which.
+
+    ComfyUI's test: one LayerNorm bias of the last output block is spread wider in v-prediction models
+    (std > 0.09). Reads that one small tensor from the .safetensors file; defaults to v-prediction.
+    """
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            if SD2_V_PROBE not in f.keys():
+                return "v_prediction"
+            bias = f.get_tensor(SD2_V_PROBE).float()
+    except Exception as error:  # unreadable here means unreadable for the loader too; let it report
+        logger.debug("SD 2.x prediction probe failed: %s", error)
+        return "v_prediction"
+    return "v_prediction" if torch.std(bias, unbiased=False).item() > 0.09 else "epsilon"
+
+
+def _use_sd2_base_settings(config_dir: Path) -> None:
+    """Switch the shipped SD 2.x 768-v config to SD 2.x-base (512 px, epsilon prediction)."""
+    import json
+
+    for name, values in (
+        ("scheduler/scheduler_config.json", {"prediction_type": "epsilon"}),
+        ("unet/config.json", {"sample_size": 64}),
+        ("vae/config.json", {"sample_size": 512}),
+    ):
+        file = config_dir / name
+        config = json.loads(file.read_text(encoding="utf-8"))
+        config.update(values)
+        file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    logger.info("SD 2.x checkpoint looks like a 512-base (epsilon prediction) model")
 
 
 def _count(shapes: Mapping[str, tuple[int, ...]], prefix: str, skip: str = "\0") -> int:
@@ -445,7 +486,7 @@ def _load_demo(entry: ModelEntry, dtype: torch.dtype) -> DiffusionPipeline:
         from pipelines.tiny import save_tiny
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.safetensors")
+        partial = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.partial.safetensors")
         save_tiny(partial, arch="sd1", seed=0)
         os.replace(partial, path)  # atomic: a concurrent loader sees no file or a whole one
         logger.info("wrote the demo model to %s", path)

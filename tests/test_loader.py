@@ -19,11 +19,13 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from pipelines.checkpoint_info import classify_shapes
 from pipelines.config_folders import CONFIGS_DIR, materialize_config
 from pipelines.loader import (
+    SD2_V_PROBE,
     ModelLoadError,
     apply_overrides,
     derive_overrides,
     file_sha256_10,
     load_pipeline,
+    sd2_prediction_type,
 )
 from pipelines.registry import DEMO_NAME, ModelEntry, ModelRegistry
 from pipelines.tiny import (
@@ -214,6 +216,18 @@ def test_weights_that_do_not_fit_are_an_error(tiny_models_dir: Path, tmp_path: P
     save_file(state, str(tmp_path / "missing.safetensors"))
     with pytest.raises(ModelLoadError, match="'missing' could not be loaded"):
         load_pipeline(entry(tmp_path / "missing.safetensors", "sd1"))
+
+
+@pytest.mark.parametrize(
+    ("spread", "expected"), [(0.3, "v_prediction"), (0.01, "epsilon"), (None, "v_prediction")]
+)
+def test_sd2_prediction_type_probe(tmp_path: Path, spread: float | None, expected: str) -> None:
+    tensors = {"model.diffusion_model.out.2.bias": torch.zeros(4)}
+    if spread is not None:
+        generator = torch.Generator().manual_seed(0)
+        tensors[SD2_V_PROBE] = torch.randn(320, generator=generator) * spread
+    save_file(tensors, str(tmp_path / "probe.safetensors"))
+    assert sd2_prediction_type(tmp_path / "probe.safetensors") == expected
 
 
 def test_demo_model_is_written_on_first_load(tmp_path: Path) -> None:
