@@ -168,15 +168,20 @@ def _read_json(path: Path) -> dict:
 
 
 def folder_weights(folder: Path) -> tuple[bool, bool]:
-    """(has .safetensors weights, has pickle weights) among a diffusers folder's component sub-folders."""
-    safe = pickled = False
+    """(every component with weights has .safetensors ones, some component has pickle weights)."""
+    components = safe = 0
+    pickled = False
     for sub in folder.iterdir():
         if not sub.is_dir() or sub.name.startswith("."):
             continue
-        for file in sub.iterdir():
-            safe |= file.name.endswith(SAFETENSORS_SUFFIX)
-            pickled |= file.suffix in PICKLE_SUFFIXES
-    return safe, pickled
+        names = [f.name for f in sub.iterdir()]
+        has_safe = any(n.endswith(SAFETENSORS_SUFFIX) for n in names)
+        has_pickle = any(Path(n).suffix in PICKLE_SUFFIXES for n in names)
+        pickled |= has_pickle
+        if has_safe or has_pickle:
+            components += 1
+            safe += has_safe
+    return components > 0 and safe == components, pickled
 
 
 def family_from_configs(
@@ -192,14 +197,14 @@ def family_from_configs(
         )
     if unet_config is None:
         return None, False, "diffusers folder without unet/config.json"
-    inpaint = unet_config.get("in_channels") == 9 or "Inpaint" in class_name
+    if unet_config.get("in_channels") not in (4, 9):
+        return None, False, f"unsupported UNet ({unet_config.get('in_channels')} input channels)"
+    inpaint = unet_config.get("in_channels") == 9
     if unet_config.get("addition_embed_type") == "text_time":
         text_encoder = model_index.get("text_encoder")
         if not text_encoder or text_encoder[0] is None:
             return None, False, "an SDXL refiner (a second img2img stage), not a base model"
         return "sdxl", inpaint, None
-    if unet_config.get("in_channels") not in (4, 9):
-        return None, False, f"unsupported UNet ({unet_config.get('in_channels')} input channels)"
     family: Family = "sd2" if unet_config.get("cross_attention_dim") == 1024 else "sd1"
     return family, inpaint, None
 
@@ -217,7 +222,9 @@ def folder_family(folder: Path) -> tuple[Family | None, bool, str | None]:
         has_safetensors, has_pickle = folder_weights(folder)
         if not has_safetensors:
             refused = (
-                pickle_refusal(".bin") if has_pickle else "diffusers folder without .safetensors weights"
+                pickle_refusal(".bin")
+                if has_pickle
+                else "diffusers folder without .safetensors weights for every component"
             )
     return (family, inpaint, None) if refused is None else (None, False, refused)
 

@@ -62,6 +62,10 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) 
     shutil.copytree(tiny_models_dir / "tiny-sd1-folder", pickled)
     for weights in pickled.glob("*/*.safetensors"):
         weights.rename(weights.with_suffix(".bin"))
+    mixed = root / "mixed-folder"  # one component only in a pickle format
+    shutil.copytree(tiny_models_dir / "tiny-sd1-folder", mixed)
+    for weights in (mixed / "text_encoder").glob("*.safetensors"):
+        weights.rename(weights.with_suffix(".bin"))
     other = root / "flux-folder"
     other.mkdir()
     (other / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
@@ -124,6 +128,7 @@ def test_inpaint_sibling(registry: ModelRegistry) -> None:
         ("some-lora", "no UNet weights"),
         ("garbage", "unreadable"),
         ("pickled-folder", "pickle format (.bin)"),
+        ("mixed-folder", "pickle format (.bin)"),
         ("flux-folder", "unsupported pipeline (FluxPipeline)"),
         ("not a repo id", "not a hub repo id"),
     ],
