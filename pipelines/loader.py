@@ -89,6 +89,8 @@ def load_pipeline(
         raise ModelLoadError(f"Model {entry.name!r} has an unknown source {entry.source!r}")
     try:
         pipe = pipe.to(device)
+    except torch.cuda.OutOfMemoryError:
+        raise  # the caller frees memory (evicts) and may retry
     except (RuntimeError, AssertionError) as error:
         raise ModelLoadError(
             f"Model {entry.name!r} loaded but could not be moved to {device}: {error}"
