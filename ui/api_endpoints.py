@@ -29,8 +29,20 @@ def register(studio: Studio) -> None:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Generate images from a prompt. Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
-        values = dict(locals())
-        values.pop("request")
+        values = {
+            "prompt": prompt,
+            "negative_prompt": negative_prompt,
+            "model": model,
+            "sampler": sampler,
+            "schedule_type": schedule_type,
+            "steps": steps,
+            "cfg_scale": cfg_scale,
+            "width": width,
+            "height": height,
+            "seed": seed,
+            "batch_size": batch_size,
+            "batch_count": batch_count,
+        }
         req = build_request(Txt2ImgRequest, values)
         job = submit(studio, req, user_of(request))
         job.wait()

@@ -64,10 +64,8 @@ def progress_html(job: Job, position: int | None) -> str:
     )
 
 
-def follow(studio: Studio, job: Job, progress: gr.Progress | None = None) -> Iterator[Job]:
+def follow(job: Job) -> Iterator[Job]:
     """Yield the job every POLL_SECONDS until it has finished (then once more)."""
     while not job.wait(POLL_SECONDS):
-        if progress is not None and job.step:
-            progress((job.step, job.total), desc="Generating", unit="steps")
         yield job
     yield job

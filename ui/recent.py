@@ -20,8 +20,10 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Gallery:
         refresh = gr.Button("↻ Refresh", elem_id="gallery_refresh", scale=1, min_width=80)
     grid = gr.Gallery(
         label="Recent images",
-        columns=6,
-        height="auto",
+        columns=[3, 4, 6],
+        height=640,
+        object_fit="contain",
+        allow_preview=True,
         format="png",
         elem_id="gallery_grid",
         buttons=["download", "fullscreen"],

@@ -92,8 +92,8 @@ def build(studio: Studio) -> Txt2ImgTab:
                     elem_id="txt2img_seed",
                     scale=4,
                 )
-                random_seed = gr.Button("🎲", elem_id="txt2img_random_seed", scale=1, min_width=40)
-                reuse_seed = gr.Button("♻", elem_id="txt2img_reuse_seed", scale=1, min_width=40)
+                random_seed = gr.Button("Random", elem_id="txt2img_random_seed", scale=1, min_width=40)
+                reuse_seed = gr.Button("Reuse last", elem_id="txt2img_reuse_seed", scale=1, min_width=40)
             with gr.Row():
                 batch_size = gr.Slider(
                     1,
@@ -150,7 +150,7 @@ def build(studio: Studio) -> Txt2ImgTab:
         batch_count: "batch_count",
     }
 
-    def on_generate(data: dict[Any, Any], request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_generate(data: dict[Any, Any], request: gr.Request):
         values = {name: data[component] for component, name in fields.items()}
         values["model"] = values["model"] or ""
         req = build_request(Txt2ImgRequest, values)
@@ -158,7 +158,7 @@ def build(studio: Studio) -> Txt2ImgTab:
         job = submit(studio, req, user)
         yield {job_id: job.id, status: progress_html(job, studio.queue_position(job))}
         shown_preview = None
-        for state in follow(studio, job, progress):
+        for state in follow(job):
             update: dict[Any, Any] = {status: progress_html(state, studio.queue_position(state))}
             if (
                 state.preview is not None
@@ -202,7 +202,7 @@ def build(studio: Studio) -> Txt2ImgTab:
         api_visibility="private",
         concurrency_id="generate",
         concurrency_limit=None,
-        show_progress="minimal",
+        show_progress="hidden",
     )
     interrupt.click(on_interrupt, inputs=[job_id], outputs=None, api_visibility="private", queue=False)
     random_seed.click(lambda: -1, outputs=seed, api_visibility="private", queue=False)
