@@ -45,6 +45,7 @@ class Job:
     error: str | None = None
     started: float | None = None
     finished: float | None = None
+    _pace_from: tuple[float, int] | None = field(default=None, repr=False)  # (time, step) of the first step
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -60,12 +61,21 @@ class Job:
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
 
+    def record_progress(self, step: int, total: int) -> None:
+        """Called by the worker after each sampling step."""
+        self.step, self.total = step, total
+        if self._pace_from is None:
+            self._pace_from = (time.monotonic(), step)
+
     def eta_seconds(self) -> float | None:
-        """Seconds left, from the pace so far (None before the first step)."""
-        if self.state is not JobState.RUNNING or not self.step or self.started is None or not self.total:
+        """Seconds left at the pace since the first step (model loading excluded); None until known."""
+        if self.state is not JobState.RUNNING or self._pace_from is None:
             return None
-        elapsed = time.monotonic() - self.started
-        return elapsed / self.step * (self.total - self.step)
+        since, first_step = self._pace_from
+        if self.step <= first_step:
+            return None
+        per_step = (time.monotonic() - since) / (self.step - first_step)
+        return per_step * (self.total - self.step)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has finished (or timeout); True when finished."""

@@ -147,7 +147,7 @@ class Studio:
         try:
             for event in events:
                 if isinstance(event, Progress):
-                    job.step, job.total = event.step, event.total
+                    job.record_progress(event.step, event.total)
                     if event.preview is not None:
                         job.preview = event.preview
                 elif isinstance(event, GeneratedImage):

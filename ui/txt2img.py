@@ -92,8 +92,12 @@ def build(studio: Studio) -> Txt2ImgTab:
                     elem_id="txt2img_seed",
                     scale=4,
                 )
-                random_seed = gr.Button("Random", elem_id="txt2img_random_seed", scale=1, min_width=40)
-                reuse_seed = gr.Button("Reuse last", elem_id="txt2img_reuse_seed", scale=1, min_width=40)
+                random_seed = gr.Button(
+                    "Random", elem_id="txt2img_random_seed", scale=1, min_width=40, size="sm"
+                )
+                reuse_seed = gr.Button(
+                    "Reuse last", elem_id="txt2img_reuse_seed", scale=1, min_width=40, size="sm"
+                )
             with gr.Row():
                 batch_size = gr.Slider(
                     1,
