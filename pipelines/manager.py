@@ -124,7 +124,7 @@ class PipelineManager:
                     log.warning("xformers unavailable (%s); using PyTorch SDPA attention", exc)
 
     def _enforce_budgets(self) -> None:
-        evicted = False
+        moved = dropped = False
         for name in list(self._on_device):
             if len(self._on_device) <= self.max_gpu_models:
                 break
@@ -135,14 +135,16 @@ class PipelineManager:
             if self.device.device != "cpu":
                 cached.pipe.to("cpu")
             self._in_ram[name] = cached
-            evicted = True
+            moved = True
             log.info("moved %s to CPU RAM", name)
         while len(self._in_ram) > self.max_ram_models:
             name, _ = self._in_ram.popitem(last=False)
-            evicted = True
+            dropped = True
             log.info("dropped %s from the cache", name)
-        if evicted:
+        if dropped:
             self._free_memory()
+        elif moved and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def free_memory(self, keep: str | None = None) -> None:
         """Drop every unpinned model except `keep` (used after an out-of-memory error)."""
