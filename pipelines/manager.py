@@ -74,7 +74,6 @@ class PipelineManager:
         """The model's base pipeline, on the device, pinned against eviction while the block runs."""
         with self._lock:
             cached = self._acquire(entry)
-            cached.pins += 1
         try:
             yield cached.pipe
         finally:
@@ -93,9 +92,12 @@ class PipelineManager:
         raise KeyError("the base pipeline is not managed here")
 
     def _acquire(self, entry: ModelEntry) -> _Cached:
+        """The model on the device, pinned (the caller unpins it), with the budgets enforced around it."""
         if entry.name in self._on_device:
             self._on_device.move_to_end(entry.name)
-            return self._on_device[entry.name]
+            cached = self._on_device[entry.name]
+            cached.pins += 1
+            return cached
         if entry.name in self._in_ram:
             cached = self._in_ram.pop(entry.name)
             log.info("moving %s back to %s", entry.name, self.device.device)
@@ -106,6 +108,7 @@ class PipelineManager:
             self.load_count += 1
             self._configure(pipe)
             cached = _Cached(entry=entry, pipe=pipe)
+        cached.pins += 1
         self._on_device[entry.name] = cached
         self._enforce_budgets()
         return cached

@@ -41,4 +41,6 @@ def test_pinned_and_installed_versions_meet_the_minimum(package):
     installed = version(package).split("+")[0]
     assert Version(pinned) >= Version(minimum), f"{package} pin {pinned} < {minimum}: {why}"
     assert Version(installed) >= Version(minimum), f"{package} installed {installed} < {minimum}: {why}"
-    assert Version(installed) == Version(pinned.split("+")[0]), f"{package}: installed {installed}, pinned {pinned}"
+    assert Version(installed) == Version(pinned.split("+")[0]), (
+        f"{package}: installed {installed}, pinned {pinned}"
+    )

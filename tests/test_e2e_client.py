@@ -62,7 +62,9 @@ def test_bad_requests_get_a_clear_error_and_nothing_is_saved(running_app, client
     app, _ = running_app
     before = app.studio.gallery.count()
     with pytest.raises(Exception, match=needle):
-        client.predict(**{"prompt": "x", "steps": 2, "width": 64, "height": 64, **fields}, api_name="/txt2img")
+        client.predict(
+            **{"prompt": "x", "steps": 2, "width": 64, "height": 64, **fields}, api_name="/txt2img"
+        )
     assert app.studio.gallery.count() == before
 
 
@@ -88,7 +90,10 @@ def test_nan_sent_as_raw_json_is_rejected(running_app):
     before = app.studio.gallery.count()
     body = '{"data": ["x", "", "", "Euler", "Automatic", 2, NaN, 64, 64, 1, 1, 1]}'
     posted = httpx.post(
-        url + "/gradio_api/call/txt2img", content=body, headers={"Content-Type": "application/json"}, timeout=30
+        url + "/gradio_api/call/txt2img",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
     )
     if posted.status_code == 200:
         event_id = posted.json()["event_id"]
