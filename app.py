@@ -27,12 +27,16 @@ class App:
 
     def launch(self, **overrides: object) -> tuple[object, str, str | None]:
         """Start the worker and the web server; returns Gradio's (app, local_url, share_url)."""
+        from starlette.middleware import Middleware
+
+        from api.origin import SameOriginWrites
         from ui.layout import launch_kwargs
 
         self.studio.start()
         self.page.queue(max_size=self.settings.queue_size * 4, default_concurrency_limit=8)
         kwargs = launch_kwargs(str(self.settings.outputs_dir.resolve()), self.settings.max_upload_mb)
         kwargs.update(server_name=self.settings.host, server_port=self.settings.port, quiet=True)
+        kwargs["app_kwargs"] = {"middleware": [Middleware(SameOriginWrites)]}
         kwargs.update(overrides)
         return self.page.launch(**kwargs)
 

@@ -1,0 +1,1 @@
+"""HTTP-level pieces mounted on the same server as the page."""

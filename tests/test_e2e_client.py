@@ -102,3 +102,20 @@ def test_nan_sent_as_raw_json_is_rejected(running_app):
     else:
         assert 400 <= posted.status_code < 500
     assert app.studio.gallery.count() == before
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1"])
+def test_cross_origin_post_is_refused(running_app, origin):
+    app, url = running_app
+    before = app.studio.gallery.count()
+    body = {"data": ["x", "", "", "Euler", "Automatic", 2, 7.0, 64, 64, 1, 1, 1]}
+    response = httpx.post(url + "/gradio_api/call/txt2img", json=body, headers={"Origin": origin}, timeout=30)
+    assert response.status_code == 403
+    assert app.studio.gallery.count() == before
+
+
+def test_same_origin_post_is_accepted(running_app):
+    _, url = running_app
+    body = {"data": ["x", "", "", "Euler", "Automatic", 2, 7.0, 64, 64, 1, 1, 1]}
+    response = httpx.post(url + "/gradio_api/call/txt2img", json=body, headers={"Origin": url}, timeout=30)
+    assert response.status_code == 200 and "event_id" in response.json()

@@ -70,3 +70,21 @@ def test_serving_beyond_this_computer_is_refused(host):
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
 def test_loopback_is_allowed(host):
     check_exposure(Settings(host=host))
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "same"),
+    [
+        ("http://127.0.0.1:7860", "127.0.0.1:7860", True),
+        ("http://localhost", "localhost:80", True),
+        ("https://box.example", "box.example", True),
+        ("http://127.0.0.1:7861", "127.0.0.1:7860", False),
+        ("http://evil.example", "127.0.0.1:7860", False),
+        ("null", "127.0.0.1:7860", False),
+        ("file://", "127.0.0.1:7860", False),
+    ],
+)
+def test_same_origin_rule(origin, host, same):
+    from api.origin import same_origin
+
+    assert same_origin(origin, host) is same

@@ -1,0 +1,45 @@
+"""Refuse cross-origin writes: a web page on another site must not drive a local Easel (CSRF).
+
+Browsers send an `Origin` header with every POST. When it names another host than the one the request
+was sent to, the request came from some other site's page; it is refused before any handler runs.
+Requests without an `Origin` (scripts, gradio_client, curl) are not browser cross-site requests and pass.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class SameOriginWrites:
+    """ASGI middleware: non-GET requests whose Origin differs from their Host get 403."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            origin = headers.get("origin")
+            if origin is not None and not same_origin(origin, headers.get("host", "")):
+                response = PlainTextResponse("Cross-origin request refused", status_code=403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """True when the Origin header names the host (and port) the request was sent to."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False  # includes the opaque origin "null"
+    default = 443 if parts.scheme == "https" else 80
+    origin_host = f"{parts.hostname}:{parts.port or default}"
+    request = urlsplit(f"//{host}")
+    if not request.hostname:
+        return False
+    return origin_host == f"{request.hostname}:{request.port or default}"
