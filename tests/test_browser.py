@@ -102,3 +102,23 @@ def test_gallery_tab_shows_recent_images_newest_first(running_app, page):
     page.wait_for_selector("#gallery_grid img", timeout=30_000)
     _shot(page, "gallery")
     assert page.locator("#gallery_grid img").count() >= 1
+
+
+def test_settings_survive_a_reload_in_the_same_browser(running_app, page):
+    page.click("#tab_txt2img-button")
+    page.locator("#txt2img_prompt textarea").fill("kept across reloads")
+    _set_slider(page, "txt2img_steps", 3)
+    _set_slider(page, "txt2img_width", 72)
+    _set_slider(page, "txt2img_height", 64)
+    page.click("#txt2img_generate")
+    page.wait_for_function(
+        "document.querySelector('#txt2img_status')?.innerText.includes('Done')", timeout=60_000
+    )
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector("#txt2img_generate", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#txt2img_prompt textarea')?.value === 'kept across reloads'", timeout=30_000
+    )
+    assert page.locator("#txt2img_steps input[type=number]").input_value() == "3"
+    assert page.locator("#txt2img_width input[type=number]").input_value() == "72"
+    assert page.locator("#txt2img_seed input").input_value() == "-1"  # the seed is not remembered

@@ -14,7 +14,9 @@ from core.infotext import INFOTEXT_KEY
 @pytest.fixture(scope="module")
 def client(running_app):
     _, url = running_app
-    return Client(url, verbose=False)
+    client = Client(url, verbose=False)
+    yield client
+    client.close()
 
 
 def test_txt2img_endpoint_generates_and_saves(running_app, client):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio import Studio
-from ui import api_endpoints, recent, txt2img
+from ui import api_endpoints, recent, remember, txt2img
 
 CSS = """
 #easel_header { font-size: 0.9rem; opacity: 0.85; }
@@ -74,9 +74,10 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
                 gr.Markdown(lines, elem_id="refused_models")
         with gr.Tabs():
             with gr.Tab("txt2img", elem_id="tab_txt2img"):
-                txt2img.build(studio)
+                txt2img_tab = txt2img.build(studio)
             with gr.Tab("Gallery", elem_id="tab_gallery") as gallery_tab:
                 recent.build(studio, gallery_tab)
+        remember.remember(page, "txt2img", txt2img_tab.fields, txt2img_tab.generate, skip=("seed",))
         api_endpoints.register(studio)
         timer = gr.Timer(5.0)
         timer.tick(lambda: header_text(studio), outputs=header, api_visibility="private", queue=False)

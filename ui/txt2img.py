@@ -20,6 +20,7 @@ class Txt2ImgTab:
     fields: dict[gr.components.Component, str]
     model: gr.Dropdown
     gallery: gr.Gallery
+    generate: gr.Button
 
 
 def model_choices(studio: Studio) -> list[tuple[str, str]]:
@@ -222,4 +223,4 @@ def build(studio: Studio) -> Txt2ImgTab:
         queue=False,
     )
     gallery.select(on_select, inputs=infotexts, outputs=info, api_visibility="private", queue=False)
-    return Txt2ImgTab(fields=fields, model=model, gallery=gallery)
+    return Txt2ImgTab(fields=fields, model=model, gallery=gallery, generate=generate)
