@@ -185,3 +185,35 @@ def test_progress_reports_steps_and_a_preview(make_studio):
     _done(job)
     assert job.step == job.total == 6
     assert job.preview is not None and job.preview.size == (8, 8)
+
+
+def test_queue_full_is_a_clear_error_and_nothing_deadlocks(make_studio):
+    from studio import QueueFull
+
+    studio = make_studio(queue_size=2)
+    running = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=1), "a")
+    deadline = time.monotonic() + 60
+    while running.state is not JobState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    waiting = [studio.submit(Txt2ImgRequest(prompt="y", seed=s, **FAST), u) for s, u in ((2, "a"), (3, "b"))]
+    assert [studio.queue_position(j) for j in waiting] == [2, 1]  # b first: a is being served
+    with pytest.raises(QueueFull, match="queue is full"):
+        studio.submit(Txt2ImgRequest(prompt="z", **FAST), "c")
+    studio.cancel(running.id, "a")
+    for job in waiting:
+        assert _done(job).state is JobState.DONE
+    assert studio.gallery.count() == 2
+
+
+def test_jobs_of_several_users_alternate(make_studio):
+    studio = make_studio()
+    blocker = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=1), "a")
+    while blocker.state is not JobState.RUNNING:
+        time.sleep(0.01)
+    a_jobs = [studio.submit(Txt2ImgRequest(prompt="a", seed=s, **FAST), "a") for s in (10, 11, 12)]
+    b_jobs = [studio.submit(Txt2ImgRequest(prompt="b", seed=s, **FAST), "b") for s in (20, 21)]
+    studio.cancel(blocker.id, "a")
+    for job in a_jobs + b_jobs:
+        _done(job)
+    order = sorted(a_jobs + b_jobs, key=lambda j: j.started)
+    assert [j.user for j in order] == ["b", "a", "b", "a", "a"]  # a just ran, so b goes first
