@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core.samplers import (
     DEFAULT_SAMPLER,
@@ -27,13 +27,6 @@ MAX_BATCH_COUNT = 16
 MAX_IMAGES_PER_JOB = 64
 
 Seed = Annotated[int, Field(ge=-1, le=MAX_SEED, description="-1 picks a random seed; otherwise 0..2^32-1")]
-
-
-def _check_size(name: str, value: int) -> int:
-    if value % 8:
-        lower, upper = value - value % 8, value - value % 8 + 8
-        raise ValueError(f"{name} must be a multiple of 8 (got {value}; try {lower} or {upper})")
-    return value
 
 
 class GenerationRequest(BaseModel):
@@ -84,15 +77,15 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
         return value
 
-    @field_validator("width")
+    @field_validator("width", "height")
     @classmethod
-    def _width(cls, value: int) -> int:
-        return _check_size("width", value)
-
-    @field_validator("height")
-    @classmethod
-    def _height(cls, value: int) -> int:
-        return _check_size("height", value)
+    def _multiple_of_8(cls, value: int, info: ValidationInfo) -> int:
+        if value % 8:
+            lower = value - value % 8
+            raise ValueError(
+                f"{info.field_name} must be a multiple of 8 (got {value}; try {lower} or {lower + 8})"
+            )
+        return value
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
