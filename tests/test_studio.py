@@ -217,3 +217,25 @@ def test_jobs_of_several_users_alternate(make_studio):
         _done(job)
     order = sorted(a_jobs + b_jobs, key=lambda j: j.started)
     assert [j.user for j in order] == ["b", "a", "b", "a", "a"]  # a just ran, so b goes first
+
+
+def test_sdxl_checkpoint_generates_through_the_same_path(tmp_path):
+    from app import build_studio
+    from core.settings import Settings
+    from pipelines.tiny import save_tiny
+
+    save_tiny(tmp_path / "models" / "tiny-xl.safetensors", arch="sdxl", seed=0)
+    studio = build_studio(Settings(models_dir=tmp_path / "models", outputs_dir=tmp_path / "out", device="cpu"))
+    studio.start()
+    try:
+        request = Txt2ImgRequest(prompt="a glossy 3d logo", sampler="Euler a", seed=11, batch_size=2, **FAST)
+        job = _done(studio.submit(request, "local"))
+        assert job.state is JobState.DONE, job.error
+        assert [i.seed for i in job.images] == [11, 12]
+        assert "Model: tiny-xl," in job.images[0].infotext
+        again = _done(studio.submit(request.model_copy(update={"batch_size": 1, "seed": 12}), "local"))
+        a = np.asarray(Image.open(studio.image_path(job.images[1].id))).astype(int)
+        b = np.asarray(Image.open(studio.image_path(again.images[0].id))).astype(int)
+        assert np.abs(a - b).max() <= 2  # seed 12 in batch slot 1 and alone: the same picture
+    finally:
+        studio.close()
