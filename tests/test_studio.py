@@ -225,7 +225,9 @@ def test_sdxl_checkpoint_generates_through_the_same_path(tmp_path):
     from pipelines.tiny import save_tiny
 
     save_tiny(tmp_path / "models" / "tiny-xl.safetensors", arch="sdxl", seed=0)
-    studio = build_studio(Settings(models_dir=tmp_path / "models", outputs_dir=tmp_path / "out", device="cpu"))
+    studio = build_studio(
+        Settings(models_dir=tmp_path / "models", outputs_dir=tmp_path / "out", device="cpu")
+    )
     studio.start()
     try:
         request = Txt2ImgRequest(prompt="a glossy 3d logo", sampler="Euler a", seed=11, batch_size=2, **FAST)
