@@ -1,0 +1,59 @@
+"""What every task shares when it samples: its own scheduler, per-image generators, step reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from diffusers import DiffusionPipeline
+from PIL import Image
+
+from core.backend import JobCancelled
+from core.requests import GenerationRequest
+from pipelines.schedulers import make_scheduler, with_scheduler
+
+# step callback: (step index within this batch, steps in this batch, latents) → keep going?
+StepCallback = Callable[[int, int, torch.Tensor], bool]
+
+
+def generators_for(seeds: Sequence[int]) -> list[torch.Generator]:
+    """One CPU generator per image: a seed gives the same noise on any device and in any batch slot."""
+    return [torch.Generator("cpu").manual_seed(s) for s in seeds]
+
+
+def sample(
+    pipe: DiffusionPipeline,
+    request: GenerationRequest,
+    seeds: Sequence[int],
+    on_step: StepCallback,
+    **call_kwargs: Any,
+) -> list[Image.Image]:
+    """Run `pipe` once for `len(seeds)` images with a scheduler of its own; `on_step` False cancels.
+
+    The cached pipeline is never modified: the run uses a pipeline object sharing its components.
+    """
+    if not seeds:
+        raise ValueError("a batch needs at least one seed")
+    scheduler = make_scheduler(request.sampler, request.schedule_type, pipe.scheduler.config, seed=seeds[0])
+    run_pipe = with_scheduler(pipe, scheduler)
+
+    def callback(p: DiffusionPipeline, step: int, timestep: object, tensors: dict) -> dict:
+        if not on_step(step + 1, p.num_timesteps, tensors["latents"]):
+            raise JobCancelled
+        return {}
+
+    call_kwargs.setdefault("generator", generators_for(seeds))
+    with torch.inference_mode():
+        result = run_pipe(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            num_inference_steps=request.steps,
+            guidance_scale=request.cfg_scale,
+            num_images_per_prompt=len(seeds),
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=["latents"],
+            output_type="pil",
+            **call_kwargs,
+        )
+    return list(result.images)
