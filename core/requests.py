@@ -134,3 +134,75 @@ def validation_message(error: Exception) -> str:
         msg = msg.removeprefix("Value error, ")
         lines.append(f"{where}: {msg}" if where else msg)
     return "; ".join(lines)
+
+
+ResizeMode = Literal["just resize", "crop and resize", "resize and fill"]
+MaskedContent = Literal["original", "fill", "latent noise", "latent nothing"]
+InpaintArea = Literal["whole picture", "only masked"]
+IMAGE_FIELDS = frozenset({"init_image", "mask"})
+
+
+def _check_image(value: bytes, name: str) -> bytes:
+    from core.images import ImageInputError, decode_image
+
+    try:
+        decode_image(value)
+    except ImageInputError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    return value
+
+
+class SourceImageRequest(GenerationRequest):
+    """Fields of the tasks that start from an image: its bytes and how strongly to repaint it."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    init_image: bytes = Field(repr=False, description="The source image: PNG, JPEG or WebP bytes")
+    denoising_strength: float = Field(
+        0.75, ge=0.0, le=1.0, description="0 keeps the image, 1 repaints it completely"
+    )
+
+    @field_validator("init_image")
+    @classmethod
+    def _valid_init_image(cls, value: bytes) -> bytes:
+        return _check_image(value, "init_image")
+
+    @model_validator(mode="after")
+    def _some_sampling(self) -> SourceImageRequest:
+        if 0 < self.denoising_strength and int(self.steps * self.denoising_strength) < 1:
+            raise ValueError(
+                f"denoising strength {self.denoising_strength} × {self.steps} steps leaves no step to sample; "
+                "raise the steps or the strength"
+            )
+        return self
+
+
+class Img2ImgRequest(SourceImageRequest):
+    """img2img: the image is resized to width × height by `resize_mode`, re-noised to the strength and
+    denoised toward the prompt."""
+
+    task: Literal["img2img"] = "img2img"
+    resize_mode: ResizeMode = "just resize"
+
+
+class InpaintRequest(SourceImageRequest):
+    """inpaint: only where `mask` is white changes; every pixel outside it is kept exactly. The output has
+    the source image's size; width × height is the resolution the masked region is painted at."""
+
+    task: Literal["inpaint"] = "inpaint"
+    mask: bytes = Field(repr=False, description="White = repaint; the same size as init_image")
+    mask_blur: int = Field(4, ge=0, le=64, description="Feathering inside the mask edge, px")
+    invert_mask: bool = False
+    masked_content: MaskedContent = "original"
+    inpaint_area: InpaintArea = "whole picture"
+    only_masked_padding: int = Field(32, ge=0, le=256, description="Context kept around the mask, px")
+
+    @field_validator("mask")
+    @classmethod
+    def _valid_mask(cls, value: bytes) -> bytes:
+        return _check_image(value, "mask")
+
+
+def request_summary(request: GenerationRequest) -> dict[str, object]:
+    """The request as JSON-ready data without its (large) image fields, for metadata and logs."""
+    return request.model_dump(mode="json", exclude=set(IMAGE_FIELDS) & set(type(request).model_fields))

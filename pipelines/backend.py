@@ -20,14 +20,14 @@ from core.backend import (
     Progress,
 )
 from core.infotext import format_infotext, request_params
-from core.requests import GenerationRequest
+from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, request_summary
 from core.samplers import resolve_schedule
 from core.version import INFOTEXT_VERSION
 from pipelines.loader import ModelLoadError, file_sha256_10
 from pipelines.manager import PipelineManager
 from pipelines.preview import latent_preview
 from pipelines.registry import ModelEntry, ModelRegistry
-from pipelines.txt2img import run_txt2img
+from pipelines.tasks import runner_for, task_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,9 @@ class LocalBackend:
         entry = self.registry.get(request.model)
         schedule = resolve_schedule(request.sampler, request.schedule_type)
         counter = _StepCounter(request.steps, request.batch_count)
-        with self.manager.lease(entry) as pipe:
+        run = runner_for(request)
+        with self.manager.lease(entry) as base:
+            pipe = task_pipeline(self.manager, base, entry, request.task)
             model_hash = self._model_hash(entry)
             for batch in range(request.batch_count):
                 # 2. the seeds of this batch: image i of the job uses seed + i
@@ -157,7 +159,7 @@ class LocalBackend:
 
                 # 3. sample (out of memory: free what we can before the next job)
                 try:
-                    images = run_txt2img(pipe, request, seeds, on_step)
+                    images = run(pipe, request, seeds, on_step)
                 except torch.cuda.OutOfMemoryError:
                     self.manager.free_memory(keep=entry.name)
                     raise
@@ -171,9 +173,10 @@ class LocalBackend:
                         model_name=entry.name,
                         model_hash=model_hash,
                         version=INFOTEXT_VERSION,
+                        extra=task_params(request),
                     )
                     infotext = format_infotext(request.prompt, request.negative_prompt, params)
-                    extra = {"request": resolved.model_dump(mode="json")}
+                    extra = {"request": request_summary(resolved)}
                     emit(
                         GeneratedImage(
                             image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra
@@ -204,3 +207,20 @@ def _user_facing(error: BaseException, request: GenerationRequest) -> BaseExcept
         return JobFailed(str(error).strip("'\""))
     log.error("job failed", exc_info=error)
     return JobFailed(f"Generation failed: {type(error).__name__}: {error}")
+
+
+def task_params(request: GenerationRequest) -> dict[str, object]:
+    """A1111 infotext pairs that only image-to-image tasks have (denoising strength is written by core)."""
+    if isinstance(request, InpaintRequest):
+        pairs: dict[str, object] = {
+            "Masked content": request.masked_content,
+            "Inpaint area": request.inpaint_area.capitalize(),
+        }
+        if request.inpaint_area == "only masked":
+            pairs["Masked area padding"] = request.only_masked_padding
+        if request.invert_mask:
+            pairs["Mask mode"] = "Inpaint not masked"
+        return pairs
+    if isinstance(request, Img2ImgRequest):
+        return {"Resize mode": request.resize_mode.capitalize()}
+    return {}
