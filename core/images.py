@@ -83,7 +83,9 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = 
     # 3. header only, then the pixel cap, then the pixels
     try:
         with warnings.catch_warnings():
-            # Pillow's own bomb check warns between MAX_IMAGE_PIXELS and twice that; refuse those too.
+            # Pillow's own bomb check only warns between MAX_IMAGE_PIXELS and twice that; refuse those
+            # too. (The filter is process-wide while it is in place; it only ever turns this one warning
+            # into an error, which is what every caller wants.)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[fmt])
             width, height = image.size
@@ -93,8 +95,9 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = 
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
         raise ImageInputError(
-            f"the image has too many pixels ({exc}); the limit is {max_pixels:,} pixels: upload a smaller image"
+            f"the image has too many pixels to open safely; the limit is {limit:,} pixels: upload a smaller image"
         ) from exc
     except Exception as exc:  # any decoder failure on untrusted bytes is the upload's fault
         raise ImageInputError(
