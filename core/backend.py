@@ -26,6 +26,7 @@ class ModelInfo:
     inpaint: bool = False
     refused: str | None = None
     demo: bool = False
+    inpaint_sibling: str | None = None  # name of this model's inpainting version, when there is one
 
 
 @dataclass(frozen=True)

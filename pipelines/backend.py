@@ -86,6 +86,7 @@ class LocalBackend:
                 inpaint=e.inpaint,
                 refused=e.refused,
                 demo=e.source == "demo",
+                inpaint_sibling=_name_or_none(self.registry.inpaint_sibling(e)) if not e.inpaint else None,
             )
             for e in entries
         ]
@@ -224,3 +225,7 @@ def task_params(request: GenerationRequest) -> dict[str, object]:
     if isinstance(request, Img2ImgRequest):
         return {"Resize mode": request.resize_mode.capitalize()}
     return {}
+
+
+def _name_or_none(entry: ModelEntry | None) -> str | None:
+    return entry.name if entry is not None else None

@@ -1,18 +1,43 @@
-"""Gradio API endpoints with stable names, for gradio_client users (`api_name="/txt2img"`)."""
+"""Gradio API endpoints with stable names, for gradio_client users (`api_name="/txt2img"` and so on).
+
+Each takes the tab's request fields by name; pictures go in and come out as base64 PNG/JPEG/WebP.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 
 import gradio as gr
+from pydantic import BaseModel
 
-from core.requests import Txt2ImgRequest
+from core.requests import Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE
 from studio import JobState, Studio
 from ui.common import build_request, submit, user_of
 
 
+def _b64(value: str, name: str) -> bytes:
+    try:
+        return base64.b64decode(value.split(",", 1)[-1], validate=True)
+    except (binascii.Error, ValueError):
+        raise gr.Error(f"{name} must be a base64-encoded PNG, JPEG or WebP image") from None
+
+
 def register(studio: Studio) -> None:
+    def run(request_cls: type[BaseModel], values: dict, request: gr.Request | None) -> dict:
+        job = submit(studio, build_request(request_cls, values), user_of(request))
+        job.wait()
+        if job.state is JobState.FAILED:
+            raise gr.Error(job.error or "Generation failed")
+        return {
+            "state": job.state.value,
+            "ids": [i.id for i in job.images],
+            "seeds": [i.seed for i in job.images],
+            "infotexts": [i.infotext for i in job.images],
+            "images": [base64.b64encode(studio.image_path(i.id).read_bytes()).decode() for i in job.images],
+        }
+
     def txt2img(
         prompt: str,
         negative_prompt: str = "",
@@ -30,30 +55,72 @@ def register(studio: Studio) -> None:
     ) -> dict:
         """Generate images from a prompt. Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
         values = {
-            "prompt": prompt,
-            "negative_prompt": negative_prompt,
-            "model": model,
-            "sampler": sampler,
-            "schedule_type": schedule_type,
-            "steps": steps,
-            "cfg_scale": cfg_scale,
-            "width": width,
-            "height": height,
-            "seed": seed,
-            "batch_size": batch_size,
-            "batch_count": batch_count,
-        }
-        req = build_request(Txt2ImgRequest, values)
-        job = submit(studio, req, user_of(request))
-        job.wait()
-        if job.state is JobState.FAILED:
-            raise gr.Error(job.error or "Generation failed")
-        return {
-            "state": job.state.value,
-            "ids": [i.id for i in job.images],
-            "seeds": [i.seed for i in job.images],
-            "infotexts": [i.infotext for i in job.images],
-            "images": [base64.b64encode(studio.image_path(i.id).read_bytes()).decode() for i in job.images],
-        }
+            "prompt": prompt, "negative_prompt": negative_prompt, "model": model, "sampler": sampler,
+            "schedule_type": schedule_type, "steps": steps, "cfg_scale": cfg_scale, "width": width,
+            "height": height, "seed": seed, "batch_size": batch_size, "batch_count": batch_count,
+        }  # fmt: skip
+        return run(Txt2ImgRequest, values, request)
 
-    gr.api(txt2img, api_name="txt2img", concurrency_id="generate", concurrency_limit=None)
+    def img2img(
+        init_image: str,
+        prompt: str = "",
+        negative_prompt: str = "",
+        denoising_strength: float = 0.75,
+        resize_mode: str = "just resize",
+        model: str = "",
+        sampler: str = DEFAULT_SAMPLER,
+        schedule_type: str = DEFAULT_SCHEDULE,
+        steps: int = 20,
+        cfg_scale: float = 7.0,
+        width: int = 512,
+        height: int = 512,
+        seed: int = -1,
+        batch_size: int = 1,
+        batch_count: int = 1,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> dict:
+        """Push a base64 image toward the prompt. Returns ids, seeds, infotexts and base64 PNGs."""
+        values = {
+            "init_image": _b64(init_image, "init_image"), "prompt": prompt, "negative_prompt": negative_prompt,
+            "denoising_strength": denoising_strength, "resize_mode": resize_mode, "model": model,
+            "sampler": sampler, "schedule_type": schedule_type, "steps": steps, "cfg_scale": cfg_scale,
+            "width": width, "height": height, "seed": seed, "batch_size": batch_size, "batch_count": batch_count,
+        }  # fmt: skip
+        return run(Img2ImgRequest, values, request)
+
+    def inpaint(
+        init_image: str,
+        mask: str,
+        prompt: str = "",
+        negative_prompt: str = "",
+        denoising_strength: float = 0.75,
+        mask_blur: int = 4,
+        invert_mask: bool = False,
+        masked_content: str = "original",
+        inpaint_area: str = "whole picture",
+        only_masked_padding: int = 32,
+        model: str = "",
+        sampler: str = DEFAULT_SAMPLER,
+        schedule_type: str = DEFAULT_SCHEDULE,
+        steps: int = 20,
+        cfg_scale: float = 7.0,
+        width: int = 512,
+        height: int = 512,
+        seed: int = -1,
+        batch_size: int = 1,
+        batch_count: int = 1,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> dict:
+        """Repaint where the base64 mask is white; everything else is kept exactly. Returns base64 PNGs."""
+        values = {
+            "init_image": _b64(init_image, "init_image"), "mask": _b64(mask, "mask"), "prompt": prompt,
+            "negative_prompt": negative_prompt, "denoising_strength": denoising_strength, "mask_blur": mask_blur,
+            "invert_mask": invert_mask, "masked_content": masked_content, "inpaint_area": inpaint_area,
+            "only_masked_padding": only_masked_padding, "model": model, "sampler": sampler,
+            "schedule_type": schedule_type, "steps": steps, "cfg_scale": cfg_scale, "width": width,
+            "height": height, "seed": seed, "batch_size": batch_size, "batch_count": batch_count,
+        }  # fmt: skip
+        return run(InpaintRequest, values, request)
+
+    for fn in (txt2img, img2img, inpaint):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="generate", concurrency_limit=None)

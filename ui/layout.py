@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio import Studio
-from ui import api_endpoints, recent, remember, txt2img
+from ui import api_endpoints, img2img, inpaint, recent, remember, txt2img
 
 CSS = """
 #easel_header { font-size: 0.9rem; opacity: 0.85; }
@@ -24,7 +24,7 @@ CSS = """
 JS = """
 () => {
   document.addEventListener('keydown', (e) => {
-    const tab = ['txt2img'].find(t => {
+    const tab = ['txt2img', 'img2img', 'inpaint'].find(t => {
       const el = document.getElementById('tab_' + t);
       return el && el.offsetParent !== null;
     });
@@ -72,12 +72,33 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
             lines = "\n".join(f"- `{m.name}`: {m.refused}" for m in refused)
             with gr.Accordion(f"{len(refused)} file(s) in models/ cannot be used", open=False):
                 gr.Markdown(lines, elem_id="refused_models")
-        with gr.Tabs():
-            with gr.Tab("txt2img", elem_id="tab_txt2img"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
                 txt2img_tab = txt2img.build(studio)
-            with gr.Tab("Gallery", elem_id="tab_gallery") as gallery_tab:
-                recent.build(studio, gallery_tab)
-        remember.remember(page, "txt2img", txt2img_tab.fields, txt2img_tab.generate, skip=("seed",))
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+                img2img_tab, img2img_image = img2img.build(studio)
+            with gr.Tab("inpaint", id="inpaint", elem_id="tab_inpaint"):
+                inpaint_tab, inpaint_editor = inpaint.build(studio)
+            with gr.Tab("Gallery", id="gallery", elem_id="tab_gallery") as gallery_tab:
+                recent_view = recent.build(studio, gallery_tab)
+        senders = [
+            (t.results.selected, t.results.send_img2img, t.results.send_inpaint)
+            for t in (txt2img_tab, img2img_tab, inpaint_tab)
+        ]
+        senders.append((recent_view.selected, recent_view.send_img2img, recent_view.send_inpaint))
+        for selected, to_img2img, to_inpaint in senders:
+            to_img2img.click(
+                lambda path: (gr.Tabs(selected="img2img"), path) if path else (gr.skip(), gr.skip()),
+                inputs=selected, outputs=[tabs, img2img_image], api_visibility="private",
+            )  # fmt: skip
+            to_inpaint.click(
+                lambda path: (gr.Tabs(selected="inpaint"), path) if path else (gr.skip(), gr.skip()),
+                inputs=selected, outputs=[tabs, inpaint_editor], api_visibility="private",
+            )  # fmt: skip
+        for key, tab_parts in (("txt2img", txt2img_tab), ("img2img", img2img_tab), ("inpaint", inpaint_tab)):
+            remember.remember(
+                page, key, tab_parts.controls.fields, tab_parts.results.generate, skip=("seed",)
+            )
         api_endpoints.register(studio)
         timer = gr.Timer(5.0)
         timer.tick(lambda: header_text(studio), outputs=header, api_visibility="private", queue=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from studio import Studio
@@ -9,7 +11,15 @@ from studio import Studio
 PAGE = 60
 
 
-def build(studio: Studio, tab: gr.Tab) -> gr.Gallery:
+@dataclass
+class RecentView:
+    grid: gr.Gallery
+    selected: gr.State  # path of the clicked image
+    send_img2img: gr.Button
+    send_inpaint: gr.Button
+
+
+def build(studio: Studio, tab: gr.Tab) -> RecentView:
     with gr.Row():
         search = gr.Textbox(
             label="Search prompts",
@@ -29,23 +39,38 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Gallery:
         buttons=["download", "fullscreen"],
         interactive=False,
     )
+    with gr.Row():
+        send_img2img = gr.Button("Send to img2img", size="sm", elem_id="gallery_send_img2img")
+        send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id="gallery_send_inpaint")
     details = gr.Textbox(label="Parameters", lines=4, interactive=False, elem_id="gallery_details")
     infotexts = gr.State([])
+    paths = gr.State([])
+    selected = gr.State("")
 
     def show(text: str):
         images = studio.gallery.search(text, limit=PAGE) if text.strip() else studio.recent_images(limit=PAGE)
+        files = [str(studio.image_path(i.id)) for i in images]
         items = [
-            (str(studio.image_path(i.id)), f"{i.created[:19].replace('T', ' ')} · seed {i.seed}")
-            for i in images
+            (f, f"{i.created[:19].replace('T', ' ')} · seed {i.seed}")
+            for f, i in zip(files, images, strict=True)
         ]
-        return items, [i.infotext for i in images]
+        return items, [i.infotext for i in images], files
 
-    def on_select(texts: list[str], evt: gr.SelectData) -> str:
+    def on_select(texts: list[str], files: list[str], evt: gr.SelectData) -> tuple[str, str]:
         index = evt.index if isinstance(evt.index, int) else 0
-        return texts[index] if 0 <= index < len(texts) else ""
+        if not 0 <= index < len(texts):
+            return "", ""
+        return texts[index], files[index]
 
-    search.submit(show, inputs=search, outputs=[grid, infotexts], api_visibility="private")
-    refresh.click(show, inputs=search, outputs=[grid, infotexts], api_visibility="private")
-    tab.select(show, inputs=search, outputs=[grid, infotexts], api_visibility="private")
-    grid.select(on_select, inputs=infotexts, outputs=details, api_visibility="private", queue=False)
-    return grid
+    outputs = [grid, infotexts, paths]
+    search.submit(show, inputs=search, outputs=outputs, api_visibility="private")
+    refresh.click(show, inputs=search, outputs=outputs, api_visibility="private")
+    tab.select(show, inputs=search, outputs=outputs, api_visibility="private")
+    grid.select(
+        on_select,
+        inputs=[infotexts, paths],
+        outputs=[details, selected],
+        api_visibility="private",
+        queue=False,
+    )
+    return RecentView(grid=grid, selected=selected, send_img2img=send_img2img, send_inpaint=send_inpaint)

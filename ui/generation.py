@@ -1,0 +1,267 @@
+"""The parts every generating tab shares: the settings column, the results column, and the handlers that
+turn widget values into a request, submit it to the Studio and stream its progress back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+from pydantic import BaseModel
+
+from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE
+from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
+from studio import JobState, Studio
+from ui.common import build_request, follow, progress_html, submit, user_of
+
+Component = gr.components.Component
+
+
+def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> list[tuple[str, str]]:
+    """Dropdown choices; inpainting checkpoints are offered only where they can run (the inpaint tab)."""
+    return [
+        (m.label, m.name)
+        for m in studio.models(refresh=refresh)
+        if not m.refused and (inpaint or not m.inpaint)
+    ]
+
+
+@dataclass
+class Controls:
+    """The left column's common settings; `fields` maps each widget to its request field."""
+
+    model: gr.Dropdown
+    prompt: gr.Textbox
+    negative: gr.Textbox
+    fields: dict[Component, str] = field(default_factory=dict)
+    # added by build_settings
+    seed: gr.Number | None = None
+    width: gr.Slider | None = None
+    height: gr.Slider | None = None
+    reuse_seed: gr.Button | None = None
+
+
+@dataclass
+class Results:
+    """The right column: buttons, progress, results and their info."""
+
+    generate: gr.Button
+    interrupt: gr.Button
+    status: gr.HTML
+    preview: gr.Image
+    gallery: gr.Gallery
+    info: gr.Textbox
+    send_img2img: gr.Button
+    send_inpaint: gr.Button
+    job_id: gr.State
+    last_seed: gr.State
+    infotexts: gr.State
+    paths: gr.State
+    selected: gr.State  # path of the selected result (the first one until another is clicked)
+
+
+def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) -> Controls:
+    with gr.Row():
+        model = gr.Dropdown(
+            choices=model_choices(studio, inpaint=inpaint_models),
+            value=studio.default_model(),
+            label="Model",
+            elem_id=f"{prefix}_model",
+            scale=8,
+        )
+        refresh = gr.Button("↻", elem_id=f"{prefix}_refresh_models", scale=1, min_width=40)
+    prompt = gr.Textbox(
+        label="Prompt",
+        lines=3,
+        placeholder="a red fox logo, flat vector, white background   (Ctrl+Enter generates)",
+        elem_id=f"{prefix}_prompt",
+    )
+    negative = gr.Textbox(
+        label="Negative prompt", lines=2, placeholder="blurry, text, watermark", elem_id=f"{prefix}_negative"
+    )
+    refresh.click(
+        lambda: gr.Dropdown(choices=model_choices(studio, inpaint=inpaint_models, refresh=True)),
+        outputs=model,
+        api_visibility="private",
+        queue=False,
+    )
+    controls = Controls(model=model, prompt=prompt, negative=negative)
+    controls.fields.update({model: "model", prompt: "prompt", negative: "negative_prompt"})
+    return controls
+
+
+def build_settings(controls: Controls, prefix: str) -> None:
+    """Sampler, steps, CFG, size, seed and batch widgets, added to `controls`."""
+    with gr.Row():
+        sampler = gr.Dropdown(
+            SAMPLERS,
+            value=DEFAULT_SAMPLER,
+            label="Sampler",
+            info="How noise is removed step by step; DPM++ 2M is a good default",
+            elem_id=f"{prefix}_sampler",
+        )
+        schedule = gr.Dropdown(
+            SCHEDULE_TYPES,
+            value=DEFAULT_SCHEDULE,
+            label="Schedule type",
+            info="Spacing of the noise levels; Automatic = the sampler's usual one",
+            elem_id=f"{prefix}_schedule",
+        )
+    with gr.Row():
+        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{prefix}_steps")
+        cfg = gr.Slider(
+            0, 30, value=7, step=0.5, label="CFG scale",
+            info="How strictly to follow the prompt (5–9 is usual)", elem_id=f"{prefix}_cfg",
+        )  # fmt: skip
+    with gr.Row():
+        width = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Width", elem_id=f"{prefix}_width")
+        height = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Height", elem_id=f"{prefix}_height")
+    with gr.Row():
+        seed = gr.Number(
+            value=-1, precision=0, label="Seed", info="-1 = random; the same seed repeats a picture",
+            elem_id=f"{prefix}_seed", scale=4,
+        )  # fmt: skip
+        random_seed = gr.Button("Random", elem_id=f"{prefix}_random_seed", scale=1, min_width=40, size="sm")
+        reuse_seed = gr.Button("Reuse last", elem_id=f"{prefix}_reuse_seed", scale=1, min_width=40, size="sm")
+    with gr.Row():
+        batch_size = gr.Slider(
+            1, MAX_BATCH_SIZE, value=1, step=1, label="Batch size",
+            info="Images made together (needs more memory)", elem_id=f"{prefix}_batch_size",
+        )  # fmt: skip
+        batch_count = gr.Slider(
+            1, MAX_BATCH_COUNT, value=1, step=1, label="Batch count",
+            info="Batches made one after another", elem_id=f"{prefix}_batch_count",
+        )  # fmt: skip
+    controls.seed, controls.width, controls.height, controls.reuse_seed = seed, width, height, reuse_seed
+    controls.fields.update(
+        {
+            sampler: "sampler",
+            schedule: "schedule_type",
+            steps: "steps",
+            cfg: "cfg_scale",
+            width: "width",
+            height: "height",
+            seed: "seed",
+            batch_size: "batch_size",
+            batch_count: "batch_count",
+        }
+    )
+    random_seed.click(lambda: -1, outputs=seed, api_visibility="private", queue=False)
+
+
+def build_results(prefix: str) -> Results:
+    with gr.Row():
+        generate = gr.Button("Generate", variant="primary", elem_id=f"{prefix}_generate", scale=3)
+        interrupt = gr.Button("Interrupt", variant="stop", elem_id=f"{prefix}_interrupt", scale=1)
+    status = gr.HTML("", elem_id=f"{prefix}_status")
+    preview = gr.Image(
+        label="Preview", visible=False, interactive=False, elem_id=f"{prefix}_preview", height=160
+    )
+    gallery = gr.Gallery(
+        label="Results", columns=2, height="auto", format="png", elem_id=f"{prefix}_gallery",
+        buttons=["download", "fullscreen"], interactive=False,
+    )  # fmt: skip
+    with gr.Row():
+        send_img2img = gr.Button("Send to img2img", size="sm", elem_id=f"{prefix}_send_img2img")
+        send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id=f"{prefix}_send_inpaint")
+    info = gr.Textbox(label="Generation info", lines=4, interactive=False, elem_id=f"{prefix}_info")
+    return Results(
+        generate=generate, interrupt=interrupt, status=status, preview=preview, gallery=gallery, info=info,
+        send_img2img=send_img2img, send_inpaint=send_inpaint, job_id=gr.State(""), last_seed=gr.State(-1),
+        infotexts=gr.State([]), paths=gr.State([]), selected=gr.State(""),
+    )  # fmt: skip
+
+
+def wire(
+    studio: Studio,
+    controls: Controls,
+    results: Results,
+    request_cls: type[BaseModel],
+    *,
+    extra: dict[Component, str] | None = None,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    trigger: gr.Button | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> None:
+    """Generate on `trigger` (default: the Generate button): widgets → request → Studio → results.
+
+    `prepare` turns widget values into request fields (e.g. an uploaded picture into PNG bytes);
+    `overrides` fixes some fields whatever the widgets say (the Erase shortcut, for instance).
+    """
+    fields = {**controls.fields, **(extra or {})}
+
+    def on_generate(data: dict[Any, Any], request: gr.Request):
+        values = {name: data[component] for component, name in fields.items()}
+        values["model"] = values["model"] or ""
+        values.update(overrides or {})
+        if prepare is not None:
+            values = prepare(values)
+        job = submit(studio, build_request(request_cls, values), user_of(request))
+        yield {results.job_id: job.id, results.status: progress_html(job, studio.queue_position(job))}
+        shown = None
+        for state in follow(job):
+            update: dict[Any, Any] = {results.status: progress_html(state, studio.queue_position(state))}
+            if state.preview is not None and state.preview is not shown and state.state is JobState.RUNNING:
+                shown = state.preview
+                update[results.preview] = gr.Image(value=state.preview, visible=True)
+            yield update
+        if job.state is JobState.FAILED:
+            raise gr.Error(job.error or "Generation failed")
+        paths = [str(studio.image_path(img.id)) for img in job.images]
+        yield {
+            results.job_id: "",
+            results.status: progress_html(job, None),
+            results.preview: gr.Image(value=None, visible=False),
+            results.gallery: [(p, f"seed {img.seed}") for p, img in zip(paths, job.images, strict=True)],
+            results.info: job.images[0].infotext if job.images else "",
+            results.last_seed: job.images[0].seed if job.images else -1,
+            results.infotexts: [img.infotext for img in job.images],
+            results.paths: paths,
+            results.selected: paths[0] if paths else "",
+        }
+
+    def on_interrupt(current: str, request: gr.Request) -> None:
+        user = user_of(request)
+        if current:
+            try:
+                studio.cancel(current, user)
+                return
+            except KeyError:
+                pass
+        studio.cancel_all(user)
+
+    def on_select(texts: list[str], paths: list[str], evt: gr.SelectData) -> tuple[str, str]:
+        index = evt.index if isinstance(evt.index, int) else 0
+        if not 0 <= index < len(texts):
+            return gr.skip(), gr.skip()
+        return texts[index], paths[index]
+
+    (trigger or results.generate).click(
+        on_generate,
+        inputs=set(fields),
+        outputs=[
+            results.job_id, results.status, results.preview, results.gallery, results.info, results.last_seed,
+            results.infotexts, results.paths, results.selected,
+        ],
+        api_visibility="private",
+        concurrency_id="generate",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )  # fmt: skip
+    if trigger is None:
+        results.interrupt.click(
+            on_interrupt, inputs=[results.job_id], outputs=None, api_visibility="private", queue=False
+        )
+        results.gallery.select(
+            on_select, inputs=[results.infotexts, results.paths], outputs=[results.info, results.selected],
+            api_visibility="private", queue=False,
+        )  # fmt: skip
+        if controls.reuse_seed is not None:
+            controls.reuse_seed.click(
+                lambda s: s,
+                inputs=results.last_seed,
+                outputs=controls.seed,
+                api_visibility="private",
+                queue=False,
+            )

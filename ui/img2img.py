@@ -1,0 +1,71 @@
+"""The img2img tab: a source picture pushed toward the prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from core.images import encode_png
+from core.requests import MAX_SIZE, MIN_SIZE, Img2ImgRequest
+from studio import Studio
+from ui.generation import build_prompts, build_results, build_settings, wire
+from ui.txt2img import TabParts
+
+RESIZE_MODES = ["just resize", "crop and resize", "resize and fill"]
+
+
+def size_for(image: Image.Image | None) -> tuple[Any, Any]:
+    """Width and height sliders set to the picture's size (multiples of 8, within the model limits)."""
+    if image is None:
+        return gr.skip(), gr.skip()
+
+    def snap(value: int) -> int:
+        return max(MIN_SIZE, min(MAX_SIZE, round(value / 8) * 8))
+
+    return snap(image.width), snap(image.height)
+
+
+def build(studio: Studio) -> tuple[TabParts, gr.Image]:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
+            image = gr.Image(
+                label="Source image (upload, paste, or send one from another tab)",
+                type="pil",
+                sources=["upload", "clipboard"],
+                format="png",
+                height=360,
+                elem_id="img2img_image",
+            )
+            controls = build_prompts(studio, "img2img")
+            with gr.Row():
+                strength = gr.Slider(
+                    0, 1, value=0.75, step=0.01, label="Denoising strength",
+                    info="How much to change: 0 keeps the picture, 1 repaints it completely",
+                    elem_id="img2img_denoising",
+                )  # fmt: skip
+                resize_mode = gr.Radio(
+                    RESIZE_MODES, value="just resize", label="Resize mode",
+                    info="How the picture is fitted to width × height", elem_id="img2img_resize_mode",
+                )  # fmt: skip
+            build_settings(controls, "img2img")
+        with gr.Column(scale=6, min_width=320):
+            results = build_results("img2img")
+
+    def prepare(values: dict[str, Any]) -> dict[str, Any]:
+        picture = values.pop("init_image")
+        if picture is None:
+            raise gr.Error("Upload or paste a source image first.")
+        return {**values, "init_image": encode_png(picture)}
+
+    wire(
+        studio,
+        controls,
+        results,
+        Img2ImgRequest,
+        extra={image: "init_image", strength: "denoising_strength", resize_mode: "resize_mode"},
+        prepare=prepare,
+    )
+    image.upload(size_for, inputs=image, outputs=[controls.width, controls.height], api_visibility="private")
+    return TabParts(controls=controls, results=results), image

@@ -1,0 +1,201 @@
+"""The inpaint tab: paint a mask on the picture (or upload one), repaint only there; outpaint; erase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from core.images import ImageInputError, encode_png, extend_canvas, mask_from_layers, mask_from_upload
+from core.requests import MAX_SIZE, MIN_SIZE, InpaintRequest
+from studio import Studio
+from ui.generation import build_prompts, build_results, build_settings, wire
+from ui.txt2img import TabParts
+
+MASKED_CONTENT = ["original", "fill", "latent noise", "latent nothing"]
+AREAS = ["whole picture", "only masked"]
+
+
+def _working_size(width: int, height: int) -> tuple[int, int]:
+    """A model resolution for a picture: its own size in multiples of 8, scaled down to fit the limits."""
+    scale = min(1.0, MAX_SIZE / max(width, height))
+    return tuple(max(MIN_SIZE, int(v * scale) // 8 * 8) for v in (width, height))  # type: ignore[return-value]
+
+
+def _source_and_mask(
+    editor: dict | None, uploaded_mask: Image.Image | None
+) -> tuple[Image.Image, Image.Image]:
+    if not editor or editor.get("background") is None:
+        raise gr.Error("Upload or paste a picture into the editor first.")
+    source: Image.Image = editor["background"]
+    source = source.convert("RGBA") if source.mode in ("RGBA", "LA", "P") else source.convert("RGB")
+    try:
+        if uploaded_mask is not None:
+            mask = mask_from_upload(uploaded_mask, source.size)
+        else:
+            mask = mask_from_layers(editor.get("layers") or [], source.size)
+    except ImageInputError as exc:
+        raise gr.Error(str(exc)) from None
+    return source, mask
+
+
+def sibling_hint(studio: Studio, model: str | None) -> tuple[Any, Any]:
+    """Offer the inpainting version of the chosen model, when one exists."""
+    info = next((m for m in studio.models() if m.name == model), None)
+    if info is None or not info.inpaint_sibling:
+        return gr.Markdown(visible=False), gr.Button(visible=False)
+    text = f"An inpainting version of this model exists: **{info.inpaint_sibling}** (usually better here)."
+    return gr.Markdown(text, visible=True), gr.Button(f"Use {info.inpaint_sibling}", visible=True)
+
+
+def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
+            editor = gr.ImageEditor(
+                label="Picture — paint over what should change",
+                type="pil",
+                sources=["upload", "clipboard"],
+                brush=gr.Brush(colors=[("#ff3d7f", 0.6)], color_mode="fixed", default_size=24),
+                eraser=gr.Eraser(default_size=24),
+                layers=False,
+                transforms=(),
+                format="png",
+                height=420,
+                elem_id="inpaint_editor",
+            )
+            with gr.Accordion("…or upload a mask (white = repaint)", open=False):
+                mask_upload = gr.Image(
+                    label="Mask", type="pil", sources=["upload"], height=160, elem_id="inpaint_mask_upload"
+                )
+            erase = gr.Button("Erase masked area", elem_id="inpaint_erase", size="sm")
+            controls = build_prompts(studio, "inpaint", inpaint_models=True)
+            with gr.Row():
+                hint = gr.Markdown(visible=False, elem_id="inpaint_sibling_hint")
+                use_sibling = gr.Button(visible=False, size="sm", elem_id="inpaint_use_sibling")
+            with gr.Row():
+                strength = gr.Slider(
+                    0, 1, value=0.75, step=0.01, label="Denoising strength",
+                    info="How much the masked area changes (1 = repaint it completely)",
+                    elem_id="inpaint_denoising",
+                )  # fmt: skip
+                blur = gr.Slider(
+                    0, 64, value=4, step=1, label="Mask blur",
+                    info="Soft edge, in px, inside the painted area; outside stays exact",
+                    elem_id="inpaint_mask_blur",
+                )  # fmt: skip
+            with gr.Row():
+                content = gr.Radio(
+                    MASKED_CONTENT, value="original", label="Masked content",
+                    info="What the masked area starts from", elem_id="inpaint_masked_content",
+                )  # fmt: skip
+                area = gr.Radio(
+                    AREAS, value="whole picture", label="Inpaint area",
+                    info="Only masked: work on a crop around the mask at full resolution (small fixes)",
+                    elem_id="inpaint_area",
+                )  # fmt: skip
+            with gr.Row():
+                invert = gr.Checkbox(label="Invert mask (repaint everything else)", elem_id="inpaint_invert")
+                padding = gr.Slider(
+                    0, 256, value=32, step=4, label="Only-masked padding", info="Context around the mask, px",
+                    elem_id="inpaint_padding",
+                )  # fmt: skip
+            with gr.Accordion("Outpaint: extend the canvas", open=False):
+                with gr.Row():
+                    left = gr.Slider(0, 1024, value=0, step=8, label="Left", elem_id="outpaint_left")
+                    right = gr.Slider(0, 1024, value=0, step=8, label="Right", elem_id="outpaint_right")
+                with gr.Row():
+                    top = gr.Slider(0, 1024, value=0, step=8, label="Top", elem_id="outpaint_top")
+                    bottom = gr.Slider(0, 1024, value=0, step=8, label="Bottom", elem_id="outpaint_bottom")
+                prefill = gr.Radio(
+                    ["edge stretch", "noise"], value="edge stretch", label="Pre-fill the new area",
+                    elem_id="outpaint_fill",
+                )  # fmt: skip
+                outpaint = gr.Button("Outpaint", elem_id="inpaint_outpaint")
+            build_settings(controls, "inpaint")
+        with gr.Column(scale=6, min_width=320):
+            results = build_results("inpaint")
+
+    extra = {
+        editor: "_editor",
+        mask_upload: "_mask_upload",
+        strength: "denoising_strength",
+        blur: "mask_blur",
+        content: "masked_content",
+        area: "inpaint_area",
+        invert: "invert_mask",
+        padding: "only_masked_padding",
+    }
+
+    def prepare(values: dict[str, Any]) -> dict[str, Any]:
+        source, mask = _source_and_mask(values.pop("_editor"), values.pop("_mask_upload"))
+        return {**values, "init_image": encode_png(source), "mask": encode_png(mask)}
+
+    def prepare_outpaint(values: dict[str, Any]) -> dict[str, Any]:
+        amounts = {side: int(values.pop(f"_{side}")) for side in ("left", "right", "top", "bottom")}
+        fill = values.pop("_fill")
+        source, _ = _source_and_mask(values.pop("_editor"), None)
+        values.pop("_mask_upload")
+        try:
+            canvas, mask = extend_canvas(source, fill=fill, seed=max(0, int(values["seed"])), **amounts)
+        except (ImageInputError, ValueError) as exc:
+            raise gr.Error(f"Outpaint: {exc}. Set how many pixels to add on at least one side.") from None
+        width, height = _working_size(*canvas.size)
+        return {
+            **values,
+            "init_image": encode_png(canvas),
+            "mask": encode_png(mask),
+            "width": width,
+            "height": height,
+            "masked_content": "original",
+            "inpaint_area": "whole picture",
+            "invert_mask": False,
+        }
+
+    wire(studio, controls, results, InpaintRequest, extra=extra, prepare=prepare)
+    # Erase: refill the masked area from its surroundings, no prompt (object removal)
+    wire(
+        studio, controls, results, InpaintRequest, extra=extra, prepare=prepare, trigger=erase,
+        overrides={"prompt": "", "negative_prompt": "", "masked_content": "fill", "denoising_strength": 1.0},
+    )  # fmt: skip
+    outpaint_extra = {
+        **extra,
+        left: "_left",
+        right: "_right",
+        top: "_top",
+        bottom: "_bottom",
+        prefill: "_fill",
+    }
+    wire(
+        studio,
+        controls,
+        results,
+        InpaintRequest,
+        extra=outpaint_extra,
+        prepare=prepare_outpaint,
+        trigger=outpaint,
+    )
+
+    controls.model.change(
+        lambda m: sibling_hint(studio, m),
+        inputs=controls.model,
+        outputs=[hint, use_sibling],
+        api_visibility="private",
+    )
+    use_sibling.click(
+        lambda m: next((i.inpaint_sibling for i in studio.models() if i.name == m), gr.skip()),
+        inputs=controls.model,
+        outputs=controls.model,
+        api_visibility="private",
+    )
+
+    def size_from_editor(value: dict | None) -> tuple[Any, Any]:
+        background = (value or {}).get("background")
+        if background is None:
+            return gr.skip(), gr.skip()
+        return _working_size(*background.size)
+
+    editor.upload(
+        size_from_editor, inputs=editor, outputs=[controls.width, controls.height], api_visibility="private"
+    )
+    return TabParts(controls=controls, results=results), editor
