@@ -122,3 +122,94 @@ def test_settings_survive_a_reload_in_the_same_browser(running_app, page):
     assert page.locator("#txt2img_steps input[type=number]").input_value() == "3"
     assert page.locator("#txt2img_width input[type=number]").input_value() == "72"
     assert page.locator("#txt2img_seed input").input_value() == "-1"  # the seed is not remembered
+
+
+def _source_png(tmp_path_factory) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((96, 128, 3), np.uint8)
+    pixels[..., 0] = np.linspace(0, 255, 128, dtype=np.uint8)[None, :]
+    pixels[..., 2] = 128
+    path = tmp_path_factory.mktemp("src") / "source.png"
+    Image.fromarray(pixels, "RGB").save(path)
+    return path
+
+
+def _wait_done(page, prefix):
+    page.wait_for_function(
+        f"document.querySelector('#{prefix}_status')?.innerText.includes('Done')", timeout=120_000
+    )
+
+
+def test_send_a_txt2img_result_to_img2img_and_generate(running_app, page):
+    app, _ = running_app
+    page.click("#tab_txt2img-button")
+    page.locator("#txt2img_prompt textarea").fill("a badge")
+    _set_slider(page, "txt2img_steps", 2)
+    _set_slider(page, "txt2img_width", 64)
+    _set_slider(page, "txt2img_height", 64)
+    page.click("#txt2img_generate")
+    _wait_done(page, "txt2img")
+    page.click("#txt2img_send_img2img")
+    page.wait_for_selector("#img2img_image img", timeout=30_000)
+    assert page.locator("#tab_img2img").is_visible()
+    _shot(page, "img2img-sent")
+    page.wait_for_function("document.querySelector('#img2img_width input[type=number]')?.value === '64'")
+    before = app.studio.gallery.count()
+    _set_slider(page, "img2img_steps", 4)
+    page.click("#img2img_generate")
+    _wait_done(page, "img2img")
+    assert app.studio.gallery.count() == before + 1
+    record = app.studio.recent_images(limit=1)[0]
+    assert record.task == "img2img" and "Denoising strength: 0.75" in record.infotext
+
+
+def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory):
+    import numpy as np
+    from PIL import Image
+
+    app, _ = running_app
+    source = _source_png(tmp_path_factory)
+    page.click("#tab_inpaint-button")
+    page.set_input_files("#inpaint_editor input[type=file]", str(source))
+    # the editor reports the upload by setting the working size to the picture's
+    page.wait_for_function("document.querySelector('#inpaint_width input[type=number]')?.value === '128'")
+    page.click("#inpaint_editor button[aria-label=Brush]")
+    box = page.locator("#inpaint_editor canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 30, cy)
+    page.mouse.down()
+    for i in range(7):
+        page.mouse.move(cx - 30 + i * 10, cy)
+    page.mouse.up()
+    _shot(page, "inpaint-painted")
+    page.locator("#inpaint_prompt textarea").fill("a red dot")
+    _set_slider(page, "inpaint_steps", 2)
+    before = app.studio.gallery.count()
+    page.click("#inpaint_generate")
+    _wait_done(page, "inpaint")
+    _shot(page, "inpaint-result")
+    assert app.studio.gallery.count() == before + 1
+    record = app.studio.recent_images(limit=1)[0]
+    assert record.task == "inpaint" and "Mask blur: 4" in record.infotext
+    out = np.asarray(Image.open(app.studio.image_path(record.id)).convert("RGB")).astype(int)
+    src = np.asarray(Image.open(source)).astype(int)
+    assert out.shape == src.shape
+    changed = np.any(out != src, axis=2)
+    assert changed.any(), "the painted stroke was not repainted"
+    rows, cols = np.nonzero(changed)
+    # only a band around the stroke changed: the corners and edges of the picture are untouched
+    assert rows.min() > 5 and rows.max() < 90 and cols.min() > 5 and cols.max() < 122
+
+
+def test_inpaint_tab_offers_the_inpainting_sibling(running_app, page):
+    page.click("#tab_inpaint-button")
+    button = page.locator("#inpaint_use_sibling")
+    button.wait_for(timeout=10_000)
+    assert "tiny-sd1-inpainting" in button.inner_text()
+    button.click()
+    page.wait_for_function(
+        "document.querySelector('#inpaint_model input')?.value.includes('tiny-sd1-inpainting')",
+        timeout=10_000,
+    )

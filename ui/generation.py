@@ -27,6 +27,12 @@ def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> li
     ]
 
 
+def working_size(width: int, height: int) -> tuple[int, int]:
+    """A model resolution for a picture: its own size in multiples of 8, scaled down to fit the limits."""
+    scale = min(1.0, MAX_SIZE / max(width, height))
+    return tuple(max(MIN_SIZE, round(v * scale / 8) * 8) for v in (width, height))  # type: ignore[return-value]
+
+
 @dataclass
 class Controls:
     """The left column's common settings; `fields` maps each widget to its request field."""

@@ -8,23 +8,19 @@ import gradio as gr
 from PIL import Image
 
 from core.images import encode_png
-from core.requests import MAX_SIZE, MIN_SIZE, Img2ImgRequest
+from core.requests import Img2ImgRequest
 from studio import Studio
-from ui.generation import build_prompts, build_results, build_settings, wire
+from ui.generation import build_prompts, build_results, build_settings, wire, working_size
 from ui.txt2img import TabParts
 
 RESIZE_MODES = ["just resize", "crop and resize", "resize and fill"]
 
 
 def size_for(image: Image.Image | None) -> tuple[Any, Any]:
-    """Width and height sliders set to the picture's size (multiples of 8, within the model limits)."""
+    """Width and height sliders set to the picture's size."""
     if image is None:
         return gr.skip(), gr.skip()
-
-    def snap(value: int) -> int:
-        return max(MIN_SIZE, min(MAX_SIZE, round(value / 8) * 8))
-
-    return snap(image.width), snap(image.height)
+    return working_size(image.width, image.height)
 
 
 def build(studio: Studio) -> tuple[TabParts, gr.Image]:

@@ -8,19 +8,13 @@ import gradio as gr
 from PIL import Image
 
 from core.images import ImageInputError, encode_png, extend_canvas, mask_from_layers, mask_from_upload
-from core.requests import MAX_SIZE, MIN_SIZE, InpaintRequest
+from core.requests import InpaintRequest
 from studio import Studio
-from ui.generation import build_prompts, build_results, build_settings, wire
+from ui.generation import build_prompts, build_results, build_settings, wire, working_size
 from ui.txt2img import TabParts
 
 MASKED_CONTENT = ["original", "fill", "latent noise", "latent nothing"]
 AREAS = ["whole picture", "only masked"]
-
-
-def _working_size(width: int, height: int) -> tuple[int, int]:
-    """A model resolution for a picture: its own size in multiples of 8, scaled down to fit the limits."""
-    scale = min(1.0, MAX_SIZE / max(width, height))
-    return tuple(max(MIN_SIZE, int(v * scale) // 8 * 8) for v in (width, height))  # type: ignore[return-value]
 
 
 def _source_and_mask(
@@ -40,13 +34,23 @@ def _source_and_mask(
     return source, mask
 
 
+def _sibling_of(studio: Studio, model: str | None) -> str | None:
+    info = next((m for m in studio.models() if m.name == model), None)
+    return info.inpaint_sibling if info is not None else None
+
+
+def _sibling_text(sibling: str | None) -> str:
+    return (
+        f"An inpainting version of this model exists: **{sibling}** (usually better here)." if sibling else ""
+    )
+
+
 def sibling_hint(studio: Studio, model: str | None) -> tuple[Any, Any]:
     """Offer the inpainting version of the chosen model, when one exists."""
-    info = next((m for m in studio.models() if m.name == model), None)
-    if info is None or not info.inpaint_sibling:
+    sibling = _sibling_of(studio, model)
+    if not sibling:
         return gr.Markdown(visible=False), gr.Button(visible=False)
-    text = f"An inpainting version of this model exists: **{info.inpaint_sibling}** (usually better here)."
-    return gr.Markdown(text, visible=True), gr.Button(f"Use {info.inpaint_sibling}", visible=True)
+    return gr.Markdown(_sibling_text(sibling), visible=True), gr.Button(f"Use {sibling}", visible=True)
 
 
 def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
@@ -71,8 +75,13 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
             erase = gr.Button("Erase masked area", elem_id="inpaint_erase", size="sm")
             controls = build_prompts(studio, "inpaint", inpaint_models=True)
             with gr.Row():
-                hint = gr.Markdown(visible=False, elem_id="inpaint_sibling_hint")
-                use_sibling = gr.Button(visible=False, size="sm", elem_id="inpaint_use_sibling")
+                sibling = _sibling_of(studio, studio.default_model())
+                hint = gr.Markdown(
+                    _sibling_text(sibling), visible=bool(sibling), elem_id="inpaint_sibling_hint"
+                )
+                use_sibling = gr.Button(
+                    f"Use {sibling}", visible=bool(sibling), size="sm", elem_id="inpaint_use_sibling"
+                )
             with gr.Row():
                 strength = gr.Slider(
                     0, 1, value=0.75, step=0.01, label="Denoising strength",
@@ -140,7 +149,7 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
             canvas, mask = extend_canvas(source, fill=fill, seed=max(0, int(values["seed"])), **amounts)
         except (ImageInputError, ValueError) as exc:
             raise gr.Error(f"Outpaint: {exc}. Set how many pixels to add on at least one side.") from None
-        width, height = _working_size(*canvas.size)
+        width, height = working_size(*canvas.size)
         return {
             **values,
             "init_image": encode_png(canvas),
@@ -183,7 +192,7 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
         api_visibility="private",
     )
     use_sibling.click(
-        lambda m: next((i.inpaint_sibling for i in studio.models() if i.name == m), gr.skip()),
+        lambda m: _sibling_of(studio, m) or gr.skip(),
         inputs=controls.model,
         outputs=controls.model,
         api_visibility="private",
@@ -193,7 +202,7 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
         background = (value or {}).get("background")
         if background is None:
             return gr.skip(), gr.skip()
-        return _working_size(*background.size)
+        return working_size(*background.size)
 
     editor.upload(
         size_from_editor, inputs=editor, outputs=[controls.width, controls.height], api_visibility="private"

@@ -6,9 +6,11 @@ import html
 from dataclasses import dataclass
 
 import gradio as gr
+from PIL import Image
 
 from studio import Studio
 from ui import api_endpoints, img2img, inpaint, recent, remember, txt2img
+from ui.generation import working_size
 
 CSS = """
 #easel_header { font-size: 0.9rem; opacity: 0.85; }
@@ -86,14 +88,16 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
             for t in (txt2img_tab, img2img_tab, inpaint_tab)
         ]
         senders.append((recent_view.selected, recent_view.send_img2img, recent_view.send_inpaint))
+        img2img_size = [img2img_tab.controls.width, img2img_tab.controls.height]
+        inpaint_size = [inpaint_tab.controls.width, inpaint_tab.controls.height]
         for selected, to_img2img, to_inpaint in senders:
             to_img2img.click(
-                lambda path: (gr.Tabs(selected="img2img"), path) if path else (gr.skip(), gr.skip()),
-                inputs=selected, outputs=[tabs, img2img_image], api_visibility="private",
+                lambda path: send_to("img2img", path), inputs=selected, outputs=[tabs, img2img_image, *img2img_size],
+                api_visibility="private",
             )  # fmt: skip
             to_inpaint.click(
-                lambda path: (gr.Tabs(selected="inpaint"), path) if path else (gr.skip(), gr.skip()),
-                inputs=selected, outputs=[tabs, inpaint_editor], api_visibility="private",
+                lambda path: send_to("inpaint", path), inputs=selected, outputs=[tabs, inpaint_editor, *inpaint_size],
+                api_visibility="private",
             )  # fmt: skip
         for key, tab_parts in (("txt2img", txt2img_tab), ("img2img", img2img_tab), ("inpaint", inpaint_tab)):
             remember.remember(
@@ -103,6 +107,15 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
         timer = gr.Timer(5.0)
         timer.tick(lambda: header_text(studio), outputs=header, api_visibility="private", queue=False)
     return page
+
+
+def send_to(tab: str, path: str) -> tuple[object, ...]:
+    """Open `tab` with the picture at `path` (a result or gallery file) and its size in the size sliders."""
+    if not path:
+        raise gr.Error("Click a result first, then send it.")
+    with Image.open(path) as picture:
+        width, height = working_size(*picture.size)
+    return gr.Tabs(selected=tab), path, width, height
 
 
 def launch_kwargs(outputs_dir: str, max_upload_mb: int) -> dict[str, object]:
