@@ -206,3 +206,52 @@ class InpaintRequest(SourceImageRequest):
 def request_summary(request: GenerationRequest) -> dict[str, object]:
     """The request as JSON-ready data without its (large) image fields, for metadata and logs."""
     return request.model_dump(mode="json", exclude=set(IMAGE_FIELDS) & set(type(request).model_fields))
+
+
+def working_size(width: int, height: int) -> tuple[int, int]:
+    """A model resolution for a picture: its own size in multiples of 8, scaled down to fit the limits."""
+    scale = min(1.0, MAX_SIZE / max(width, height))
+    w, h = (max(MIN_SIZE, round(v * scale / 8) * 8) for v in (width, height))
+    return w, h
+
+
+def outpaint_request(
+    source: bytes,
+    *,
+    left: int = 0,
+    right: int = 0,
+    top: int = 0,
+    bottom: int = 0,
+    fill: str = "edge stretch",
+    **fields: object,
+) -> InpaintRequest:
+    """An inpaint request that extends `source` by the given pixels on each side and paints only the new area.
+
+    The new area is pre-filled (edge stretch or noise) and repainted with a soft seam that lies inside the
+    new area, so every original pixel stays exact. The result has the extended canvas's size.
+    """
+    from core.images import ImageInputError, decode_image, encode_png, extend_canvas
+
+    seed = fields.get("seed", -1)
+    try:
+        canvas, mask = extend_canvas(
+            decode_image(source), left=left, right=right, top=top, bottom=bottom, fill=fill,  # type: ignore[arg-type]
+            seed=seed if isinstance(seed, int) and seed >= 0 else 0,
+        )  # fmt: skip
+    except (ImageInputError, ValueError) as exc:
+        raise ValueError(f"outpaint: {exc}") from None
+    width, height = working_size(*canvas.size)
+    return InpaintRequest(
+        **{
+            "mask_blur": 8,
+            "denoising_strength": 1.0,
+            **fields,
+            "init_image": encode_png(canvas),
+            "mask": encode_png(mask),
+            "width": width,
+            "height": height,
+            "masked_content": "original",
+            "inpaint_area": "whole picture",
+            "invert_mask": False,
+        }
+    )

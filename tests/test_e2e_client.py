@@ -121,3 +121,29 @@ def test_same_origin_post_is_accepted(running_app):
     body = {"data": ["x", "", "", "Euler", "Automatic", 2, 7.0, 64, 64, 1, 1, 1]}
     response = httpx.post(url + "/gradio_api/call/txt2img", json=body, headers={"Origin": url}, timeout=30)
     assert response.status_code == 200 and "event_id" in response.json()
+
+
+def _png_b64(size=(64, 64), color=(200, 40, 40)) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_img2img_and_inpaint_endpoints(running_app, client):
+    app, _ = running_app
+    result = client.predict(
+        init_image=_png_b64(), prompt="a badge", steps=4, width=64, height=64, seed=2, api_name="/img2img"
+    )
+    assert result["state"] == "done" and "Denoising strength: 0.75" in result["infotexts"][0]
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    result = client.predict(
+        init_image=_png_b64(), mask=base64.b64encode(buffer.getvalue()).decode(), prompt="a dot", steps=4,
+        width=64, height=64, seed=3, mask_blur=0, api_name="/inpaint",
+    )  # fmt: skip
+    out = Image.open(io.BytesIO(base64.b64decode(result["images"][0]))).convert("RGB")
+    assert out.getpixel((2, 2)) == (200, 40, 40) and out.getpixel((63, 63)) == (200, 40, 40)
+    with pytest.raises(Exception, match="base64"):
+        client.predict(init_image="not base64!", prompt="x", api_name="/img2img")

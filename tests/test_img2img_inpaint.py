@@ -243,3 +243,27 @@ def test_switching_tasks_never_loads_again_and_shares_weights(studio):
         for derived in cached.values():
             assert derived.unet.conv_in.weight.data_ptr() == base.unet.conv_in.weight.data_ptr()
             assert derived.vae is base.vae and derived.text_encoder is base.text_encoder
+
+
+@pytest.mark.parametrize("fill", ["edge stretch", "noise"])
+def test_outpaint_makes_the_bigger_canvas_and_keeps_the_original_exact(studio, fill):
+    from core.requests import outpaint_request
+
+    source = _photo((64, 48))
+    request = outpaint_request(
+        encode_png(source), left=16, right=8, top=0, bottom=24, fill=fill, prompt="more sky", seed=9, steps=4
+    )
+    assert (request.width, request.height) == (88, 72)
+    images, job = _done(studio, request)
+    out = images[0]
+    assert out.shape == (72, 88, 3)
+    assert np.array_equal(out[0:48, 16:80], np.asarray(source))
+    assert not np.array_equal(out[:, :16], np.zeros_like(out[:, :16]))
+    assert "Inpaint area: Whole picture" in job.images[0].infotext
+
+
+def test_outpaint_with_nothing_to_extend_is_a_clear_error():
+    from core.requests import outpaint_request
+
+    with pytest.raises(ValueError, match="outpaint"):
+        outpaint_request(encode_png(_photo((64, 48))), prompt="x")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gradio as gr
@@ -21,7 +21,7 @@ def user_of(request: gr.Request | None) -> str:
     return name or LOCAL_USER
 
 
-def build_request(model_cls: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
+def build_request(model_cls: Callable[..., BaseModel], values: Mapping[str, Any]) -> BaseModel:
     """A validated request model, or a gr.Error saying what to change."""
     try:
         return model_cls(**values)

@@ -27,12 +27,6 @@ def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> li
     ]
 
 
-def working_size(width: int, height: int) -> tuple[int, int]:
-    """A model resolution for a picture: its own size in multiples of 8, scaled down to fit the limits."""
-    scale = min(1.0, MAX_SIZE / max(width, height))
-    return tuple(max(MIN_SIZE, round(v * scale / 8) * 8) for v in (width, height))  # type: ignore[return-value]
-
-
 @dataclass
 class Controls:
     """The left column's common settings; `fields` maps each widget to its request field."""
@@ -183,7 +177,7 @@ def wire(
     studio: Studio,
     controls: Controls,
     results: Results,
-    request_cls: type[BaseModel],
+    request_cls: Callable[..., BaseModel],
     *,
     extra: dict[Component, str] | None = None,
     prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,

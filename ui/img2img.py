@@ -8,9 +8,9 @@ import gradio as gr
 from PIL import Image
 
 from core.images import encode_png
-from core.requests import Img2ImgRequest
+from core.requests import Img2ImgRequest, working_size
 from studio import Studio
-from ui.generation import build_prompts, build_results, build_settings, wire, working_size
+from ui.generation import build_prompts, build_results, build_settings, wire
 from ui.txt2img import TabParts
 
 RESIZE_MODES = ["just resize", "crop and resize", "resize and fill"]

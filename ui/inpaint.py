@@ -6,11 +6,13 @@ from typing import Any
 
 import gradio as gr
 from PIL import Image
+from pydantic import ValidationError
 
-from core.images import ImageInputError, encode_png, extend_canvas, mask_from_layers, mask_from_upload
-from core.requests import InpaintRequest
+from core import requests
+from core.images import ImageInputError, encode_png, mask_from_layers, mask_from_upload
+from core.requests import InpaintRequest, working_size
 from studio import Studio
-from ui.generation import build_prompts, build_results, build_settings, wire, working_size
+from ui.generation import build_prompts, build_results, build_settings, wire
 from ui.txt2img import TabParts
 
 MASKED_CONTENT = ["original", "fill", "latent noise", "latent nothing"]
@@ -140,26 +142,19 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
         source, mask = _source_and_mask(values.pop("_editor"), values.pop("_mask_upload"))
         return {**values, "init_image": encode_png(source), "mask": encode_png(mask)}
 
-    def prepare_outpaint(values: dict[str, Any]) -> dict[str, Any]:
+    def outpaint_request(**values: Any) -> InpaintRequest:
         amounts = {side: int(values.pop(f"_{side}")) for side in ("left", "right", "top", "bottom")}
         fill = values.pop("_fill")
         source, _ = _source_and_mask(values.pop("_editor"), None)
         values.pop("_mask_upload")
+        for fixed in ("width", "height", "masked_content", "inpaint_area", "invert_mask"):
+            values.pop(fixed)
         try:
-            canvas, mask = extend_canvas(source, fill=fill, seed=max(0, int(values["seed"])), **amounts)
-        except (ImageInputError, ValueError) as exc:
-            raise gr.Error(f"Outpaint: {exc}. Set how many pixels to add on at least one side.") from None
-        width, height = working_size(*canvas.size)
-        return {
-            **values,
-            "init_image": encode_png(canvas),
-            "mask": encode_png(mask),
-            "width": width,
-            "height": height,
-            "masked_content": "original",
-            "inpaint_area": "whole picture",
-            "invert_mask": False,
-        }
+            return requests.outpaint_request(encode_png(source), fill=fill, **amounts, **values)
+        except ValidationError:
+            raise  # reported field by field by the caller
+        except ValueError as exc:
+            raise gr.Error(f"{exc}. Set how many pixels to add on at least one side.") from None
 
     wire(studio, controls, results, InpaintRequest, extra=extra, prepare=prepare)
     # Erase: refill the masked area from its surroundings, no prompt (object removal)
@@ -179,9 +174,8 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
         studio,
         controls,
         results,
-        InpaintRequest,
+        outpaint_request,
         extra=outpaint_extra,
-        prepare=prepare_outpaint,
         trigger=outpaint,
     )
 

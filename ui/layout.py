@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
+from core.requests import working_size
 from studio import Studio
 from ui import api_endpoints, img2img, inpaint, recent, remember, txt2img
-from ui.generation import working_size
 
 CSS = """
 #easel_header { font-size: 0.9rem; opacity: 0.85; }
