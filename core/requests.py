@@ -223,19 +223,25 @@ def outpaint_request(
     top: int = 0,
     bottom: int = 0,
     fill: str = "edge stretch",
+    aspect: float | None = None,
     **fields: object,
 ) -> InpaintRequest:
     """An inpaint request that extends `source` by the given pixels on each side and paints only the new area.
 
+    With `aspect` (width / height), the sides are chosen to reach that aspect instead.
+
     The new area is pre-filled (edge stretch or noise) and repainted with a soft seam that lies inside the
     new area, so every original pixel stays exact. The result has the extended canvas's size.
     """
-    from core.images import ImageInputError, decode_image, encode_png, extend_canvas
+    from core.images import ImageInputError, decode_image, encode_png, extend_canvas, extension_for_aspect
 
     seed = fields.get("seed", -1)
     try:
+        picture = decode_image(source)
+        if aspect is not None:
+            left, right, top, bottom = extension_for_aspect(picture.size, aspect)
         canvas, mask = extend_canvas(
-            decode_image(source), left=left, right=right, top=top, bottom=bottom, fill=fill,  # type: ignore[arg-type]
+            picture, left=left, right=right, top=top, bottom=bottom, fill=fill,  # type: ignore[arg-type]
             seed=seed if isinstance(seed, int) and seed >= 0 else 0,
         )  # fmt: skip
     except (ImageInputError, ValueError) as exc:

@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ def page(running_app):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(90_000)  # generous: CI machines are slow and busy
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#txt2img_generate", timeout=60_000)
         yield page
@@ -201,6 +203,14 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
     rows, cols = np.nonzero(changed)
     # only a band around the stroke changed: the corners and edges of the picture are untouched
     assert rows.min() > 5 and rows.max() < 90 and cols.min() > 5 and cols.max() < 122
+
+    # "Erase" refills the same mask from its surroundings, with no prompt
+    page.click("#inpaint_erase")
+    deadline = time.monotonic() + 120
+    while app.studio.gallery.count() < before + 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    erased = app.studio.recent_images(limit=1)[0]
+    assert erased.prompt == "" and "Masked content: fill" in erased.infotext
 
 
 def test_inpaint_tab_offers_the_inpainting_sibling(running_app, page):

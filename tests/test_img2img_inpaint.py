@@ -267,3 +267,59 @@ def test_outpaint_with_nothing_to_extend_is_a_clear_error():
 
     with pytest.raises(ValueError, match="outpaint"):
         outpaint_request(encode_png(_photo((64, 48))), prompt="x")
+
+
+def test_outpaint_to_an_aspect_ratio(studio):
+    from core.requests import outpaint_request
+
+    request = outpaint_request(encode_png(_photo((64, 48))), aspect=1.0, prompt="x", seed=1, steps=4)
+    images, _ = _done(studio, request)
+    assert images[0].shape == (64, 64, 3)
+    assert np.array_equal(images[0][8:56, :], np.asarray(_photo((64, 48))))
+
+
+def test_full_mask_repaints_everything(studio):
+    source = _photo((64, 64))
+    request = InpaintRequest(
+        init_image=encode_png(source), mask=encode_png(Image.new("L", (64, 64), 255)), mask_blur=0,
+        denoising_strength=1.0, seed=2, **FAST,
+    )  # fmt: skip
+    images, _ = _done(studio, request)
+    assert images[0].shape == (64, 64, 3)
+    assert np.mean(np.any(images[0] != np.asarray(source), axis=2)) > 0.9
+
+
+def test_deriving_task_pipelines_adds_no_weight_memory(tiny_models_dir):
+    import gc
+
+    import psutil
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
+
+    from pipelines.device import choose_device
+    from pipelines.loader import load_pipeline
+    from pipelines.manager import PipelineManager
+    from pipelines.registry import ModelRegistry
+
+    device = choose_device("cpu", "fp32")
+    manager = PipelineManager(lambda e, d: load_pipeline(e, device=d.device, dtype=d.dtype), device)
+    entry = ModelRegistry(tiny_models_dir).get("tiny-sd1")
+    process = psutil.Process()
+    with manager.lease(entry) as base:
+        weights = sum(
+            p.numel() * p.element_size()
+            for m in (base.unet, base.vae, base.text_encoder)
+            for p in m.parameters()
+        )
+        gc.collect()
+        before = process.memory_info().rss
+        for task, cls in (
+            ("img2img", StableDiffusionImg2ImgPipeline),
+            ("inpaint", StableDiffusionInpaintPipeline),
+        ):
+            manager.derive(base, task, cls)
+        gc.collect()
+        grown = process.memory_info().rss - before
+    assert manager.load_count == 1
+    assert grown < weights / 4, (
+        f"deriving grew RSS by {grown / 2**20:.1f} MiB (weights: {weights / 2**20:.1f} MiB)"
+    )

@@ -17,6 +17,15 @@ from ui.txt2img import TabParts
 
 MASKED_CONTENT = ["original", "fill", "latent noise", "latent nothing"]
 AREAS = ["whole picture", "only masked"]
+ASPECTS = {
+    "by the sides above": None,
+    "1:1": 1.0,
+    "4:5": 0.8,
+    "3:2": 1.5,
+    "2:3": 2 / 3,
+    "16:9": 16 / 9,
+    "9:16": 9 / 16,
+}
 
 
 def _source_and_mask(
@@ -118,6 +127,10 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
                 with gr.Row():
                     top = gr.Slider(0, 1024, value=0, step=8, label="Top", elem_id="outpaint_top")
                     bottom = gr.Slider(0, 1024, value=0, step=8, label="Bottom", elem_id="outpaint_bottom")
+                aspect = gr.Dropdown(
+                    list(ASPECTS), value="by the sides above", label="…or extend to an aspect ratio",
+                    elem_id="outpaint_aspect",
+                )  # fmt: skip
                 prefill = gr.Radio(
                     ["edge stretch", "noise"], value="edge stretch", label="Pre-fill the new area",
                     elem_id="outpaint_fill",
@@ -145,12 +158,13 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
     def outpaint_request(**values: Any) -> InpaintRequest:
         amounts = {side: int(values.pop(f"_{side}")) for side in ("left", "right", "top", "bottom")}
         fill = values.pop("_fill")
+        ratio = ASPECTS.get(values.pop("_aspect"))
         source, _ = _source_and_mask(values.pop("_editor"), None)
         values.pop("_mask_upload")
         for fixed in ("width", "height", "masked_content", "inpaint_area", "invert_mask"):
             values.pop(fixed)
         try:
-            return requests.outpaint_request(encode_png(source), fill=fill, **amounts, **values)
+            return requests.outpaint_request(encode_png(source), fill=fill, aspect=ratio, **amounts, **values)
         except ValidationError:
             raise  # reported field by field by the caller
         except ValueError as exc:
@@ -169,6 +183,7 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
         top: "_top",
         bottom: "_bottom",
         prefill: "_fill",
+        aspect: "_aspect",
     }
     wire(
         studio,
