@@ -38,6 +38,7 @@ class Studio:
         self._jobs: dict[str, Job] = {}
         self._jobs_lock = threading.Lock()
         self._current: Job | None = None
+        self._preferred: dict[str, str] = {}  # user → model chosen for requests that name none
         self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -60,7 +61,7 @@ class Studio:
     def submit(self, request: GenerationRequest, user: str = LOCAL_USER) -> Job:
         """Queue a validated request. Raises UnknownModel or QueueFull with a user-facing message."""
         updates: dict[str, object] = {}
-        model = request.model or self.backend.default_model()
+        model = request.model or self._preferred.get(user) or self.backend.default_model()
         if not model:
             raise UnknownModel(
                 "No model is available. Put a .safetensors checkpoint into models/ or start with --demo."
@@ -104,6 +105,27 @@ class Studio:
         for job in mine:
             self.cancel(job.id, user)
         return len(mine)
+
+    def latest_job(self, user: str) -> Job | None:
+        """The user's running job, else their oldest waiting one, else their most recent finished one."""
+        with self._jobs_lock:
+            mine = [j for j in self._jobs.values() if j.user == user]
+        for state in (JobState.RUNNING, JobState.QUEUED):
+            matching = [j for j in mine if j.state is state]
+            if matching:
+                return min(matching, key=lambda j: j.created)
+        return max(mine, key=lambda j: j.created) if mine else None
+
+    def prefer_model(self, user: str, name: str) -> None:
+        """Use `name` for this user's requests that name no model (A1111's `sd_model_checkpoint` option)."""
+        known = {m.name: m for m in self.backend.models()}
+        if name not in known or known[name].refused:
+            usable = ", ".join(sorted(n for n, m in known.items() if not m.refused)) or "none"
+            raise UnknownModel(f"Unknown model {name!r}. Available: {usable}")
+        self._preferred[user] = name
+
+    def preferred_model(self, user: str) -> str | None:
+        return self._preferred.get(user) or self.backend.default_model()
 
     def queue_position(self, job: Job) -> int | None:
         """1-based place among waiting jobs (None once it runs or has finished)."""

@@ -241,3 +241,15 @@ def test_sdxl_checkpoint_generates_through_the_same_path(tmp_path):
         assert np.abs(a - b).max() <= 2  # seed 12 in batch slot 1 and alone: the same picture
     finally:
         studio.close()
+
+
+def test_preferred_model_and_latest_job_per_user(make_studio):
+    studio = make_studio()
+    assert studio.latest_job("alice") is None
+    studio.prefer_model("alice", "tiny-sd1-other")
+    with pytest.raises(UnknownModel):
+        studio.prefer_model("alice", "nope")
+    job = _done(studio.submit(Txt2ImgRequest(prompt="x", seed=1, **FAST), "alice"))
+    other = _done(studio.submit(Txt2ImgRequest(prompt="x", seed=1, **FAST), "bob"))
+    assert job.request.model == "tiny-sd1-other" and other.request.model == "tiny-sd1"
+    assert studio.latest_job("alice") is job and studio.latest_job("bob") is other
