@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.settings import Settings, settings_from_args
+from core.users import AuthConfigError, UserBook
 
 if TYPE_CHECKING:  # the heavy imports (torch, gradio) wait until the app is built, so --help is instant
     import gradio as gr
@@ -24,6 +25,8 @@ class App:
     settings: Settings
     studio: Studio
     page: gr.Blocks
+    users: UserBook
+    api_users: UserBook
 
     def launch(self, **overrides: object) -> tuple[object, str, str | None]:
         """Start the worker and the web server; returns Gradio's (app, local_url, share_url)."""
@@ -35,10 +38,19 @@ class App:
         self.studio.start()
         self.page.queue(max_size=self.settings.queue_size * 4, default_concurrency_limit=8)
         kwargs = launch_kwargs(str(self.settings.outputs_dir.resolve()), self.settings.max_upload_mb)
-        kwargs.update(server_name=self.settings.host, server_port=self.settings.port, quiet=True)
+        host = "0.0.0.0" if self.settings.listen else self.settings.host
+        kwargs.update(server_name=host, server_port=self.settings.port, quiet=True, share=self.settings.share)
+        if self.users:
+            kwargs["auth"] = self.users.authenticate
+            kwargs["auth_message"] = "Easel: log in with the user name and password you were given."
         kwargs["app_kwargs"] = {"middleware": [Middleware(SameOriginWrites)]}
         kwargs.update(overrides)
-        return self.page.launch(**kwargs)
+        result = self.page.launch(**kwargs)
+        if self.settings.api:
+            from api.sdapi import build_router
+
+            self.page.app.include_router(build_router(self.studio, self.users.merged(self.api_users)))
+        return result
 
     def close(self) -> None:
         self.page.close()
@@ -85,25 +97,64 @@ def build_studio(settings: Settings) -> Studio:
 
 
 def create_app(settings: Settings) -> App:
-    from ui.layout import build_page
+    users, api_users = load_users(settings)
+    check_exposure(settings, users)
+    from ui.layout import PageOptions, build_page
 
-    check_exposure(settings)
     studio = build_studio(settings)
-    return App(settings=settings, studio=studio, page=build_page(studio))
+    options = PageOptions(open_to_all=settings.exposed() and not users)
+    return App(
+        settings=settings, studio=studio, page=build_page(studio, options), users=users, api_users=api_users
+    )
 
 
-def check_exposure(settings: Settings) -> None:
-    """Refuse to serve beyond this computer: this version has no authentication."""
-    host = settings.host
+def load_users(settings: Settings) -> tuple[UserBook, UserBook]:
+    """(logins for the page and the API, extra logins for the API only) — a clear exit on a bad entry."""
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise SystemExit(
-            f"Refusing to listen on {host}: Easel has no login yet, so anyone who can reach this address could use "
-            "it. Serve on 127.0.0.1 (the default) and reach it through an SSH tunnel instead."
-        )
+        users = UserBook.from_sources(settings.auth, settings.auth_file)
+        api_users = UserBook.from_sources(settings.api_auth)
+    except AuthConfigError as exc:
+        raise SystemExit(f"Bad login configuration: {exc}") from None
+    return users, api_users
+
+
+def check_exposure(settings: Settings, users: UserBook) -> None:
+    """Serving beyond this computer needs logins, unless the owner explicitly says otherwise."""
+    if not settings.exposed() or users or settings.unsafe_no_auth:
+        return
+    what = "--share" if settings.share else "--listen" if settings.listen else f"--host {settings.host}"
+    raise SystemExit(
+        f"Refusing to start with {what} and no login: anyone who can reach the server could use it.\n"
+        "Add logins with --auth user:password (repeatable), --auth-file FILE (one user:password a line), or "
+        "EASEL_AUTH=user:password,user2:password2 — or pass --unsafe-no-auth if you really want it open."
+    )
+
+
+def announce(settings: Settings, local_url: str, share_url: str | None) -> None:
+    """Say where the app can be reached, and whether the share link could be made."""
+    log.info("Easel is running on %s", local_url)
+    if settings.listen:
+        log.info("On your network: http://%s:%d", lan_address(), settings.port)
+    if settings.share:
+        if share_url:
+            log.info("Public share link: %s", share_url)
+        else:
+            log.warning(
+                "The public share link could not be created (no internet connection?); serving locally only."
+            )
+    if settings.api:
+        log.info("AUTOMATIC1111-compatible API: %s/sdapi/v1", local_url.rstrip("/"))
+
+
+def lan_address() -> str:
+    """This computer's first non-loopback IPv4 address (for the "on your network" line)."""
+    import psutil
+
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return address.address
+    return "127.0.0.1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -117,8 +168,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "there, or pass --model REPO_ID. Meanwhile a tiny demo model with random weights is offered.",
             settings.models_dir.resolve(),
         )
-    _, local_url, _ = app.launch(prevent_thread_lock=True)
-    log.info("Easel is running on %s", local_url)
+    _, local_url, share_url = app.launch(prevent_thread_lock=True)
+    announce(settings, local_url, share_url)
     try:
         app.page.block_thread()
     finally:

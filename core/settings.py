@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
 DType = Literal["auto", "fp16", "bf16", "fp32"]
@@ -49,6 +50,39 @@ class Settings(BaseSettings):
     )
     preview_every: int = Field(3, ge=0, le=150, description="Live preview every N steps (0 = off).")
     max_upload_mb: int = Field(25, ge=1, le=1024, description="Largest file accepted from a browser, in MB.")
+    listen: bool = Field(False, description="Serve on every network interface (0.0.0.0); needs --auth.")
+    share: bool = Field(False, description="Create a public Gradio share link; needs --auth.")
+    auth: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="A login as user:password (repeatable; EASEL_AUTH takes several, comma-separated).",
+    )
+    auth_file: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="File of logins, one user:password (or user:pbkdf2 hash) a line, ':admin' for admins.",
+    )
+    api: bool = Field(False, description="Serve the AUTOMATIC1111-compatible HTTP API under /sdapi/v1.")
+    api_auth: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra user:password logins for the HTTP API only (repeatable)."
+    )
+    unsafe_no_auth: bool = Field(
+        False, description="Allow --listen/--share without logins: anyone who reaches the server can use it."
+    )
+
+    @field_validator("auth", "api_auth", "auth_file", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def exposed(self) -> bool:
+        """True when the server can be reached from other computers."""
+        if self.listen or self.share:
+            return True
+        try:
+            return not (self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback)
+        except ValueError:
+            return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         help_text = f"{field.description} (env EASEL_{name.upper()})"
         if field.annotation is bool:
             parser.add_argument(flag, action="store_true", default=None, help=help_text)
-        elif name == "model":
-            parser.add_argument(flag, action="append", default=None, metavar="REPO_ID", help=help_text)
+        elif name in ("model", "auth", "auth_file", "api_auth"):
+            metavar = {"model": "REPO_ID", "auth_file": "PATH"}.get(name, "USER:PASSWORD")
+            parser.add_argument(flag, action="append", default=None, metavar=metavar, help=help_text)
         else:
             choices = getattr(field.annotation, "__args__", None) if name in ("device", "dtype") else None
             default = field.default

@@ -14,9 +14,13 @@ from ui import api_endpoints, img2img, inpaint, recent, remember, txt2img
 
 CSS = """
 #easel_header { font-size: 0.9rem; opacity: 0.85; }
+#unsafe_banner { background: #f8d7da; color: #58151c; border: 1px solid #f1aeb5; border-radius: 6px;
+                 padding: 6px 10px; font-weight: 600; }
 #demo_banner { background: #fff3cd; color: #664d03; border: 1px solid #ffe69c; border-radius: 6px;
                padding: 6px 10px; font-weight: 600; }
-@media (prefers-color-scheme: dark) { #demo_banner { background: #332701; color: #ffda6a; border-color: #997404; } }
+@media (prefers-color-scheme: dark) { #unsafe_banner { background: #f8d7da; color: #58151c; border: 1px solid #f1aeb5; border-radius: 6px;
+                 padding: 6px 10px; font-weight: 600; }
+#demo_banner { background: #332701; color: #ffda6a; border-color: #997404; } }
 .easel-status { font-size: 0.9rem; }
 .easel-bar { height: 6px; background: var(--neutral-200, #ddd); border-radius: 3px; margin-top: 4px; }
 .easel-bar > div { height: 100%; background: var(--color-accent, #f97316); border-radius: 3px; }
@@ -45,7 +49,7 @@ JS = """
 @dataclass(frozen=True)
 class PageOptions:
     title: str = "Easel"
-    no_model_hint: str = ""
+    open_to_all: bool = False  # reachable from other computers without logins (--unsafe-no-auth)
 
 
 def header_text(studio: Studio) -> str:
@@ -68,6 +72,11 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
                 '<div id="demo_banner">Demo mode: the only model is a tiny one with random weights — every control '
                 "works, but pictures are noise. Put a .safetensors checkpoint (SD 1.x, SD 2.x or SDXL) into "
                 "models/ and press ↻ next to the model list.</div>"
+            )
+        if options.open_to_all:
+            gr.HTML(
+                '<div id="unsafe_banner">Open to everyone: this server is reachable from other computers and '
+                "asks for no login (--unsafe-no-auth). Anyone who can reach it can use it and see the gallery.</div>"
             )
         refused = [m for m in models if m.refused]
         if refused:

@@ -1,0 +1,120 @@
+"""Who may use this instance: users from --auth, --auth-file and EASEL_AUTH, with optional hashed passwords.
+
+An auth file has one user a line: `name:password`, or `name:pbkdf2_sha256$ITERATIONS$SALT_HEX$HASH_HEX`
+(make one with `python -m core.users hash`), optionally followed by `:admin`. Blank lines and lines
+starting with `#` are skipped. Admins may cancel anyone's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEME = "pbkdf2_sha256"
+_ITERATIONS = 200_000
+
+
+class AuthConfigError(ValueError):
+    """An auth entry or file is malformed; the message names the line."""
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    secret: str  # the plain password, or a pbkdf2_sha256$… hash
+    admin: bool = False
+
+    def check(self, password: str) -> bool:
+        if self.secret.startswith(_SCHEME + "$"):
+            _, iterations, salt, digest = self.secret.split("$")
+            computed = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
+            return hmac.compare_digest(computed.hex(), digest)
+        return hmac.compare_digest(password.encode(), self.secret.encode())
+
+
+def hash_password(password: str, *, iterations: int = _ITERATIONS) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return f"{_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
+
+
+def parse_entry(entry: str, where: str = "auth entry") -> User:
+    """`name:password[:admin]`; the password may be a pbkdf2_sha256$… hash."""
+    name, sep, rest = entry.strip().partition(":")
+    admin = False
+    if rest.endswith(":admin"):
+        rest, admin = rest[: -len(":admin")], True
+    if not sep or not name or not rest:
+        raise AuthConfigError(f"{where}: expected name:password, got {entry.strip()[:40]!r}")
+    if rest.startswith(_SCHEME + "$") and rest.count("$") != 3:
+        raise AuthConfigError(f"{where}: malformed password hash for {name!r}")
+    return User(name=name, secret=rest, admin=admin)
+
+
+class UserBook:
+    """The users allowed in, checked in constant time per password."""
+
+    def __init__(self, users: Iterable[User] = ()) -> None:
+        self._users: dict[str, User] = {}
+        for user in users:
+            self._users[user.name] = user
+
+    @classmethod
+    def from_sources(
+        cls, entries: Iterable[str] = (), files: Iterable[Path] = (), env_value: str | None = None
+    ) -> UserBook:
+        """Users from `--auth` entries, auth files and EASEL_AUTH (comma-separated entries)."""
+        users = [parse_entry(e, "--auth") for e in entries]
+        if env_value:
+            users += [parse_entry(e, "EASEL_AUTH") for e in env_value.split(",") if e.strip()]
+        for path in files:
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise AuthConfigError(f"cannot read auth file {path}: {exc.strerror}") from None
+            for number, line in enumerate(lines, start=1):
+                if line.strip() and not line.lstrip().startswith("#"):
+                    users.append(parse_entry(line, f"{path}:{number}"))
+        return cls(users)
+
+    def __bool__(self) -> bool:
+        return bool(self._users)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._users
+
+    def names(self) -> list[str]:
+        return sorted(self._users)
+
+    def authenticate(self, name: str, password: str) -> bool:
+        user = self._users.get(name)
+        return user is not None and user.check(password)
+
+    def is_admin(self, name: str) -> bool:
+        user = self._users.get(name)
+        return bool(user and user.admin)
+
+    def merged(self, other: UserBook) -> UserBook:
+        return UserBook([*self._users.values(), *other._users.values()])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m core.users hash` reads a password from stdin and prints its hash for an auth file."""
+    if argv[:1] != ["hash"]:
+        sys.stderr.write("usage: python -m core.users hash  (reads the password from standard input)\n")
+        return 2
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        sys.stderr.write("empty password\n")
+        return 2
+    sys.stdout.write(hash_password(password) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
