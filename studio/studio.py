@@ -83,16 +83,17 @@ class Studio:
             self._forget_old_jobs()
         return job
 
-    def job(self, job_id: str, user: str) -> Job:
-        """The job with this id, if it belongs to `user` (KeyError / NotYourJob otherwise)."""
+    def job(self, job_id: str, user: str, *, admin: bool = False) -> Job:
+        """The job with this id, if it belongs to `user` or `admin` is set (KeyError / NotYourJob otherwise)."""
         with self._jobs_lock:
             job = self._jobs[job_id]
-        job.check_owner(user)
+        if not admin:
+            job.check_owner(user)
         return job
 
-    def cancel(self, job_id: str, user: str) -> Job:
-        """Cancel a queued or running job of `user`. A running job stops within one step."""
-        job = self.job(job_id, user)
+    def cancel(self, job_id: str, user: str, *, admin: bool = False) -> Job:
+        """Cancel a queued or running job of `user` (any job for an admin). A running job stops within one step."""
+        job = self.job(job_id, user, admin=admin)
         job._cancel.set()
         if self._queue.remove(job):
             job._finish(JobState.CANCELLED)
@@ -105,6 +106,10 @@ class Studio:
         for job in mine:
             self.cancel(job.id, user)
         return len(mine)
+
+    def running_job(self) -> Job | None:
+        """The job the worker is running now, whoever it belongs to (for admins)."""
+        return self._current
 
     def latest_job(self, user: str) -> Job | None:
         """The user's running job, else their oldest waiting one, else their most recent finished one."""

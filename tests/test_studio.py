@@ -128,6 +128,16 @@ def test_only_the_owner_can_cancel_or_see_a_job(make_studio):
     assert job.images[0].author == "alice"
 
 
+def test_an_admin_can_cancel_anyones_job(make_studio):
+    studio = make_studio()
+    job = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=3), "alice")
+    while job.state is not JobState.RUNNING:
+        time.sleep(0.01)
+    assert studio.running_job() is job
+    studio.cancel(job.id, "root", admin=True)
+    assert _done(job, 30).state is JobState.CANCELLED
+
+
 def test_a_failing_job_reports_a_clear_error_and_the_next_job_runs(make_studio):
     studio = make_studio()
     bad = _done(studio.submit(Txt2ImgRequest(model="tiny-sd1-inpainting", prompt="x", **FAST), "local"))
