@@ -87,6 +87,7 @@ def running_app(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
         port=free_port(),
         device="cpu",
         default_model="tiny-sd1",
+        max_upload_mb=1,
     )
     app = create_app(settings)
     _, url, _ = app.launch(prevent_thread_lock=True)

@@ -147,3 +147,62 @@ def test_img2img_and_inpaint_endpoints(running_app, client):
     assert out.getpixel((2, 2)) == (200, 40, 40) and out.getpixel((63, 63)) == (200, 40, 40)
     with pytest.raises(Exception, match="base64"):
         client.predict(init_image="not base64!", prompt="x", api_name="/img2img")
+
+
+def test_file_route_refuses_traversal_encodings_and_symlinks_out_of_outputs(running_app, tmp_path):
+    app, url = running_app
+    outputs = app.studio.gallery.outputs_dir
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    link = outputs / "link.png"
+    link.symlink_to(secret)
+    try:
+        for path in (
+            f"/gradio_api/file={link}",
+            f"/gradio_api/file={outputs}/..%2f..%2f{secret.name}",
+            f"/gradio_api/file={outputs}/%2e%2e/%2e%2e/etc/passwd",
+            f"/gradio_api/file={secret}",
+        ):
+            response = httpx.get(url + path, timeout=10)
+            assert response.status_code in (403, 404), path
+            assert b"top secret" not in response.content and b"root:" not in response.content
+    finally:
+        link.unlink()
+
+
+def test_a_saved_image_is_served_by_id_path(running_app, client):
+    app, url = running_app
+    result = client.predict(prompt="served", steps=2, width=64, height=64, seed=8, api_name="/txt2img")
+    path = app.studio.image_path(result["ids"][0])
+    response = httpx.get(f"{url}/gradio_api/file={path}", timeout=10)
+    assert response.status_code == 200 and response.content == path.read_bytes()
+
+
+def test_uploads_over_the_size_limit_are_refused(running_app):
+    _, url = running_app
+    big = b"\x89PNG\r\n\x1a\n" + b"0" * (2 * 2**20)
+    response = httpx.post(
+        url + "/gradio_api/upload", files={"files": ("big.png", big, "image/png")}, timeout=30
+    )
+    assert response.status_code == 413
+
+
+def test_a_decompression_bomb_is_a_clean_error(running_app, client):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+    app, _ = running_app
+    before = app.studio.gallery.count()
+    with pytest.raises(Exception, match="pixels|too large|large"):
+        client.predict(init_image=base64.b64encode(bomb).decode(), prompt="x", api_name="/img2img")
+    assert app.studio.gallery.count() == before
