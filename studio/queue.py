@@ -72,6 +72,15 @@ class FairQueue:
                 return place
         return None
 
+    def ahead_of(self, job: Job) -> list[Job]:
+        """The waiting jobs the worker will take before `job` (empty if it is not queued)."""
+        with self._cond:
+            order = self._order()
+        for place, queued in enumerate(order):
+            if queued is job:
+                return order[:place]
+        return []
+
     def _turn_key(self, user: str, served: dict[str, int]) -> tuple[int, int]:
         return served.get(user, -1), self._waiting[user][0][0]
 

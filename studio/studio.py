@@ -39,6 +39,7 @@ class Studio:
         self._jobs_lock = threading.Lock()
         self._current: Job | None = None
         self._preferred: dict[str, str] = {}  # user → model chosen for requests that name none
+        self._seconds_per_unit: float | None = None  # moving average of seconds per (step × image)
         self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -132,6 +133,15 @@ class Studio:
     def preferred_model(self, user: str) -> str | None:
         return self._preferred.get(user) or self.backend.default_model()
 
+    def wait_estimate(self, job: Job) -> float | None:
+        """Seconds until a queued job starts, from the pace of recent jobs (None until one has finished)."""
+        rate = self._seconds_per_unit
+        if rate is None or job.state is not JobState.QUEUED:
+            return None
+        running = self._current
+        left = (running.eta_seconds() or 0.0) if running is not None else 0.0
+        return left + sum(_work_units(j) * rate for j in self._queue.ahead_of(job))
+
     def queue_position(self, job: Job) -> int | None:
         """1-based place among waiting jobs (None once it runs or has finished)."""
         return self._queue.position(job)
@@ -193,6 +203,10 @@ class Studio:
         finally:
             events.close()  # type: ignore[attr-defined]
         job._finish(JobState.CANCELLED if job.cancel_requested else JobState.DONE)
+        if job.state is JobState.DONE and job.started is not None:
+            pace = (job.finished - job.started) / _work_units(job)
+            previous = self._seconds_per_unit
+            self._seconds_per_unit = pace if previous is None else 0.7 * previous + 0.3 * pace
 
     def _save(self, job: Job, event: GeneratedImage) -> GalleryImage:
         return self.gallery.save(
@@ -209,3 +223,7 @@ class Studio:
         finished = [j for j in self._jobs.values() if j.state in FINISHED]
         for job in finished[: max(0, len(finished) - _FINISHED_JOBS_KEPT)]:
             del self._jobs[job.id]
+
+
+def _work_units(job: Job) -> int:
+    return max(1, job.request.steps * job.request.image_count)

@@ -263,3 +263,19 @@ def test_preferred_model_and_latest_job_per_user(make_studio):
     other = _done(studio.submit(Txt2ImgRequest(prompt="x", seed=1, **FAST), "bob"))
     assert job.request.model == "tiny-sd1-other" and other.request.model == "tiny-sd1"
     assert studio.latest_job("alice") is job and studio.latest_job("bob") is other
+
+
+def test_waiting_jobs_get_a_start_estimate_once_the_pace_is_known(make_studio):
+    studio = make_studio()
+    first = studio.submit(Txt2ImgRequest(prompt="x", seed=1, **FAST), "a")
+    assert studio.wait_estimate(first) is None or first.state is not JobState.QUEUED
+    _done(first)
+    running = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=2), "a")
+    while running.state is not JobState.RUNNING:
+        time.sleep(0.01)
+    waiting = studio.submit(Txt2ImgRequest(prompt="y", seed=3, **FAST), "b")
+    behind = studio.submit(Txt2ImgRequest(prompt="z", seed=4, **FAST), "c")
+    first_wait, second_wait = studio.wait_estimate(waiting), studio.wait_estimate(behind)
+    assert first_wait is not None and second_wait is not None and second_wait > first_wait >= 0
+    studio.cancel(running.id, "a")
+    assert studio.wait_estimate(_done(waiting)) is None

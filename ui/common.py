@@ -36,11 +36,12 @@ def submit(studio: Studio, request: BaseModel, user: str) -> Job:
         raise gr.Error(str(exc)) from None
 
 
-def progress_html(job: Job, position: int | None) -> str:
-    """One status line: queue place, or step count with a bar and ETA, or the outcome."""
+def progress_html(job: Job, position: int | None, wait: float | None = None) -> str:
+    """One status line: queue place (and the expected wait), or step count with a bar and ETA, or the outcome."""
     if job.state is JobState.QUEUED:
         where = f"#{position}" if position else "next"
-        return f'<div class="easel-status" data-state="queued">Waiting in the queue: {where}</div>'
+        expected = f" · starts in about {wait:.0f}s" if wait is not None else ""
+        return f'<div class="easel-status" data-state="queued">Waiting in the queue: {where}{expected}</div>'
     if job.state is JobState.RUNNING:
         if not job.step:
             return '<div class="easel-status" data-state="loading">Loading the model…</div>'

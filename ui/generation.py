@@ -198,10 +198,17 @@ def wire(
         if prepare is not None:
             values = prepare(values)
         job = submit(studio, build_request(request_cls, values), user_of(request))
-        yield {results.job_id: job.id, results.status: progress_html(job, studio.queue_position(job))}
+        yield {
+            results.job_id: job.id,
+            results.status: progress_html(job, studio.queue_position(job), studio.wait_estimate(job)),
+        }
         shown = None
         for state in follow(job):
-            update: dict[Any, Any] = {results.status: progress_html(state, studio.queue_position(state))}
+            update: dict[Any, Any] = {
+                results.status: progress_html(
+                    state, studio.queue_position(state), studio.wait_estimate(state)
+                )
+            }
             if state.preview is not None and state.preview is not shown and state.state is JobState.RUNNING:
                 shown = state.preview
                 update[results.preview] = gr.Image(value=state.preview, visible=True)
