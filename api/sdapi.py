@@ -1,0 +1,524 @@
+"""AUTOMATIC1111's HTTP API (`/sdapi/v1/...`) over the Studio, so that existing A1111 clients work unchanged.
+
+Every generation goes through `Studio.submit` like a click in the UI: the same request models validate
+it, the same fair queue orders it, and its images are saved to the gallery (there is no "don't save": the
+gallery is the record of what was made; `save_images` is accepted and has no effect). The images a route
+returns are those saved files, PNGs that carry their `parameters` chunk.
+
+Differences from A1111, on purpose:
+
+- Logins: when the app has users, every route needs HTTP Basic auth and jobs belong to that user.
+  `/progress`, `/interrupt` and `/skip` only ever see and stop the caller's own job (admins included);
+  `sd_model_checkpoint` set through `/options` is the caller's own choice, not a server-wide switch.
+- Bad values are refused with 422 and a readable `detail` instead of being clamped; unknown body fields
+  are ignored as A1111 ignores them, and A1111 features we lack (hires fix, face restoration, scripts,
+  styles) are ignored with a line in the answer's `info["warnings"]`.
+- `/skip` stops the caller's job like `/interrupt` (there is no per-image skip); finished images are kept.
+- Images are never fetched from URLs; bodies over 60 MB get 413; a full queue gets 503.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from PIL import Image, PngImagePlugin
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from api import a1111
+from api.a1111 import BadRequest, Plan
+from api.schemas import ExtraSingleImageBody, OptionsBody, PngInfoBody
+from core.images import MAX_PIXELS, ImageInputError, decode_image, encode_png, sniff_format
+from core.infotext import INFOTEXT_KEY, parse_infotext
+from core.users import UserBook
+from studio import LOCAL_USER, Job, JobState, QueueFull, Studio, UnknownModel
+from studio.jobs import FINISHED
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/sdapi/v1"
+MAX_BODY_BYTES = 60 * 2**20
+MAX_UPSCALE_FACTOR = 8.0
+UPSCALERS: dict[str, Image.Resampling | None] = {
+    "None": None,
+    "Lanczos": Image.Resampling.LANCZOS,
+    "Nearest": Image.Resampling.NEAREST,
+}
+_POLL_SECONDS = 0.05
+_REMEMBERED_LOGINS = 256
+
+
+class ApiError(Exception):
+    """An answer other than 200: A1111's error body `{"error": ..., "detail": ...}`."""
+
+    def __init__(
+        self, status: int, detail: str, *, error: str = "", headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.error = error or _ERROR_NAMES.get(status, "HTTPException")
+        self.headers = dict(headers or {})
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": self.error, "detail": self.detail}, status_code=self.status, headers=self.headers
+        )
+
+
+_ERROR_NAMES = {
+    401: "Unauthorized",
+    413: "PayloadTooLarge",
+    422: "ValidationError",
+    500: "GenerationFailed",
+    503: "QueueFull",
+}
+
+
+class _JsonErrors(APIRoute):
+    """Routes whose errors are A1111-shaped JSON: ApiError as it says, anything unexpected as a 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_errors(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except ApiError as exc:
+                return exc.response()
+            except BadRequest as exc:
+                return ApiError(422, str(exc)).response()
+            except (HTTPException, RequestValidationError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the client gets a JSON 500, the log gets the trace
+                log.exception("%s %s failed", request.method, request.url.path)
+                return ApiError(500, f"{type(exc).__name__}: {exc}", error="InternalError").response()
+
+        return handle_errors
+
+
+class _Logins:
+    """The `user` dependency: HTTP Basic auth against the UserBook, or the local user when there is none.
+
+    Passwords may be slow hashes; a successful login is remembered (as a salted digest) so that clients
+    that poll `/progress` do not pay for the hash every time.
+    """
+
+    def __init__(self, users: UserBook | None) -> None:
+        self.users = users
+        self._salt = secrets.token_bytes(16)
+        self._known: dict[bytes, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> str:
+        if not self.users:
+            return LOCAL_USER
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic" or not encoded.strip():
+            raise _unauthorized("Log in: this API needs HTTP Basic auth (user name and password).")
+        try:
+            credentials = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise _unauthorized("Malformed HTTP Basic credentials.") from None
+        key = hashlib.sha256(self._salt + credentials.encode("utf-8")).digest()
+        with self._lock:
+            known = self._known.get(key)
+        if known is not None:
+            return known
+        name, sep, password = credentials.partition(":")
+        if not sep or not self.users.authenticate(name, password):
+            raise _unauthorized("Wrong user name or password.")
+        with self._lock:
+            if len(self._known) >= _REMEMBERED_LOGINS:
+                self._known.clear()
+            self._known[key] = name
+        return name
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(401, detail, headers={"WWW-Authenticate": 'Basic realm="Easel API"'})
+
+
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object, read with a size cap (413 beyond it). An empty body is `{}`."""
+    too_large = ApiError(413, f"The request body is larger than {limit // 2**20} MB; send smaller images.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data.strip():
+        return {}
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, f"The body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(422, "The body must be a JSON object.")
+    return value
+
+
+async def _finished(job: Job) -> None:
+    while not job.wait(0):
+        await anyio.sleep(_POLL_SECONDS)
+
+
+def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
+    """The `/sdapi/v1` routes over `studio`. With users (non-empty), every route needs HTTP Basic auth."""
+    router = APIRouter(prefix=PREFIX, tags=["AUTOMATIC1111 API"], route_class=_JsonErrors)
+    who = _Logins(users)
+    hashes: dict[str, str] = {}  # model name → short hash, learned from the infotexts of finished jobs
+
+    def resolve_model(text: str) -> str:
+        return a1111.resolve_model(text, studio.models(), hashes)
+
+    def options(user: str) -> dict[str, Any]:
+        model = studio.preferred_model(user)
+        return {
+            "sd_model_checkpoint": model,
+            "sd_checkpoint_hash": hashes.get(model or ""),
+            "samples_format": "png",
+            "grid_format": "png",
+            "samples_save": True,
+            "CLIP_stop_at_last_layers": 1,
+            "eta_noise_seed_delta": 0,
+            "sd_vae": "Automatic",
+        }
+
+    def answer(job: Job, plan: Plan, timestamp: str) -> dict[str, Any]:
+        images = list(job.images)
+        warnings = list(plan.warnings)
+        if job.state is JobState.CANCELLED:
+            warnings.append(f"interrupted: {len(images)} of {job.request.image_count} images were finished")
+        for image in images:
+            params = parse_infotext(image.infotext).params
+            if params.get("Model") and params.get("Model hash"):
+                hashes[params["Model"]] = params["Model hash"]
+        encoded = (
+            [a1111.encode_b64(studio.image_path(image.id).read_bytes()) for image in images]
+            if plan.send_images
+            else []
+        )
+        info = a1111.info_json(
+            job.request,
+            seeds=[image.seed for image in images],
+            infotexts=[image.infotext for image in images],
+            timestamp=timestamp,
+            warnings=warnings,
+        )
+        return {"images": encoded, "parameters": plan.parameters, "info": info}
+
+    async def generate(request: Request, user: str, plan_for: Callable[..., Plan]) -> dict[str, Any]:
+        # 1. map the A1111 body onto our request model (decoding images: off the event loop)
+        raw = await read_json(request)
+        plan = await run_in_threadpool(plan_for, raw, resolve_model)
+        # 2. queue it like a click in the UI
+        timestamp = a1111.job_timestamp()
+        try:
+            job = studio.submit(plan.request, user)
+        except UnknownModel as exc:
+            raise ApiError(422, str(exc)) from None
+        except QueueFull as exc:
+            raise ApiError(503, str(exc)) from None
+        # 3. wait, then answer with what was made (an interrupted job keeps its finished images)
+        await _finished(job)
+        if job.state is JobState.FAILED:
+            raise ApiError(500, job.error or "The generation failed.")
+        return await run_in_threadpool(answer, job, plan, timestamp)
+
+    # -- generation ------------------------------------------------------------------------------
+    @router.post("/txt2img")
+    async def txt2img(request: Request, user: str = Depends(who)) -> dict[str, Any]:
+        return await generate(request, user, a1111.txt2img_plan)
+
+    @router.post("/img2img")
+    async def img2img(request: Request, user: str = Depends(who)) -> dict[str, Any]:
+        """img2img; with a `mask`, inpaint (every pixel outside the mask is kept exactly)."""
+        return await generate(request, user, a1111.img2img_plan)
+
+    # -- progress and stopping -------------------------------------------------------------------
+    @router.get("/progress")
+    def progress(skip_current_image: bool = False, user: str = Depends(who)) -> dict[str, Any]:
+        """The caller's running job, else their oldest waiting one; idle (progress 0, job_count 0) otherwise."""
+        return _progress(studio, studio.latest_job(user), skip_current_image)
+
+    @router.post("/interrupt")
+    def interrupt(user: str = Depends(who)) -> dict[str, Any]:
+        """Stop the caller's running job (else their oldest waiting one) within one step."""
+        _stop_current(studio, user)
+        return {}
+
+    @router.post("/skip")
+    def skip(user: str = Depends(who)) -> dict[str, Any]:
+        """As /interrupt: there is no per-image skip; the images finished so far are kept."""
+        _stop_current(studio, user)
+        return {}
+
+    # -- options and models ----------------------------------------------------------------------
+    @router.get("/options")
+    def get_options(user: str = Depends(who)) -> dict[str, Any]:
+        return options(user)
+
+    @router.post("/options")
+    async def set_options(request: Request, user: str = Depends(who)) -> dict[str, Any]:
+        """`sd_model_checkpoint` picks the caller's model; other keys are ignored. Answers with the options."""
+        body = a1111.parse_body(OptionsBody, await read_json(request))
+        if body.sd_model_checkpoint is not None:
+            name = await run_in_threadpool(resolve_model, body.sd_model_checkpoint)
+            try:
+                studio.prefer_model(user, name)
+            except UnknownModel as exc:
+                raise ApiError(422, str(exc)) from None
+        ignored = sorted(body.model_extra or {})
+        if ignored:
+            log.info("POST /options: ignored %s", ", ".join(ignored))
+        return options(user)
+
+    @router.get("/sd-models")
+    def sd_models(user: str = Depends(who)) -> list[dict[str, Any]]:
+        return [a1111.model_item(m, hashes.get(m.name)) for m in a1111.usable_models(studio.models())]
+
+    @router.post("/refresh-checkpoints")
+    def refresh_checkpoints(user: str = Depends(who)) -> dict[str, Any]:
+        studio.models(refresh=True)
+        return {}
+
+    @router.get("/samplers")
+    def samplers(user: str = Depends(who)) -> list[dict[str, Any]]:
+        return a1111.sampler_items()
+
+    @router.get("/schedulers")
+    def schedulers(user: str = Depends(who)) -> list[dict[str, Any]]:
+        return a1111.scheduler_items()
+
+    @router.get("/upscalers")
+    def upscalers(user: str = Depends(who)) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+            for name in UPSCALERS
+        ]
+
+    @router.get("/prompt-styles")
+    def prompt_styles(user: str = Depends(who)) -> list[dict[str, Any]]:
+        return []
+
+    @router.get("/scripts")
+    def scripts(user: str = Depends(who)) -> dict[str, list[str]]:
+        return {"txt2img": [], "img2img": []}
+
+    @router.get("/memory")
+    def memory(user: str = Depends(who)) -> dict[str, Any]:
+        return _memory(studio)
+
+    # -- pictures --------------------------------------------------------------------------------
+    @router.post("/png-info")
+    async def png_info(request: Request, user: str = Depends(who)) -> dict[str, Any]:
+        body = a1111.parse_body(PngInfoBody, await read_json(request))
+        return await run_in_threadpool(_png_info, body)
+
+    @router.post("/extra-single-image")
+    async def extra_single_image(request: Request, user: str = Depends(who)) -> dict[str, Any]:
+        """Resize with Lanczos or Nearest (upscaler models come later); the image keeps its infotext."""
+        body = a1111.parse_body(ExtraSingleImageBody, await read_json(request))
+        return await run_in_threadpool(_extra_single_image, body)
+
+    return router
+
+
+# --- helpers of the routes ------------------------------------------------------------------------------
+
+
+def _stop_current(studio: Studio, user: str) -> None:
+    job = studio.latest_job(user)
+    if job is None or job.state in FINISHED:
+        return
+    try:
+        studio.cancel(job.id, user)
+    except KeyError:  # finished and forgotten meanwhile
+        pass
+
+
+def _progress(studio: Studio, job: Job | None, skip_current_image: bool) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "skipped": False,
+        "interrupted": False,
+        "stopping_generation": False,
+        "job": "",
+        "job_count": 0,
+        "job_timestamp": "",
+        "job_no": 0,
+        "sampling_step": 0,
+        "sampling_steps": 0,
+    }
+    idle = {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": None}
+    if job is None:
+        return idle
+    if job.state in FINISHED:
+        state["interrupted"] = job.state is JobState.CANCELLED
+        idle["textinfo"] = {
+            JobState.DONE: "Done",
+            JobState.CANCELLED: "Interrupted",
+            JobState.FAILED: f"Failed: {job.error}",
+        }[job.state]
+        return idle
+
+    batches = job.request.batch_count
+    per_batch = max(1, job.total // batches) if job.total else job.request.steps
+    job_no = min(job.step // per_batch, batches - 1)
+    state.update(
+        job=job.request.task,
+        job_count=batches,
+        job_no=job_no,
+        sampling_step=job.step - job_no * per_batch,
+        sampling_steps=per_batch,
+        interrupted=job.cancel_requested,
+    )
+    if job.state is JobState.QUEUED:
+        place = studio.queue_position(job)
+        textinfo = f"Waiting in the queue (position {place})" if place else "Waiting in the queue"
+        return {**idle, "textinfo": textinfo}
+    preview = job.preview
+    current_image = None
+    if preview is not None and not skip_current_image:
+        current_image = a1111.encode_b64(encode_png(preview))
+    return {
+        "progress": min(1.0, job.step / job.total) if job.total else 0.0,
+        "eta_relative": job.eta_seconds() or 0.0,
+        "state": state,
+        "current_image": current_image,
+        "textinfo": f"Sampling step {job.step}/{job.total}" if job.step else "Loading the model",
+    }
+
+
+def _memory(studio: Studio) -> dict[str, Any]:
+    try:
+        import psutil
+
+        rss = psutil.Process(os.getpid()).memory_info().rss
+        total = psutil.virtual_memory().total
+        ram: dict[str, Any] = {"free": total - rss, "used": rss, "total": total}
+    except Exception as exc:  # noqa: BLE001 - A1111 reports the error in place of the figures
+        ram = {"error": str(exc)}
+    status = studio.status()
+    if status.memory_total_mb is None:
+        cuda: dict[str, Any] = {"error": f"unavailable (models run on {status.device})"}
+    else:
+        total_b = int(status.memory_total_mb * 2**20)
+        used_b = int((status.memory_used_mb or 0) * 2**20)
+        cuda = {
+            "system": {"free": total_b - used_b, "used": used_b, "total": total_b},
+            "device": status.device,
+        }
+    return {"ram": ram, "cuda": cuda}
+
+
+def _checked_picture(encoded: str, where: str) -> tuple[bytes, Image.Image]:
+    data = a1111.decode_b64(encoded, where)
+    try:
+        return data, decode_image(data)
+    except ImageInputError as exc:
+        raise BadRequest(f"{where}: {exc}") from None
+
+
+def _text_chunks(data: bytes) -> tuple[str, dict[str, str]]:
+    """(A1111 infotext, the other text items) of an already validated PNG, JPEG or WebP."""
+    with Image.open(io.BytesIO(data), formats=[sniff_format(data) or "PNG"]) as image:
+        image.load()
+        items = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)}
+        geninfo = items.pop(INFOTEXT_KEY, None)
+        if geninfo is None:
+            geninfo = _exif_user_comment(image)
+    return geninfo or "", items
+
+
+def _exif_user_comment(image: Image.Image) -> str | None:
+    """A1111 stores JPEG/WebP infotext in EXIF UserComment ("UNICODE\\0" + UTF-16 big-endian)."""
+    comment = image.getexif().get_ifd(0x8769).get(0x9286)
+    if isinstance(comment, str):
+        return comment or None
+    if not isinstance(comment, bytes) or len(comment) < 8:
+        return None
+    prefix, payload = comment[:8], comment[8:]
+    codec = {b"UNICODE\x00": "utf-16-be", b"ASCII\x00\x00\x00": "ascii"}.get(prefix, "utf-8")
+    return payload.decode(codec, errors="replace").rstrip("\x00") or None
+
+
+def _png_info(body: PngInfoBody) -> dict[str, Any]:
+    data, _ = _checked_picture(body.image, "image")
+    geninfo, items = _text_chunks(data)
+    return {"info": geninfo, "items": items, "parameters": a1111.png_info_parameters(geninfo)}
+
+
+def _extra_single_image(body: ExtraSingleImageBody) -> dict[str, Any]:
+    # 1. what is asked, and whether we can do it
+    if (body.gfpgan_visibility or 0) > 0 or (body.codeformer_visibility or 0) > 0:
+        raise BadRequest("face restoration (gfpgan_visibility, codeformer_visibility) is not available")
+    names = ", ".join(UPSCALERS)
+    for field_name in ("upscaler_1", "upscaler_2"):
+        value = getattr(body, field_name) or "None"
+        if value not in UPSCALERS:
+            raise BadRequest(f"{field_name}: unknown upscaler {value!r}; available: {names}")
+    data, picture = _checked_picture(body.image, "image")
+    geninfo, _ = _text_chunks(data)
+    first = UPSCALERS[body.upscaler_1 or "None"]
+
+    # 2. the new size (A1111: mode 0 scales by a factor, mode 1 covers width × height, then may crop)
+    result = picture
+    if first is not None:
+        mode = body.resize_mode or 0
+        if mode == 0:
+            factor = 2.0 if body.upscaling_resize is None else body.upscaling_resize
+            if not 0 < factor <= MAX_UPSCALE_FACTOR:
+                raise BadRequest(f"upscaling_resize: must be above 0 and at most {MAX_UPSCALE_FACTOR:g}")
+        elif mode == 1:
+            width, height = body.upscaling_resize_w or 0, body.upscaling_resize_h or 0
+            if width < 1 or height < 1:
+                raise BadRequest("upscaling_resize_w and upscaling_resize_h: must be at least 1")
+            factor = max(width / picture.width, height / picture.height)
+        else:
+            raise BadRequest(
+                "resize_mode: must be 0 (scale by upscaling_resize) or 1 (to a width and height)"
+            )
+        size = (max(1, int(picture.width * factor)), max(1, int(picture.height * factor)))
+        if size[0] * size[1] > MAX_PIXELS:
+            raise BadRequest(
+                f"the result would be {size[0]}×{size[1]}, more than {MAX_PIXELS:,} pixels; ask for less"
+            )
+
+        # 3. resize, blend the second upscaler in, crop
+        result = picture.resize(size, resample=first)
+        second = UPSCALERS[body.upscaler_2 or "None"]
+        visibility = body.extras_upscaler_2_visibility or 0.0
+        if second is not None and visibility > 0:
+            result = Image.blend(result, picture.resize(size, resample=second), min(1.0, visibility))
+        if mode == 1 and body.upscaling_crop is not False:
+            left, top = (result.width - width) // 2, (result.height - height) // 2
+            result = result.crop((left, top, left + width, top + height))
+
+    # 4. a PNG that keeps the source's infotext
+    chunks = PngImagePlugin.PngInfo()
+    if geninfo:
+        chunks.add_text(INFOTEXT_KEY, geninfo)
+    buffer = io.BytesIO()
+    result.save(buffer, format="PNG", pnginfo=chunks)
+    return {"image": a1111.encode_b64(buffer.getvalue()), "html_info": ""}
