@@ -228,27 +228,30 @@ class GalleryIndex:
         rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,))
         return _image(rows[0]) if rows else None
 
-    def recent(self, limit: int, offset: int = 0) -> list[GalleryImage]:
+    def recent(self, limit: int, offset: int = 0, author: str | None = None) -> list[GalleryImage]:
         _check_page(limit, offset)
+        where, args = ("WHERE author = ?", (author,)) if author is not None else ("", ())
         rows = self._query(
-            f"SELECT {_IMAGE_COLUMNS} FROM images {_NEWEST_FIRST} LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT {_IMAGE_COLUMNS} FROM images {where} {_NEWEST_FIRST} LIMIT ? OFFSET ?",
+            (*args, limit, offset),
         )
         return [_image(row) for row in rows]
 
-    def search(self, text: str, limit: int) -> list[GalleryImage]:
+    def search(self, text: str, limit: int, author: str | None = None) -> list[GalleryImage]:
         """Images whose prompt contains every word of `text`, newest first; blank text → newest images."""
         _check_page(limit)
         if not isinstance(text, str):
             raise TypeError(f"search text must be a string (got {type(text).__name__})")
         if not text.strip():
-            return self.recent(limit)
+            return self.recent(limit, author=author)
         query = fts_query(text)
         if query is None:
             return []
+        mine, args = (" AND images.author = ?", (author,)) if author is not None else ("", ())
         rows = self._query(
             f"SELECT {', '.join('images.' + c for c in _IMAGE_COLUMNS.split(', '))} FROM images_fts "
-            f"JOIN images ON images.id = images_fts.rowid WHERE images_fts MATCH ? {_NEWEST_FIRST} LIMIT ?",
-            (query, limit),
+            f"JOIN images ON images.id = images_fts.rowid WHERE images_fts MATCH ?{mine} {_NEWEST_FIRST} LIMIT ?",
+            (query, *args, limit),
         )
         return [_image(row) for row in rows]
 

@@ -147,16 +147,16 @@ class Gallery:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def recent(self, limit: int = 50, offset: int = 0) -> list[GalleryImage]:
-        """Newest first; `limit` at most MAX_PAGE."""
-        return self._index.recent(limit, offset)
+    def recent(self, limit: int = 50, offset: int = 0, *, author: str | None = None) -> list[GalleryImage]:
+        """Newest first; `limit` at most MAX_PAGE; only `author`'s images when given."""
+        return self._index.recent(limit, offset, author)
 
-    def search(self, text: str, limit: int = 50) -> list[GalleryImage]:
+    def search(self, text: str, limit: int = 50, *, author: str | None = None) -> list[GalleryImage]:
         """Images whose prompt contains every word of `text` (word prefixes), newest first.
 
         Any text is safe: words are quoted, never read as FTS syntax. Blank text gives the newest images.
         """
-        return self._index.search(text, limit)
+        return self._index.search(text, limit, author)
 
     def get(self, image_id: int) -> GalleryImage:
         image = self._index.get(_check_id(image_id))

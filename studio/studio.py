@@ -156,8 +156,13 @@ class Studio:
     def status(self) -> BackendStatus:
         return self.backend.status()
 
-    def recent_images(self, limit: int = 50, offset: int = 0) -> list[GalleryImage]:
-        return self.gallery.recent(limit=limit, offset=offset)
+    def recent_images(
+        self, limit: int = 50, offset: int = 0, *, author: str | None = None
+    ) -> list[GalleryImage]:
+        return self.gallery.recent(limit=limit, offset=offset, author=author)
+
+    def search_images(self, text: str, limit: int = 50, *, author: str | None = None) -> list[GalleryImage]:
+        return self.gallery.search(text, limit=limit, author=author)
 
     def image_path(self, image_id: int) -> Path:
         return self.gallery.file_path(image_id)

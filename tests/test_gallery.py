@@ -469,3 +469,15 @@ def test_search_survives_fts_syntax(gallery: Gallery, text: str, expected: list[
     for seed, prompt in enumerate((FOX, GATE, HOUND)):
         _save(gallery, prompt=prompt, seed=seed)
     assert sorted(image.prompt for image in gallery.search(text)) == sorted(expected)
+
+
+def test_recent_and_search_filter_by_author(tmp_path):
+    gallery = Gallery(tmp_path)
+    for author, prompt in (("alice", "red fox"), ("bob", "red fox"), ("alice", "blue owl")):
+        gallery.save(
+            Image.new("RGB", (8, 8)), infotext=prompt, seed=1, task="txt2img", author=author, model="m"
+        )
+    assert [i.author for i in gallery.recent(author="alice")] == ["alice", "alice"]
+    assert [i.author for i in gallery.search("red", author="bob")] == ["bob"]
+    assert len(gallery.search("red")) == 2 and len(gallery.recent()) == 3
+    gallery.close()

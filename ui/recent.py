@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio import Studio
+from ui.common import user_of
 
 PAGE = 60
 
@@ -26,6 +27,9 @@ def build(studio: Studio, tab: gr.Tab) -> RecentView:
             placeholder="words from the prompt, then Enter",
             elem_id="gallery_search",
             scale=6,
+        )
+        scope = gr.Radio(
+            ["everyone", "mine"], value="everyone", label="Made by", elem_id="gallery_scope", scale=2
         )
         refresh = gr.Button("↻ Refresh", elem_id="gallery_refresh", scale=1, min_width=80)
     grid = gr.Gallery(
@@ -47,8 +51,9 @@ def build(studio: Studio, tab: gr.Tab) -> RecentView:
     paths = gr.State([])
     selected = gr.State("")
 
-    def show(text: str):
-        images = studio.gallery.search(text, limit=PAGE) if text.strip() else studio.recent_images(limit=PAGE)
+    def show(text: str, made_by: str, request: gr.Request):
+        author = user_of(request) if made_by == "mine" else None
+        images = studio.search_images(text, limit=PAGE, author=author)
         files = [str(studio.image_path(i.id)) for i in images]
         items = [
             (f, f"{i.created[:19].replace('T', ' ')} · seed {i.seed}")
@@ -63,9 +68,11 @@ def build(studio: Studio, tab: gr.Tab) -> RecentView:
         return texts[index], files[index]
 
     outputs = [grid, infotexts, paths]
-    search.submit(show, inputs=search, outputs=outputs, api_visibility="private")
-    refresh.click(show, inputs=search, outputs=outputs, api_visibility="private")
-    tab.select(show, inputs=search, outputs=outputs, api_visibility="private")
+    inputs = [search, scope]
+    search.submit(show, inputs=inputs, outputs=outputs, api_visibility="private")
+    refresh.click(show, inputs=inputs, outputs=outputs, api_visibility="private")
+    scope.change(show, inputs=inputs, outputs=outputs, api_visibility="private")
+    tab.select(show, inputs=inputs, outputs=outputs, api_visibility="private")
     grid.select(
         on_select,
         inputs=[infotexts, paths],
