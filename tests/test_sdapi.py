@@ -302,6 +302,13 @@ def test_a_body_over_the_cap_gets_413(alice):
     assert "MB" in response.json()["detail"]
 
 
+def test_a_chunked_body_over_the_cap_gets_413_too(served):
+    chunk = b" " * 2**20
+    with served.http("alice") as client:  # a connection of its own: the server drops it after refusing
+        response = client.post("/txt2img", content=iter([chunk] * (MAX_BODY_BYTES // len(chunk) + 2)))
+    assert response.status_code == 413  # no Content-Length: counted while reading
+
+
 def test_a_failed_job_answers_500_with_its_message(served, alice, monkeypatch):
     def failing_run(request):
         raise JobFailed("Out of GPU memory at 64×64, batch size 1. Try a smaller size.")
@@ -386,7 +393,7 @@ def test_webuiapi_img2img(served):
         include_init_images=True,
     )
     assert result.image.size == (64, 64)
-    assert result.info["all_seeds"] == [5]
+    assert result.info["all_seeds"] == [5] and result.info["warnings"] == []
     assert "Denoising strength: 0.5" in result.image.info["parameters"]
     assert "Resize mode: Crop and resize" in result.image.info["parameters"]
     assert result.parameters["init_images"][0].startswith("data:image/png;base64,")
@@ -425,6 +432,7 @@ def test_webuiapi_txt2img(served):
     result = api.txt2img(prompt="a blue owl badge", negative_prompt="text", seed=3, width=64, height=64)
     assert len(result.images) == 1 and result.image.size == (64, 64)
     assert result.info["all_seeds"] == [3] and result.info["sampler_name"] == "Euler a"
+    assert result.info["warnings"] == []  # nothing webuiapi sends by default is lost
     assert result.parameters["prompt"] == "a blue owl badge"
     assert result.image.info["parameters"] == result.info["infotexts"][0]
     assert "Negative prompt: text" in result.image.info["parameters"]
