@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -75,21 +76,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def running_app(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The whole app (page, API, worker) served in-process on a free local port."""
+@contextlib.contextmanager
+def served_app(models_dir: Path, outputs_dir: Path, **settings: object):
+    """The whole app (page, API, worker) served in-process on a free local port: yields (app, base URL)."""
     from app import create_app
     from core.settings import Settings
 
-    settings = Settings(
-        models_dir=tiny_models_dir,
-        outputs_dir=tmp_path_factory.mktemp("outputs"),
-        port=free_port(),
-        device="cpu",
-        default_model="tiny-sd1",
-        max_upload_mb=1,
-    )
-    app = create_app(settings)
+    fields = {"port": free_port(), "device": "cpu", "default_model": "tiny-sd1", **settings}
+    app = create_app(Settings(models_dir=models_dir, outputs_dir=outputs_dir, **fields))
     _, url, _ = app.launch(prevent_thread_lock=True)
-    yield app, url.rstrip("/")
-    app.close()
+    try:
+        yield app, url.rstrip("/")
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def running_app(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The app without logins, with a 1 MB upload limit."""
+    with served_app(tiny_models_dir, tmp_path_factory.mktemp("outputs"), max_upload_mb=1) as served:
+        yield served

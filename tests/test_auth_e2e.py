@@ -8,28 +8,17 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import free_port
+from tests.conftest import served_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def authed_app(tiny_models_dir, tmp_path_factory):
-    from app import create_app
-    from core.settings import Settings
-
-    settings = Settings(
-        models_dir=tiny_models_dir,
-        outputs_dir=tmp_path_factory.mktemp("outputs"),
-        port=free_port(),
-        device="cpu",
-        default_model="tiny-sd1",
-        auth=["alice:wonderland", "bob:builder"],
-    )
-    app = create_app(settings)
-    _, url, _ = app.launch(prevent_thread_lock=True)
-    yield app, url.rstrip("/")
-    app.close()
+    with served_app(
+        tiny_models_dir, tmp_path_factory.mktemp("outputs"), auth=["alice:wonderland", "bob:builder"]
+    ) as app:
+        yield app
 
 
 def test_the_api_refuses_anonymous_and_wrong_passwords(authed_app):

@@ -4,27 +4,16 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import served_app
 from tests.test_browser import ARGS, CHROMIUM
 
 
 @pytest.fixture(scope="module")
 def team_app(tiny_models_dir, tmp_path_factory):
-    from app import create_app
-    from core.settings import Settings
-
-    settings = Settings(
-        models_dir=tiny_models_dir,
-        outputs_dir=tmp_path_factory.mktemp("outputs"),
-        port=free_port(),
-        device="cpu",
-        default_model="tiny-sd1",
-        auth=["alice:wonderland", "bob:builder"],
-    )
-    app = create_app(settings)
-    _, url, _ = app.launch(prevent_thread_lock=True)
-    yield app, url.rstrip("/")
-    app.close()
+    with served_app(
+        tiny_models_dir, tmp_path_factory.mktemp("outputs"), auth=["alice:wonderland", "bob:builder"]
+    ) as app:
+        yield app
 
 
 def _login(browser, url, user, password):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import free_port
+from tests.conftest import served_app
 
 CLIENTS, JOBS = 8, 10
 USERS = [(f"user{i}", f"pw{i}") for i in range(CLIENTS)]
@@ -21,24 +21,12 @@ USERS = [(f"user{i}", f"pw{i}") for i in range(CLIENTS)]
 
 @pytest.fixture(scope="module")
 def loaded_app(tiny_models_dir, tmp_path_factory):
-    from app import create_app
-    from core.settings import Settings
-
-    settings = Settings(
-        models_dir=tiny_models_dir,
-        outputs_dir=tmp_path_factory.mktemp("outputs"),
-        port=free_port(),
-        device="cpu",
-        default_model="tiny-sd1",
-        auth=[f"{u}:{p}" for u, p in USERS],
-        api=True,
-        queue_size=CLIENTS * JOBS,
-        preview_every=0,
-    )
-    app = create_app(settings)
-    _, url, _ = app.launch(prevent_thread_lock=True)
-    yield app, url.rstrip("/")
-    app.close()
+    logins = [f"{u}:{p}" for u, p in USERS]
+    outputs = tmp_path_factory.mktemp("outputs")
+    with served_app(
+        tiny_models_dir, outputs, auth=logins, api=True, queue_size=CLIENTS * JOBS, preview_every=0
+    ) as app:
+        yield app
 
 
 @pytest.mark.timeout(300)

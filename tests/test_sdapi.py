@@ -29,7 +29,7 @@ from core.samplers import SAMPLERS
 from core.users import User, UserBook
 from studio import JobState, QueueFull
 from studio.jobs import FINISHED
-from tests.conftest import free_port
+from tests.conftest import served_app
 
 PASSWORDS = {"alice": "pw", "bob": "pw2", "root": "pw3"}
 SMALL = {"steps": 2, "width": 64, "height": 64}
@@ -58,25 +58,11 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tiny_models_dir, tmp_path_factory) -> Iterator[Served]:
-    from app import create_app
-    from core.settings import Settings
-
-    port = free_port()
-    settings = Settings(
-        models_dir=tiny_models_dir,
-        outputs_dir=tmp_path_factory.mktemp("outputs"),
-        port=port,
-        device="cpu",
-        default_model="tiny-sd1",
-        queue_size=4,
-    )
-    app = create_app(settings)
-    _, url, _ = app.launch(prevent_thread_lock=True)
-    users = UserBook([User("alice", "pw"), User("bob", "pw2"), User("root", "pw3", admin=True)])
-    app.page.app.include_router(build_router(app.studio, users))
-    app.page.app.include_router(build_router(app.studio, None), prefix="/local")
-    yield Served(app, url.rstrip("/"), port)
-    app.close()
+    with served_app(tiny_models_dir, tmp_path_factory.mktemp("outputs"), queue_size=4) as (app, url):
+        users = UserBook([User("alice", "pw"), User("bob", "pw2"), User("root", "pw3", admin=True)])
+        app.page.app.include_router(build_router(app.studio, users))
+        app.page.app.include_router(build_router(app.studio, None), prefix="/local")
+        yield Served(app, url, app.settings.port)
 
 
 @pytest.fixture(scope="module")
