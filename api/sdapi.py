@@ -8,7 +8,8 @@ returns are those saved files, PNGs that carry their `parameters` chunk.
 Differences from A1111, on purpose:
 
 - Logins: when the app has users, every route needs HTTP Basic auth and jobs belong to that user.
-  `/progress`, `/interrupt` and `/skip` only ever see and stop the caller's own job (admins included);
+  `/progress` only ever shows the caller's own job; `/interrupt` and `/skip` stop the caller's own job,
+  and an admin (`:admin` in the auth file) with no job of their own stops whichever job is running;
   `sd_model_checkpoint` set through `/options` is the caller's own choice, not a server-wide switch.
 - Bad values are refused with 422 and a readable `detail` instead of being clamped; unknown body fields
   are ignored as A1111 ignores them, and A1111 features we lack (hires fix, face restoration, scripts,
@@ -264,14 +265,15 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
 
     @router.post("/interrupt")
     def interrupt(user: str = Depends(who)) -> dict[str, Any]:
-        """Stop the caller's running job (else their oldest waiting one) within one step."""
-        _stop_current(studio, user)
+        """Stop the caller's running job (else their oldest waiting one) within one step; an admin with
+        no job of their own stops the running job, whoever's it is."""
+        _stop_current(studio, user, admin=bool(users and users.is_admin(user)))
         return {}
 
     @router.post("/skip")
     def skip(user: str = Depends(who)) -> dict[str, Any]:
         """As /interrupt: there is no per-image skip; the images finished so far are kept."""
-        _stop_current(studio, user)
+        _stop_current(studio, user, admin=bool(users and users.is_admin(user)))
         return {}
 
     # -- options and models ----------------------------------------------------------------------
@@ -348,12 +350,14 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
 # --- helpers of the routes ------------------------------------------------------------------------------
 
 
-def _stop_current(studio: Studio, user: str) -> None:
+def _stop_current(studio: Studio, user: str, *, admin: bool = False) -> None:
     job = studio.latest_job(user)
+    if (job is None or job.state in FINISHED) and admin:
+        job = studio.running_job()
     if job is None or job.state in FINISHED:
         return
     try:
-        studio.cancel(job.id, user)
+        studio.cancel(job.id, user, admin=admin)
     except KeyError:  # finished and forgotten meanwhile
         pass
 

@@ -604,6 +604,20 @@ def test_progress_and_interrupt_only_ever_touch_the_callers_own_job(served, no_j
         alice_api.util_wait_for_ready(check_interval=0.1)
 
 
+def test_an_admin_with_no_job_of_their_own_stops_the_running_job(served, no_jobs_left):
+    studio = served.studio
+    with served.http("alice") as alice, served.http("root") as root, served.http("bob") as bob:
+        long_job = {"prompt": "long", "seed": 1, "steps": 150, "width": 256, "height": 256}
+        thread, box = _in_thread(lambda: alice.post("/txt2img", json=long_job))
+        _wait_for(lambda: alice.get("/progress").json()["state"]["sampling_step"] >= 1)
+        assert bob.post("/interrupt").json() == {}  # not an admin: alice's job goes on
+        assert studio.latest_job("alice").state is JobState.RUNNING
+        assert root.post("/interrupt").json() == {}
+        thread.join(60)
+        assert box["result"].status_code == 200
+        assert studio.latest_job("alice").state is JobState.CANCELLED
+
+
 def test_skip_stops_the_callers_job_and_keeps_finished_images(served, no_jobs_left):
     with served.http("root") as root:
         body = {"prompt": "skip", "seed": 1, "n_iter": 3, "steps": 40, "width": 128, "height": 128}
