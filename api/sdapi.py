@@ -44,8 +44,9 @@ from starlette.responses import JSONResponse, Response
 from api import a1111
 from api.a1111 import BadRequest, Plan
 from api.schemas import ExtraSingleImageBody, OptionsBody, PngInfoBody
-from core.images import MAX_PIXELS, ImageInputError, decode_image, encode_png, sniff_format
+from core.images import MAX_PIXELS, ImageInputError, decode_image, encode_png
 from core.infotext import INFOTEXT_KEY, parse_infotext
+from core.pnginfo import read_text_chunks
 from core.users import UserBook
 from studio import LOCAL_USER, Job, JobState, QueueFull, Studio, UnknownModel
 from studio.jobs import FINISHED
@@ -444,32 +445,9 @@ def _checked_picture(encoded: str, where: str) -> tuple[bytes, Image.Image]:
         raise BadRequest(f"{where}: {exc}") from None
 
 
-def _text_chunks(data: bytes) -> tuple[str, dict[str, str]]:
-    """(A1111 infotext, the other text items) of an already validated PNG, JPEG or WebP."""
-    with Image.open(io.BytesIO(data), formats=[sniff_format(data) or "PNG"]) as image:
-        image.load()
-        items = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)}
-        geninfo = items.pop(INFOTEXT_KEY, None)
-        if geninfo is None:
-            geninfo = _exif_user_comment(image)
-    return geninfo or "", items
-
-
-def _exif_user_comment(image: Image.Image) -> str | None:
-    """A1111 stores JPEG/WebP infotext in EXIF UserComment ("UNICODE\\0" + UTF-16 big-endian)."""
-    comment = image.getexif().get_ifd(0x8769).get(0x9286)
-    if isinstance(comment, str):
-        return comment or None
-    if not isinstance(comment, bytes) or len(comment) < 8:
-        return None
-    prefix, payload = comment[:8], comment[8:]
-    codec = {b"UNICODE\x00": "utf-16-be", b"ASCII\x00\x00\x00": "ascii"}.get(prefix, "utf-8")
-    return payload.decode(codec, errors="replace").rstrip("\x00") or None
-
-
 def _png_info(body: PngInfoBody) -> dict[str, Any]:
     data, _ = _checked_picture(body.image, "image")
-    geninfo, items = _text_chunks(data)
+    geninfo, items = read_text_chunks(data)
     return {"info": geninfo, "items": items, "parameters": a1111.png_info_parameters(geninfo)}
 
 
@@ -483,7 +461,7 @@ def _extra_single_image(body: ExtraSingleImageBody) -> dict[str, Any]:
         if value not in UPSCALERS:
             raise BadRequest(f"{field_name}: unknown upscaler {value!r}; available: {names}")
     data, picture = _checked_picture(body.image, "image")
-    geninfo, _ = _text_chunks(data)
+    geninfo, _ = read_text_chunks(data)
     first = UPSCALERS[body.upscaler_1 or "None"]
 
     # 2. the new size (A1111: mode 0 scales by a factor, mode 1 covers width × height, then may crop)
