@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,8 @@ from core.infotext import EASEL_CHUNK_KEY, INFOTEXT_KEY, parse_infotext
 
 logger = logging.getLogger(__name__)
 
-TRASH_DIR = ".trash"
+TRASH_DIR = ".trash"  # deleted images, as .trash/<relpath>, until the trash is emptied
+THUMBS_DIR = ".thumbs"  # cached previews, as .thumbs/<relpath>.<size>.webp
 TEMP_SUFFIX = ".tmp"  # temp files are "." + final name + random part + TEMP_SUFFIX
 DAY_FORMAT = "%Y-%m-%d"
 NUMBER_WIDTH = 5
@@ -111,14 +112,27 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder: fsync, rename, fsync the folder."""
+def fsync_dirs(folders: Iterable[Path]) -> None:
+    """Make renames into and out of these folders durable."""
+    for folder in folders:
+        _fsync_dir(folder)
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True, mtime_ns: int | None = None) -> None:
+    """Write `data` to `path` via a temp file in the same folder: fsync, rename, fsync the folder.
+
+    `durable=False` skips the fsyncs, for caches that can be remade: still never a torn file.
+    `mtime_ns` sets the file's modification time before it appears under its name.
+    """
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if mtime_ns is not None:
+            os.utime(temp_name, ns=(mtime_ns, mtime_ns))
         os.replace(temp_name, path)
     except BaseException:
         try:
@@ -126,7 +140,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def is_real_dir(path: Path) -> bool:
+    """True when `path` is a directory itself, not a link to one."""
+    return path.is_dir() and not path.is_symlink()
 
 
 def is_temp_name(name: str) -> bool:
@@ -145,10 +165,17 @@ def day_folders(outputs_dir: Path) -> Iterator[Path]:
 
 
 def clean_temp_files(outputs_dir: Path) -> int:
-    """Remove temp files a crash left behind in the day folders; returns how many."""
+    """Remove temp files a crash left behind (day folders, thumbnail folders, the top); returns how many."""
     removed = 0
-    for folder in day_folders(outputs_dir):
-        for entry in os.scandir(folder):
+    folders = [outputs_dir, *day_folders(outputs_dir)]
+    if is_real_dir(outputs_dir / THUMBS_DIR):
+        folders.extend(day_folders(outputs_dir / THUMBS_DIR))
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
             if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
                 try:
                     os.unlink(entry.path)

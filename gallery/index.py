@@ -1,8 +1,9 @@
 """The gallery's SQLite index: a disposable cache of what the files say, with FTS5 prompt search.
 
 The index can always be rebuilt from the files, so a file that is missing, corrupt or from an unknown
-schema version is simply replaced. Schema changes are numbered migrations tracked in `PRAGMA user_version`.
-One connection is shared by all threads behind one lock.
+schema version is simply replaced. Schema changes are numbered migrations tracked in `PRAGMA user_version`;
+a migration that only adds columns or indexes keeps the rows (and their ids). One connection is shared
+by all threads behind one lock.
 """
 
 from __future__ import annotations
@@ -10,57 +11,92 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from gallery.files import ImageRecord
+from gallery.query import MAX_PAGE as MAX_PAGE  # re-exported: callers and tests import it from here
+from gallery.query import GalleryQuery, check_page
 from gallery.records import GalleryImage
 
 logger = logging.getLogger(__name__)
 
 INDEX_FILE_NAME = ".easel-index.sqlite3"
-MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Migration:
+    sql: str
+    refill: bool
+    """True when the rows must be re-read from the files afterwards (they lack a fact it adds)."""
+
 
 # MIGRATIONS[i] takes the schema from version i to i + 1; SCHEMA_VERSION is their count.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE images (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a stale id can't name another image
-        relpath TEXT NOT NULL UNIQUE,
-        created TEXT NOT NULL,
-        task TEXT NOT NULL,
-        author TEXT NOT NULL,
-        model TEXT NOT NULL,
-        seed INTEGER NOT NULL,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        prompt TEXT NOT NULL,
-        negative_prompt TEXT NOT NULL,
-        infotext TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL
-    );
-    CREATE INDEX images_newest ON images (created, id);
-    CREATE VIRTUAL TABLE images_fts USING fts5 (
-        prompt, negative_prompt, content = 'images', content_rowid = 'id',
-        tokenize = 'unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
-        INSERT INTO images_fts (rowid, prompt, negative_prompt)
-        VALUES (new.id, new.prompt, new.negative_prompt);
-    END;
-    CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
-        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
-        VALUES ('delete', old.id, old.prompt, old.negative_prompt);
-    END;
-    CREATE TRIGGER images_fts_update AFTER UPDATE ON images BEGIN
-        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
-        VALUES ('delete', old.id, old.prompt, old.negative_prompt);
-        INSERT INTO images_fts (rowid, prompt, negative_prompt)
-        VALUES (new.id, new.prompt, new.negative_prompt);
-    END;
-    """,
+MIGRATIONS: tuple[Migration, ...] = (
+    # 1: images, newest-first order, FTS5 over the prompts.
+    Migration(
+        refill=True,
+        sql="""
+        CREATE TABLE images (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a stale id can't name another image
+            relpath TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL,
+            task TEXT NOT NULL,
+            author TEXT NOT NULL,
+            model TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            negative_prompt TEXT NOT NULL,
+            infotext TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL
+        );
+        CREATE INDEX images_newest ON images (created, id);
+        CREATE VIRTUAL TABLE images_fts USING fts5 (
+            prompt, negative_prompt, content = 'images', content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
+            INSERT INTO images_fts (rowid, prompt, negative_prompt)
+            VALUES (new.id, new.prompt, new.negative_prompt);
+        END;
+        CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
+            INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
+            VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+        END;
+        CREATE TRIGGER images_fts_update AFTER UPDATE ON images BEGIN
+            INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
+            VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+            INSERT INTO images_fts (rowid, prompt, negative_prompt)
+            VALUES (new.id, new.prompt, new.negative_prompt);
+        END;
+        """,
+    ),
+    # 2: favourites (kept in a file beside the images, copied in by every sync), indexes for the
+    #    Gallery tab's filters, each ending in the sort key so a filtered page is read in order; the FTS
+    #    update trigger now fires only when a prompt changes, not when a favourite flag does.
+    Migration(
+        refill=False,
+        sql="""
+        ALTER TABLE images ADD COLUMN favourite INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX images_model ON images (model, created, id);
+        CREATE INDEX images_task ON images (task, created, id);
+        CREATE INDEX images_author ON images (author, created, id);
+        CREATE INDEX images_favourite ON images (favourite, created, id);
+        DROP TRIGGER images_fts_update;
+        CREATE TRIGGER images_fts_update AFTER UPDATE OF prompt, negative_prompt ON images BEGIN
+            INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
+            VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+            INSERT INTO images_fts (rowid, prompt, negative_prompt)
+            VALUES (new.id, new.prompt, new.negative_prompt);
+        END;
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -80,11 +116,18 @@ _COLUMNS = (
     "mtime_ns",
 )
 _IMAGE_COLUMNS = (
-    "id, relpath, created, task, author, model, seed, width, height, prompt, negative_prompt, infotext"
+    "id, relpath, created, task, author, model, seed, width, height, prompt, negative_prompt, infotext, "
+    "favourite"
 )
+_QUALIFIED_IMAGE_COLUMNS = ", ".join("images." + c for c in _IMAGE_COLUMNS.split(", "))
 _INSERT = f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_INSERT_WITH_FAVOURITE = (
+    f"INSERT INTO images ({', '.join(_COLUMNS)}, favourite) VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
+)
 _UPDATE = f"UPDATE images SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} WHERE relpath = ?"
 _NEWEST_FIRST = "ORDER BY images.created DESC, images.id DESC"
+_OLDEST_FIRST = "ORDER BY images.created ASC, images.id ASC"
+FACET_COLUMNS = ("model", "task", "author")
 
 
 class IndexUnusable(Exception):
@@ -104,25 +147,45 @@ def fts_query(text: str) -> str | None:
     return f"{{prompt}} : ({terms})"
 
 
-def _check_page(limit: int, offset: int = 0) -> None:
-    for name, value in (("limit", limit), ("offset", offset)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer (got {value!r})")
-    if limit > MAX_PAGE:
-        raise ValueError(f"limit must be at most {MAX_PAGE} (got {limit})")
-
-
 def _row_values(record: ImageRecord) -> tuple[object, ...]:
     return tuple(getattr(record, column) for column in _COLUMNS)
 
 
 def _image(row: tuple) -> GalleryImage:
-    return GalleryImage(*row)
+    return GalleryImage(*row[:-1], favourite=bool(row[-1]))
 
 
 def _remove_database_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def _filters(q: GalleryQuery) -> tuple[str, str, list[object]] | None:
+    """(FROM clause, WHERE clause, arguments) for the query's filters; None when it can match nothing."""
+    source, conditions, args = "images", [], []
+    if q.text.strip():
+        match = fts_query(q.text)
+        if match is None:
+            return None
+        source = "images_fts JOIN images ON images.id = images_fts.rowid"
+        conditions.append("images_fts MATCH ?")
+        args.append(match)
+    for column in FACET_COLUMNS:
+        value = getattr(q, column)
+        if value is not None:
+            conditions.append(f"images.{column} = ?")
+            args.append(value)
+    if q.favourites_only:
+        conditions.append("images.favourite = 1")
+    # `created` is ISO-8601 UTC text ("2026-11-25T10:00:00.000000+00:00"): days compare as prefixes.
+    if q.date_from is not None:
+        conditions.append("images.created >= ?")
+        args.append(q.date_from.isoformat())
+    if q.date_to is not None and q.date_to < date.max:
+        conditions.append("images.created < ?")
+        args.append((q.date_to + timedelta(days=1)).isoformat())
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return source, where, args
 
 
 class GalleryIndex:
@@ -165,10 +228,9 @@ class GalleryIndex:
             raise IndexUnusable("not a gallery index (tables without a schema version)")
         for number in range(version, SCHEMA_VERSION):
             logger.info("gallery index %s: migrating schema %d -> %d", self.path, number, number + 1)
-            connection.executescript(
-                f"BEGIN; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;"
-            )
-            self.needs_rebuild = True  # new, or migrated rows may lack new facts: refill from the files
+            migration = MIGRATIONS[number]
+            connection.executescript(f"BEGIN; {migration.sql}; PRAGMA user_version = {number + 1}; COMMIT;")
+            self.needs_rebuild = self.needs_rebuild or migration.refill
         connection.execute(f"SELECT {_IMAGE_COLUMNS}, size, mtime_ns FROM images LIMIT 0").fetchall()
         connection.execute("SELECT rowid FROM images_fts LIMIT 0").fetchall()
 
@@ -186,13 +248,17 @@ class GalleryIndex:
 
     def close(self) -> None:
         with self._lock:
+            try:
+                self._connection.execute("PRAGMA optimize")  # keeps the planner's statistics fresh
+            except sqlite3.Error:
+                pass
             self._connection.close()
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def insert(self, record: ImageRecord) -> GalleryImage:
+    def insert(self, record: ImageRecord, *, favourite: bool = False) -> GalleryImage:
         with self._transaction() as connection:
-            cursor = connection.execute(_INSERT, _row_values(record))
+            cursor = connection.execute(_INSERT_WITH_FAVOURITE, (*_row_values(record), int(favourite)))
             image_id = cursor.lastrowid
         assert image_id is not None
         return self._get_required(image_id)
@@ -204,18 +270,44 @@ class GalleryIndex:
         update: Iterable[ImageRecord] = (),
         remove: Iterable[str] = (),
         remove_all: bool = False,
-    ) -> None:
-        """Change many rows in one transaction (an update keeps the row's id)."""
+        favourites: Collection[str] | None = None,
+    ) -> int:
+        """Change many rows in one transaction (an update keeps the row's id and favourite flag).
+
+        With `favourites` (relpaths), the rows' favourite flags are then made to match it. Returns how
+        many flags that changed.
+        """
         with self._transaction() as connection:
             if remove_all:
                 connection.execute("DELETE FROM images")
             connection.executemany("DELETE FROM images WHERE relpath = ?", ((relpath,) for relpath in remove))
             connection.executemany(_UPDATE, (_row_values(r)[1:] + (r.relpath,) for r in update))
             connection.executemany(_INSERT, (_row_values(r) for r in add))
+            if favourites is None:
+                return 0
+            flagged = {row[0] for row in connection.execute("SELECT relpath FROM images WHERE favourite = 1")}
+            wanted = set(favourites)
+            changed = 0
+            for value, relpaths in ((1, wanted - flagged), (0, flagged - wanted)):
+                cursor = connection.executemany(
+                    "UPDATE images SET favourite = ? WHERE relpath = ?",
+                    ((value, r) for r in sorted(relpaths)),
+                )
+                changed += max(cursor.rowcount, 0)
+            return changed
+
+    def set_favourite(self, relpaths: Iterable[str], value: bool) -> int:
+        """Flag or unflag these rows; returns how many changed."""
+        with self._transaction() as connection:
+            cursor = connection.executemany(
+                "UPDATE images SET favourite = ? WHERE relpath = ? AND favourite != ?",
+                ((int(value), relpath, int(value)) for relpath in relpaths),
+            )
+            return max(cursor.rowcount, 0)
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+    def _query(self, sql: str, parameters: tuple | list = ()) -> list[tuple]:
         with self._lock:
             return self._connection.execute(sql, parameters).fetchall()
 
@@ -228,8 +320,38 @@ class GalleryIndex:
         rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,))
         return _image(rows[0]) if rows else None
 
+    def query(self, q: GalleryQuery) -> tuple[list[GalleryImage], int]:
+        """One page of the images matching every filter of `q`, and how many match in all."""
+        filters = _filters(q)
+        if filters is None:
+            return [], 0
+        source, where, args = filters
+        order = _NEWEST_FIRST if q.newest_first else _OLDEST_FIRST
+        with self._lock:  # one lock over both: no write can land between the page and its count
+            rows = self._query(
+                f"SELECT {_QUALIFIED_IMAGE_COLUMNS} FROM {source} {where} {order} LIMIT ? OFFSET ?",
+                [*args, q.limit, q.offset],
+            )
+            if (rows and len(rows) < q.limit) or (not rows and q.offset == 0):
+                total = q.offset + len(rows)  # the last page: no need to count
+            else:
+                total = self._query(f"SELECT count(*) FROM {source} {where}", args)[0][0]
+        return [_image(row) for row in rows], total
+
+    def facets(self) -> dict[str, list[str]]:
+        """The distinct non-empty values of each filterable column, sorted."""
+        return {
+            column: [
+                row[0]
+                for row in self._query(
+                    f"SELECT DISTINCT {column} FROM images WHERE {column} != '' ORDER BY {column}"
+                )
+            ]
+            for column in FACET_COLUMNS
+        }
+
     def recent(self, limit: int, offset: int = 0, author: str | None = None) -> list[GalleryImage]:
-        _check_page(limit, offset)
+        check_page(limit, offset)
         where, args = ("WHERE author = ?", (author,)) if author is not None else ("", ())
         rows = self._query(
             f"SELECT {_IMAGE_COLUMNS} FROM images {where} {_NEWEST_FIRST} LIMIT ? OFFSET ?",
@@ -239,7 +361,7 @@ class GalleryIndex:
 
     def search(self, text: str, limit: int, author: str | None = None) -> list[GalleryImage]:
         """Images whose prompt contains every word of `text`, newest first; blank text → newest images."""
-        _check_page(limit)
+        check_page(limit)
         if not isinstance(text, str):
             raise TypeError(f"search text must be a string (got {type(text).__name__})")
         if not text.strip():
@@ -249,7 +371,7 @@ class GalleryIndex:
             return []
         mine, args = (" AND images.author = ?", (author,)) if author is not None else ("", ())
         rows = self._query(
-            f"SELECT {', '.join('images.' + c for c in _IMAGE_COLUMNS.split(', '))} FROM images_fts "
+            f"SELECT {_QUALIFIED_IMAGE_COLUMNS} FROM images_fts "
             f"JOIN images ON images.id = images_fts.rowid WHERE images_fts MATCH ?{mine} {_NEWEST_FIRST} LIMIT ?",
             (query, *args, limit),
         )

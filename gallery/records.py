@@ -11,7 +11,10 @@ class ImageNotFound(KeyError):
 
 @dataclass(frozen=True)
 class GalleryImage:
-    """One indexed image. `relpath` is relative to the outputs folder, "/"-separated; `created` is UTC."""
+    """One indexed image. `relpath` is relative to the outputs folder, "/"-separated; `created` is UTC.
+
+    `favourite` comes from the favourites file beside the images, so it survives index rebuilds.
+    """
 
     id: int
     relpath: str
@@ -25,3 +28,4 @@ class GalleryImage:
     prompt: str
     negative_prompt: str
     infotext: str
+    favourite: bool = False

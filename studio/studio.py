@@ -6,10 +6,12 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.backend import Backend, BackendStatus, GeneratedImage, JobCancelled, JobFailed, ModelInfo, Progress
 from core.requests import MAX_SEED, GenerationRequest
+from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
 from studio.jobs import FINISHED, Job, JobState
 from studio.queue import FairQueue
@@ -228,6 +230,39 @@ class Studio:
         finished = [j for j in self._jobs.values() if j.state in FINISHED]
         for job in finished[: max(0, len(finished) - _FINISHED_JOBS_KEPT)]:
             del self._jobs[job.id]
+
+    # -- gallery actions --
+    # Thin pass-throughs to the Gallery, so the UI and the API reach it only through the Studio.
+    def gallery_query(self, q: GalleryQuery) -> GalleryPage:
+        return self.gallery.query(q)
+
+    def gallery_facets(self) -> dict[str, list[str]]:
+        return self.gallery.facets()
+
+    def gallery_image(self, image_id: int) -> GalleryImage:
+        return self.gallery.get(image_id)
+
+    def set_favourite(self, ids: Sequence[int], value: bool) -> int:
+        return self.gallery.set_favourite(ids, value)
+
+    def delete_images(self, ids: Sequence[int]) -> list[str]:
+        """Move images to the trash; returns the keys `restore_images` takes to undo it."""
+        return self.gallery.delete(ids)
+
+    def restore_images(self, keys: Sequence[str]) -> list[GalleryImage]:
+        return self.gallery.restore(keys)
+
+    def empty_trash(self) -> int:
+        return self.gallery.empty_trash()
+
+    def trash_count(self) -> int:
+        return self.gallery.trash_count()
+
+    def thumbnail(self, image_id: int, size: int = 256) -> Path:
+        return self.gallery.thumbnail(image_id, size)
+
+    def export_zip(self, ids: Sequence[int], dest: Path) -> Path:
+        return self.gallery.export_zip(ids, dest)
 
 
 def _work_units(job: Job) -> int:
