@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -9,7 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from core.infotext import EASEL_CHUNK_KEY, INFOTEXT_KEY, parse_infotext
-from gallery import Gallery, GalleryImage, ImageNotFound
-from gallery.index import INDEX_FILE_NAME, MAX_PAGE
+from gallery import Gallery, GalleryImage, GalleryPage, GalleryQuery, ImageNotFound
+from gallery.index import INDEX_FILE_NAME, MAX_PAGE, SCHEMA_VERSION
 
 DAY = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 A1111_TEXT = (
@@ -481,3 +482,298 @@ def test_recent_and_search_filter_by_author(tmp_path):
     assert [i.author for i in gallery.search("red", author="bob")] == ["bob"]
     assert len(gallery.search("red")) == 2 and len(gallery.recent()) == 3
     gallery.close()
+
+
+# --- the Gallery tab's query ----------------------------------------------------------------------
+
+MODELS = ("tiny-sd1", "tiny-sdxl", "v1-5-pruned")
+TASKS = ("txt2img", "img2img", "inpaint", "retouch")
+AUTHORS = ("ann", "bo", "cy")
+SUBJECTS = ("red fox", "blue whale", "snowy owl", "fox terrier", "paper crane")
+SEEDED_START = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
+SEEDED_STEP = timedelta(hours=7)  # 30 images over 9 UTC days
+
+
+@pytest.fixture
+def seeded(outputs: Path) -> Iterator[tuple[Gallery, list[GalleryImage]]]:
+    """30 saved images with varied model/task/author/day/prompt, every third one a favourite."""
+    with Gallery(outputs, now=_clock(start=SEEDED_START, step=SEEDED_STEP)) as gallery:
+        made = []
+        for i in range(30):
+            made.append(
+                _save(
+                    gallery,
+                    prompt=f"{SUBJECTS[i % 5]} logo variant{i}",
+                    seed=i,
+                    model=MODELS[i % 3],
+                    task=TASKS[i % 4],
+                    author=AUTHORS[(i // 2) % 3],
+                )
+            )
+        gallery.set_favourite([image.id for image in made[::3]], True)
+        yield gallery, [gallery.get(image.id) for image in made]
+
+
+def _expected(images: list[GalleryImage], q: GalleryQuery) -> list[int]:
+    """The ids `q` should list, worked out in Python from the saved images (the oracle)."""
+
+    def matches(image: GalleryImage) -> bool:
+        words = image.prompt.lower().split()
+        day = datetime.fromisoformat(image.created).astimezone(UTC).date()
+        return (
+            all(any(w.startswith(term.lower()) for w in words) for term in q.text.split())
+            and q.model in (None, image.model)
+            and q.task in (None, image.task)
+            and q.author in (None, image.author)
+            and (image.favourite or not q.favourites_only)
+            and (q.date_from is None or day >= q.date_from)
+            and (q.date_to is None or day <= q.date_to)
+        )
+
+    ordered = sorted(
+        (i for i in images if matches(i)), key=lambda i: (i.created, i.id), reverse=q.newest_first
+    )
+    return [image.id for image in ordered]
+
+
+def test_seeded_set_is_what_the_filters_are_tested_against(seeded) -> None:
+    _, images = seeded
+    assert len(images) == 30
+    assert {i.model for i in images} == set(MODELS) and {i.task for i in images} == set(TASKS)
+    assert {i.author for i in images} == set(AUTHORS)
+    assert sum(i.favourite for i in images) == 10
+    days = sorted({i.relpath.split("/")[0] for i in images})
+    assert (days[0], days[-1], len(days)) == ("2026-11-20", "2026-11-28", 9)
+
+
+def test_query_every_filter_and_combination_matches_the_oracle(seeded) -> None:
+    gallery, images = seeded
+    choices = {
+        "text": ["", "fox", "fox logo", "variant1", "zebra"],
+        "model": [None, *MODELS, "no-such-model"],
+        "task": [None, "txt2img", "inpaint", "retouch"],
+        "author": [None, "ann", "cy"],
+        "favourites_only": [False, True],
+        "dates": [
+            (None, None),
+            (date(2026, 11, 22), None),
+            (None, date(2026, 11, 21)),
+            (date(2026, 11, 23),) * 2,
+        ],
+    }
+    checked = non_empty = 0
+    for text, model, task, author, favourites_only, (date_from, date_to) in itertools.product(
+        *choices.values()
+    ):
+        q = GalleryQuery(
+            text=text,
+            model=model,
+            task=task,
+            author=author,
+            favourites_only=favourites_only,
+            date_from=date_from,
+            date_to=date_to,
+            newest_first=checked % 2 == 0,
+            limit=MAX_PAGE,
+        )
+        expected = _expected(images, q)
+        page = gallery.query(q)
+        assert [i.id for i in page.items] == expected, q
+        assert page.total == len(expected), q
+        checked += 1
+        non_empty += bool(expected)
+    assert non_empty > checked // 5  # the combinations really select something
+
+
+def test_query_filters_by_hand(seeded) -> None:
+    gallery, images = seeded
+
+    def ids(**fields: object) -> list[int]:
+        return [i.id for i in gallery.query(GalleryQuery(newest_first=False, **fields)).items]  # type: ignore[arg-type]
+
+    by_index = [image.id for image in images]
+    assert ids(model="tiny-sdxl", task="img2img") == [
+        by_index[i] for i in (1, 13, 25)
+    ]  # i % 3 == 1, i % 4 == 1
+    assert ids(favourites_only=True, task="txt2img") == [by_index[i] for i in (0, 12, 24)]
+    assert ids(text="fox", author="bo") == [by_index[i] for i in (3, 8, 15, 20)]
+    # 2026-11-21 (UTC) holds images 3, 4, 5 (09:00 + 7 h steps: 06:00, 13:00, 20:00)
+    assert ids(date_from=date(2026, 11, 21), date_to=date(2026, 11, 21)) == by_index[3:6]
+    assert ids(date_to=date(2026, 11, 20)) == by_index[0:3]
+    assert ids(date_from=date(2026, 11, 28)) == by_index[27:30]
+    assert ids(author="") == ids(model="") == ids(text="zebra") == []
+
+
+def test_query_days_are_utc_days(outputs: Path) -> None:
+    late = datetime(2026, 11, 26, 2, 0, tzinfo=timezone(timedelta(hours=5)))  # 2026-11-25 21:00 UTC
+    with Gallery(outputs, now=lambda: late) as gallery:
+        saved = _save(gallery)
+        assert saved.relpath.startswith("2026-11-26/")  # the folder is the local day
+        on = GalleryQuery(date_from=date(2026, 11, 25), date_to=date(2026, 11, 25))
+        assert [i.id for i in gallery.query(on).items] == [saved.id]
+        assert gallery.query(GalleryQuery(date_from=date(2026, 11, 26))).total == 0
+        assert gallery.query(GalleryQuery(date_to=date.max, date_from=date.min)).total == 1
+
+
+def test_query_pages_and_totals_both_ways(seeded) -> None:
+    gallery, images = seeded
+    newest = [i.id for i in reversed(images)]
+    for newest_first, order in ((True, newest), (False, newest[::-1])):
+        pages = [
+            gallery.query(GalleryQuery(newest_first=newest_first, limit=7, offset=o)) for o in range(0, 35, 7)
+        ]
+        assert [p.total for p in pages] == [30] * 5
+        assert [len(p.items) for p in pages] == [7, 7, 7, 7, 2]
+        assert [i.id for p in pages for i in p.items] == order
+    assert gallery.query(GalleryQuery(offset=30)) == GalleryPage(items=[], total=30)
+    assert gallery.query(GalleryQuery(offset=1000, model="tiny-sd1")).total == 10
+    favourite_page = gallery.query(GalleryQuery(favourites_only=True, limit=4, offset=4))
+    assert (len(favourite_page.items), favourite_page.total) == (4, 10)
+    assert all(i.favourite for i in favourite_page.items)
+    assert gallery.query(GalleryQuery()).items == gallery.recent(limit=48)  # the default: newest 48
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"limit": 0}, ValueError),
+        ({"limit": MAX_PAGE + 1}, ValueError),
+        ({"limit": -1}, ValueError),
+        ({"limit": True}, ValueError),
+        ({"limit": "5"}, ValueError),
+        ({"offset": -1}, ValueError),
+        ({"text": None}, TypeError),
+        ({"text": "fox\x00"}, ValueError),
+        ({"model": 3}, TypeError),
+        ({"favourites_only": "yes"}, TypeError),
+        ({"date_from": datetime(2026, 11, 20, tzinfo=UTC)}, TypeError),  # a datetime, not a day
+        ({"date_to": "2026-11-20"}, TypeError),
+        ({"date_from": date(2026, 11, 21), "date_to": date(2026, 11, 20)}, ValueError),
+    ],
+)
+def test_query_rejects_bad_values(fields: dict[str, object], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        GalleryQuery(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "expected"), test_search_survives_fts_syntax.pytestmark[0].args[1])
+def test_query_text_survives_fts_syntax(gallery: Gallery, text: str, expected: list[str]) -> None:
+    for seed, prompt in enumerate((FOX, GATE, HOUND)):
+        _save(gallery, prompt=prompt, seed=seed, model="m1" if seed else "m0")
+    page = gallery.query(GalleryQuery(text=text))
+    assert sorted(image.prompt for image in page.items) == sorted(expected)
+    assert page.total == len(expected)
+    filtered = gallery.query(GalleryQuery(text=text, model="m1"))
+    assert sorted(image.prompt for image in filtered.items) == sorted(p for p in expected if p != FOX)
+
+
+def test_facets_list_distinct_values_for_the_dropdowns(seeded, outputs: Path) -> None:
+    gallery, _ = seeded
+    _write_a1111_png(outputs / "2026-11-20" / "00099-555.png")  # no author
+    gallery.sync()
+    assert gallery.facets() == {
+        "model": sorted([*MODELS, "v1-5-pruned-emaonly"]),
+        "task": sorted(TASKS),
+        "author": list(AUTHORS),
+    }
+
+
+def test_query_plans_use_the_indexes(seeded, outputs: Path) -> None:
+    gallery, _ = seeded
+    connection = sqlite3.connect(outputs / INDEX_FILE_NAME)
+    try:
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(images)")}
+        assert {
+            "images_newest",
+            "images_model",
+            "images_task",
+            "images_author",
+            "images_favourite",
+        } <= indexes
+        for where in ("model = 'm'", "task = 't'", "author = 'a'", "favourite = 1"):
+            plan = " ".join(
+                str(row[-1])
+                for row in connection.execute(
+                    f"EXPLAIN QUERY PLAN SELECT id FROM images WHERE {where} ORDER BY created DESC, id DESC LIMIT 48"
+                )
+            )
+            assert "INDEX images_" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        connection.close()
+
+
+# --- schema migrations ----------------------------------------------------------------------------
+
+# The index schema of version 1, as the previous release wrote it (kept verbatim: it is what users have).
+SCHEMA_V1 = """
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    relpath TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    task TEXT NOT NULL,
+    author TEXT NOT NULL,
+    model TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    prompt TEXT NOT NULL,
+    negative_prompt TEXT NOT NULL,
+    infotext TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
+CREATE INDEX images_newest ON images (created, id);
+CREATE VIRTUAL TABLE images_fts USING fts5 (
+    prompt, negative_prompt, content = 'images', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
+    INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
+END;
+CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
+    INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
+    VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+END;
+CREATE TRIGGER images_fts_update AFTER UPDATE ON images BEGIN
+    INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
+    VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+    INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
+END;
+PRAGMA user_version = 1;
+"""
+
+
+def test_index_at_schema_v1_is_migrated_in_place(outputs: Path) -> None:
+    with Gallery(outputs, now=_clock()) as gallery:
+        saved = [_save(gallery, prompt=f"migrated shot {i}", seed=i, model=f"m{i % 2}") for i in range(5)]
+    for name in os.listdir(outputs):
+        if name.startswith(INDEX_FILE_NAME):
+            (outputs / name).unlink()
+    # A v1 index holding these files under ids a rebuild would not give them (so a rebuild would show).
+    connection = sqlite3.connect(outputs / INDEX_FILE_NAME)
+    connection.executescript(SCHEMA_V1)
+    for image in saved:
+        stat = (outputs / image.relpath).stat()
+        connection.execute(
+            "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (image.id + 100, *list(asdict(image).values())[1:12], stat.st_size, stat.st_mtime_ns),
+        )
+    connection.commit()
+    connection.close()
+    (outputs / ".easel-favourites.json").write_text(json.dumps([saved[1].relpath]))
+
+    with Gallery(outputs) as migrated:
+        assert migrated.count() == 5
+        assert [i.id for i in migrated.recent()] == [image.id + 100 for image in reversed(saved)]  # kept
+        assert migrated.get(saved[1].id + 100).favourite  # the favourites file is read on open
+        assert [i.id for i in migrated.query(GalleryQuery(text="shot", model="m0")).items] == [105, 103, 101]
+        assert migrated.query(GalleryQuery(favourites_only=True)).total == 1
+    connection = sqlite3.connect(outputs / INDEX_FILE_NAME)
+    try:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(images)")}
+        assert "favourite" in columns
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(images)")}
+        assert {"images_model", "images_task", "images_author", "images_favourite"} <= indexes
+    finally:
+        connection.close()
