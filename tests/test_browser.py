@@ -98,12 +98,39 @@ def test_invalid_value_shows_an_error_toast_and_saves_nothing(running_app, page)
     page.locator("#txt2img_prompt textarea").fill("a red fox logo")
 
 
-def test_gallery_tab_shows_recent_images_newest_first(running_app, page):
+def test_gallery_search_open_an_image_and_reuse_its_parameters(running_app, page):
     app, _ = running_app
     page.click("#tab_gallery-button")
     page.wait_for_selector("#gallery_grid img")
+    assert page.locator("#gallery_grid img").count() == app.studio.gallery.count()
+    search = page.locator("#gallery_search textarea, #gallery_search input").first
+    search.fill("fox")
+    search.press("Enter")
+    page.wait_for_function("document.querySelector('#gallery_page')?.innerText.includes('1 image')")
+    page.locator("#gallery_grid img").first.click()
+    page.wait_for_function(
+        "document.querySelector('#gallery_details textarea')?.value.includes('Seed: 4242')"
+    )
     _shot(page, "gallery")
-    assert page.locator("#gallery_grid img").count() >= 1
+    page.click("#gallery_reuse")
+    page.wait_for_function("document.querySelector('#txt2img_seed input')?.value === '4242'")
+    assert page.locator("#tab_txt2img").is_visible()
+    assert page.locator("#txt2img_prompt textarea").input_value() == "a red fox logo, flat vector"
+    assert page.locator("#txt2img_steps input[type=number]").input_value() == "2"
+    page.locator("#txt2img_seed input").fill("-1")
+
+
+def test_png_info_reads_a_picture_and_sends_it_to_txt2img(running_app, page):
+    app, _ = running_app
+    record = app.studio.recent_images(limit=1)[0]
+    page.click("#tab_pnginfo-button")
+    page.set_input_files("#pnginfo_image input[type=file]", str(app.studio.image_path(record.id)))
+    page.wait_for_function("document.querySelector('#pnginfo_text textarea')?.value.includes('Seed:')")
+    assert page.locator("#pnginfo_text textarea").input_value() == record.infotext
+    page.click("#pnginfo_send_txt2img")
+    page.wait_for_function(f"document.querySelector('#txt2img_seed input')?.value === '{record.seed}'")
+    assert page.locator("#txt2img_prompt textarea").input_value() == record.prompt
+    page.locator("#txt2img_seed input").fill("-1")
 
 
 def test_settings_survive_a_reload_in_the_same_browser(running_app, page):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.requests import working_size
 from studio import Studio
-from ui import api_endpoints, img2img, inpaint, recent, remember, txt2img
+from ui import api_endpoints, gallery, img2img, inpaint, remember, txt2img
 
 CSS = """
 #easel_header { font-size: 0.9rem; opacity: 0.85; }
@@ -91,7 +91,10 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
             with gr.Tab("inpaint", id="inpaint", elem_id="tab_inpaint"):
                 inpaint_tab, inpaint_editor = inpaint.build(studio)
             with gr.Tab("Gallery", id="gallery", elem_id="tab_gallery") as gallery_tab:
-                recent_view = recent.build(studio, gallery_tab)
+                targets = {"txt2img": txt2img_tab, "img2img": img2img_tab, "inpaint": inpaint_tab}
+                recent_view = gallery.build(studio, tabs, gallery_tab, targets)
+            with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
+                gallery.build_pnginfo(tabs, txt2img_tab)
         senders = [
             (t.results.selected, t.results.send_img2img, t.results.send_inpaint)
             for t in (txt2img_tab, img2img_tab, inpaint_tab)

@@ -1,0 +1,348 @@
+"""The Gallery tab: everything the team made — search, filters, pages, details, reuse, favourites, trash,
+downloads — and the PNG Info tab that reads any picture's parameters."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from core.images import ImageInputError
+from core.infotext import parse_infotext, request_fields_from_infotext
+from core.pnginfo import read_text_chunks
+from gallery.query import GalleryQuery
+from studio import Studio
+from ui.common import user_of
+from ui.txt2img import TabParts
+
+PAGE_SIZE = 48
+ALL = "all"
+
+
+@dataclass
+class GalleryView:
+    selected: gr.State  # path of the picked image (for the send-to buttons)
+    send_img2img: gr.Button
+    send_inpaint: gr.Button
+
+
+def _day(text: str, name: str) -> date | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise gr.Error(f"{name}: write the date as YYYY-MM-DD (e.g. 2026-11-25)") from None
+
+
+def reuse_values(infotext: str) -> dict[str, Any]:
+    """Request field values from an infotext (the exact settings, seed included)."""
+    parsed = parse_infotext(infotext)
+    fields = request_fields_from_infotext(parsed)
+    strength = parsed.params.get("Denoising strength")
+    if strength is not None:
+        try:
+            fields["denoising_strength"] = float(strength)
+        except ValueError:
+            pass
+    return fields
+
+
+def fill(fields: Mapping[gr.components.Component, str], values: Mapping[str, Any]) -> list[Any]:
+    """Values for `fields` in order: the known ones set, the rest left as they are."""
+    return [values[name] if name in values else gr.skip() for name in fields.values()]
+
+
+def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabParts]) -> GalleryView:
+    # 1. filters
+    with gr.Row():
+        search = gr.Textbox(
+            label="Search prompts",
+            placeholder="words from the prompt, then Enter",
+            elem_id="gallery_search",
+            scale=4,
+        )
+        facets = studio.gallery_facets()
+        model = gr.Dropdown(
+            [ALL, *facets.get("model", [])], value=ALL, label="Model", elem_id="gallery_model", scale=2
+        )
+        task = gr.Dropdown(
+            [ALL, "txt2img", "img2img", "inpaint", "retouch"],
+            value=ALL,
+            label="Task",
+            elem_id="gallery_task",
+            scale=1,
+        )
+    with gr.Row():
+        scope = gr.Radio(["everyone", "mine"], value="everyone", label="Made by", elem_id="gallery_scope")
+        favourites = gr.Checkbox(label="Favourites only", elem_id="gallery_favourites")
+        date_from = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="gallery_from", max_lines=1)
+        date_to = gr.Textbox(label="To (YYYY-MM-DD)", elem_id="gallery_to", max_lines=1)
+        order = gr.Radio(
+            ["newest first", "oldest first"], value="newest first", label="Sort", elem_id="gallery_sort"
+        )
+        refresh = gr.Button("↻ Refresh", elem_id="gallery_refresh", min_width=80)
+    # 2. the grid and its pages
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            grid = gr.Gallery(
+                label="Images", columns=[3, 4, 6], height=620, object_fit="contain", allow_preview=False,
+                format="webp", elem_id="gallery_grid", interactive=False,
+            )  # fmt: skip
+            with gr.Row():
+                prev_page = gr.Button("← Newer", size="sm", elem_id="gallery_prev")
+                page_label = gr.Markdown("", elem_id="gallery_page")
+                next_page = gr.Button("Older →", size="sm", elem_id="gallery_next")
+            with gr.Accordion("Select several", open=False):
+                selection = gr.CheckboxGroup([], label="Images on this page", elem_id="gallery_selection")
+                with gr.Row():
+                    zip_button = gr.Button("Download as zip", size="sm", elem_id="gallery_zip")
+                    fav_selected = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite_selected")
+                    delete_selected = gr.Button(
+                        "Delete", size="sm", variant="stop", elem_id="gallery_delete_selected"
+                    )
+                zip_file = gr.File(label="Zip", visible=False, elem_id="gallery_zip_file")
+        # 3. the picked image
+        with gr.Column(scale=2):
+            detail = gr.Image(
+                label="Image",
+                type="filepath",
+                interactive=False,
+                format="png",
+                height=360,
+                elem_id="gallery_detail_image",
+            )
+            meta = gr.Markdown("Click an image to see everything about it.", elem_id="gallery_meta")
+            details = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="gallery_details")
+            with gr.Row():
+                reuse = gr.Button("Reuse parameters", variant="primary", size="sm", elem_id="gallery_reuse")
+                send_img2img = gr.Button("Send to img2img", size="sm", elem_id="gallery_send_img2img")
+                send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id="gallery_send_inpaint")
+            with gr.Row():
+                favourite = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite")
+                download = gr.DownloadButton("Download PNG", size="sm", elem_id="gallery_download")
+                delete = gr.Button("Delete", size="sm", variant="stop", elem_id="gallery_delete")
+            with gr.Row():
+                undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="gallery_undo")
+                empty = gr.Button("Empty trash", size="sm", elem_id="gallery_empty_trash")
+    page_ids = gr.State([])
+    page_no = gr.State(0)
+    current = gr.State(0)
+    selected = gr.State("")
+    undo_keys = gr.State([])
+
+    filters = [search, model, task, scope, favourites, date_from, date_to, order]
+
+    def make_query(values: Sequence[Any], page: int, user: str) -> GalleryQuery:
+        text, model_v, task_v, scope_v, fav_v, from_v, to_v, order_v = values
+        return GalleryQuery(
+            text=text or "",
+            model=None if model_v in (None, ALL) else model_v,
+            task=None if task_v in (None, ALL) else task_v,
+            author=user if scope_v == "mine" else None,
+            favourites_only=bool(fav_v),
+            date_from=_day(from_v, "From"),
+            date_to=_day(to_v, "To"),
+            newest_first=order_v != "oldest first",
+            limit=PAGE_SIZE,
+            offset=page * PAGE_SIZE,
+        )
+
+    def show(page: int, request: gr.Request, *values: Any):
+        result = studio.gallery_query(make_query(values, max(page, 0), user_of(request)))
+        pages = max(1, math.ceil(result.total / PAGE_SIZE))
+        page = min(max(page, 0), pages - 1)
+        if page * PAGE_SIZE >= result.total > 0:  # the page ran out (after deletes): show the last one
+            result = studio.gallery_query(make_query(values, page, user_of(request)))
+        items = [
+            (str(studio.thumbnail(i.id)), f"{'★ ' if i.favourite else ''}seed {i.seed} · {i.prompt[:40]}")
+            for i in result.items
+        ]
+        choices = [(f"#{i.id} · seed {i.seed} · {i.prompt[:30]}", i.id) for i in result.items]
+        label = f"page {page + 1} of {pages} · {result.total} image(s)"
+        return items, [i.id for i in result.items], page, label, gr.CheckboxGroup(choices=choices, value=[])
+
+    listing = [grid, page_ids, page_no, page_label, selection]
+
+    def first_page(request: gr.Request, *values: Any):
+        return show(0, request, *values)
+
+    def step_page(delta: int):
+        def go(page: int, request: gr.Request, *values: Any):
+            return show(page + delta, request, *values)
+
+        return go
+
+    for trigger in (
+        search.submit,
+        refresh.click,
+        model.change,
+        task.change,
+        scope.change,
+        favourites.change,
+        order.change,
+        date_from.submit,
+        date_to.submit,
+        tabs.select,
+    ):
+        trigger(first_page, inputs=filters, outputs=listing, api_visibility="private")
+    prev_page.click(step_page(-1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
+    next_page.click(step_page(+1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
+
+    def pick(ids: list[int], evt: gr.SelectData):
+        index = evt.index if isinstance(evt.index, int) else -1
+        if not 0 <= index < len(ids):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        image = studio.gallery_image(ids[index])
+        path = str(studio.image_path(image.id))
+        facts = (
+            f"**#{image.id}** · {image.task} · model **{image.model or '?'}** · seed {image.seed} · "
+            f"{image.width}×{image.height} · by **{image.author or '?'}** · {image.created[:19].replace('T', ' ')} UTC"
+            f"{' · ★ favourite' if image.favourite else ''}"
+        )
+        return image.id, path, path, facts, image.infotext, gr.DownloadButton(value=path)
+
+    grid.select(
+        pick,
+        inputs=page_ids,
+        outputs=[current, selected, detail, meta, details, download],
+        api_visibility="private",
+    )
+
+    # 4. actions on the picked image
+    tab_ids = {"txt2img": "txt2img", "img2img": "img2img", "inpaint": "inpaint"}
+    reuse_outputs: list[Any] = [tabs]
+    for parts in targets.values():
+        reuse_outputs.extend(parts.controls.fields)
+
+    def on_reuse(image_id: int):
+        if not image_id:
+            raise gr.Error("Click an image first.")
+        image = studio.gallery_image(image_id)
+        target = image.task if image.task in targets else "txt2img"
+        values = reuse_values(image.infotext)
+        usable = {m.name for m in studio.models() if not m.refused}
+        if values.get("model") not in usable:
+            gr.Warning(f"Model {values.get('model')!r} is not available here; the current model is kept.")
+            values.pop("model", None)
+        out: list[Any] = [gr.Tabs(selected=tab_ids[target])]
+        for name, parts in targets.items():
+            out.extend(
+                fill(parts.controls.fields, values)
+                if name == target
+                else [gr.skip()] * len(parts.controls.fields)
+            )
+        return out
+
+    reuse.click(on_reuse, inputs=current, outputs=reuse_outputs, api_visibility="private")
+
+    def on_favourite(image_id: int, ids: list[int], page: int, request: gr.Request, *values: Any):
+        if not image_id:
+            raise gr.Error("Click an image first.")
+        image = studio.gallery_image(image_id)
+        studio.set_favourite([image_id], not image.favourite)
+        gr.Info("Removed from favourites." if image.favourite else "Added to favourites.")
+        return show(page, request, *values)
+
+    favourite.click(
+        on_favourite, inputs=[current, page_ids, page_no, *filters], outputs=listing, api_visibility="private"
+    )
+
+    def on_delete(image_ids: list[int] | int, page: int, request: gr.Request, *values: Any):
+        ids = [image_ids] if isinstance(image_ids, int) else list(image_ids or [])
+        if not ids or ids == [0]:
+            raise gr.Error("Pick an image (or tick some under “Select several”) first.")
+        keys = studio.delete_images(ids)
+        gr.Info(f"Moved {len(keys)} image(s) to the trash. Undo brings them back.")
+        return (*show(page, request, *values), keys, gr.Button(visible=True), 0, None, "", "")
+
+    delete_outputs = [*listing, undo_keys, undo, current, detail, meta, details]
+    delete.click(
+        on_delete, inputs=[current, page_no, *filters], outputs=delete_outputs, api_visibility="private"
+    )
+    delete_selected.click(
+        on_delete, inputs=[selection, page_no, *filters], outputs=delete_outputs, api_visibility="private"
+    )
+
+    def on_undo(keys: list[str], page: int, request: gr.Request, *values: Any):
+        restored = studio.restore_images(keys)
+        gr.Info(f"Restored {len(restored)} image(s).")
+        return (*show(page, request, *values), [], gr.Button(visible=False))
+
+    undo.click(
+        on_undo,
+        inputs=[undo_keys, page_no, *filters],
+        outputs=[*listing, undo_keys, undo],
+        api_visibility="private",
+    )
+
+    def on_empty() -> None:
+        gr.Info(f"Deleted {studio.empty_trash()} image(s) for good.")
+
+    empty.click(on_empty, outputs=None, api_visibility="private")
+
+    def on_favourite_selected(ids: list[int], page: int, request: gr.Request, *values: Any):
+        if not ids:
+            raise gr.Error("Tick some images first.")
+        studio.set_favourite(ids, True)
+        return show(page, request, *values)
+
+    fav_selected.click(
+        on_favourite_selected,
+        inputs=[selection, page_no, *filters],
+        outputs=listing,
+        api_visibility="private",
+    )
+
+    def on_zip(ids: list[int]):
+        if not ids:
+            raise gr.Error("Tick some images first.")
+        folder = Path(tempfile.mkdtemp(prefix="easel-zip-"))
+        path = studio.export_zip(ids, folder / f"easel-{len(ids)}-images.zip")
+        return gr.File(value=str(path), visible=True)
+
+    zip_button.click(on_zip, inputs=selection, outputs=zip_file, api_visibility="private")
+    return GalleryView(selected=selected, send_img2img=send_img2img, send_inpaint=send_inpaint)
+
+
+def build_pnginfo(tabs: gr.Tabs, txt2img: TabParts) -> None:
+    """Drop a picture, read its parameters, send them to txt2img."""
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            picture = gr.File(
+                label="Drop a PNG, JPEG or WebP", file_types=[".png", ".jpg", ".jpeg", ".webp"], type="binary",
+                elem_id="pnginfo_image",
+            )  # fmt: skip
+        with gr.Column():
+            text = gr.Textbox(label="Parameters", lines=6, interactive=False, elem_id="pnginfo_text")
+            table = gr.JSON(label="As fields", elem_id="pnginfo_fields")
+            others = gr.JSON(label="Other text in the file", elem_id="pnginfo_other")
+            send = gr.Button("Send to txt2img", variant="primary", elem_id="pnginfo_send_txt2img")
+
+    def read(data: bytes | None):
+        if not data:
+            return "", None, None
+        try:
+            infotext, items = read_text_chunks(data)
+        except ImageInputError as exc:
+            raise gr.Error(str(exc)) from None
+        if not infotext:
+            gr.Warning("This picture carries no generation parameters.")
+            return "", None, items or None
+        return infotext, reuse_values(infotext), items or None
+
+    picture.upload(read, inputs=picture, outputs=[text, table, others], api_visibility="private")
+
+    def on_send(infotext: str):
+        if not infotext:
+            raise gr.Error("Drop a picture with parameters first.")
+        return [gr.Tabs(selected="txt2img"), *fill(txt2img.controls.fields, reuse_values(infotext))]
+
+    send.click(on_send, inputs=text, outputs=[tabs, *txt2img.controls.fields], api_visibility="private")
