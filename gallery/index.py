@@ -160,15 +160,16 @@ def _remove_database_files(path: Path) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-def _filters(q: GalleryQuery) -> tuple[str, str, list[object]] | None:
-    """(FROM clause, WHERE clause, arguments) for the query's filters; None when it can match nothing."""
-    source, conditions, args = "images", [], []
+def _filters(q: GalleryQuery) -> tuple[str, list[object]] | None:
+    """(WHERE clause, arguments) for the query's filters; None when it can match nothing."""
+    conditions: list[str] = []
+    args: list[object] = []
     if q.text.strip():
         match = fts_query(q.text)
         if match is None:
             return None
-        source = "images_fts JOIN images ON images.id = images_fts.rowid"
-        conditions.append("images_fts MATCH ?")
+        # A subquery, not a join: SQLite then runs the full-text match once, never once per candidate row.
+        conditions.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
         args.append(match)
     for column in FACET_COLUMNS:
         value = getattr(q, column)
@@ -185,7 +186,7 @@ def _filters(q: GalleryQuery) -> tuple[str, str, list[object]] | None:
         conditions.append("images.created < ?")
         args.append((q.date_to + timedelta(days=1)).isoformat())
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    return source, where, args
+    return where, args
 
 
 class GalleryIndex:
@@ -325,17 +326,17 @@ class GalleryIndex:
         filters = _filters(q)
         if filters is None:
             return [], 0
-        source, where, args = filters
+        where, args = filters
         order = _NEWEST_FIRST if q.newest_first else _OLDEST_FIRST
         with self._lock:  # one lock over both: no write can land between the page and its count
             rows = self._query(
-                f"SELECT {_QUALIFIED_IMAGE_COLUMNS} FROM {source} {where} {order} LIMIT ? OFFSET ?",
+                f"SELECT {_QUALIFIED_IMAGE_COLUMNS} FROM images {where} {order} LIMIT ? OFFSET ?",
                 [*args, q.limit, q.offset],
             )
             if (rows and len(rows) < q.limit) or (not rows and q.offset == 0):
                 total = q.offset + len(rows)  # the last page: no need to count
             else:
-                total = self._query(f"SELECT count(*) FROM {source} {where}", args)[0][0]
+                total = self._query(f"SELECT count(*) FROM images {where}", args)[0][0]
         return [_image(row) for row in rows], total
 
     def facets(self) -> dict[str, list[str]]:
@@ -364,18 +365,9 @@ class GalleryIndex:
         check_page(limit)
         if not isinstance(text, str):
             raise TypeError(f"search text must be a string (got {type(text).__name__})")
-        if not text.strip():
-            return self.recent(limit, author=author)
-        query = fts_query(text)
-        if query is None:
+        if limit == 0:
             return []
-        mine, args = (" AND images.author = ?", (author,)) if author is not None else ("", ())
-        rows = self._query(
-            f"SELECT {_QUALIFIED_IMAGE_COLUMNS} FROM images_fts "
-            f"JOIN images ON images.id = images_fts.rowid WHERE images_fts MATCH ?{mine} {_NEWEST_FIRST} LIMIT ?",
-            (query, *args, limit),
-        )
-        return [_image(row) for row in rows]
+        return self.query(GalleryQuery(text=text, author=author, limit=limit))[0]
 
     def count(self) -> int:
         return self._query("SELECT count(*) FROM images")[0][0]

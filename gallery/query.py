@@ -26,8 +26,6 @@ def check_page(limit: int, offset: int = 0, *, min_limit: int = 0) -> None:
 def _check_optional_text(name: str, value: object) -> None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string or None (got {type(value).__name__})")
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError(f"{name} must not contain NUL")
 
 
 def _check_day(name: str, value: object) -> None:
@@ -59,7 +57,6 @@ class GalleryQuery:
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise TypeError(f"text must be a string (got {type(self.text).__name__})")
-        _check_optional_text("text", self.text)
         for name in ("model", "task", "author"):
             _check_optional_text(name, getattr(self, name))
         for name in ("favourites_only", "newest_first"):

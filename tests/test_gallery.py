@@ -643,7 +643,6 @@ def test_query_pages_and_totals_both_ways(seeded) -> None:
         ({"limit": "5"}, ValueError),
         ({"offset": -1}, ValueError),
         ({"text": None}, TypeError),
-        ({"text": "fox\x00"}, ValueError),
         ({"model": 3}, TypeError),
         ({"favourites_only": "yes"}, TypeError),
         ({"date_from": datetime(2026, 11, 20, tzinfo=UTC)}, TypeError),  # a datetime, not a day
