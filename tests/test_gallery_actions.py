@@ -9,8 +9,10 @@ import io
 import json
 import logging
 import os
+import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -308,6 +310,55 @@ def test_empty_trash_deletes_for_good(gallery: Gallery, outputs: Path) -> None:
     assert gallery.rebuild() == 1 and gallery.sync() == 0
     assert [i.relpath for i in gallery.recent()] == [c.relpath]
     assert sorted(p.name for p in (outputs / "2026-11-25").iterdir()) == [c.relpath.split("/")[1]]
+
+
+def test_actions_from_many_threads_leave_files_index_and_favourites_agreeing(outputs: Path) -> None:
+    errors: list[BaseException] = []
+    with Gallery(outputs, now=_clock(step=timedelta(0))) as gallery:
+        seeded = [_save(gallery, seed) for seed in range(12)]
+
+        def guarded(work: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    work()
+                except BaseException as error:  # reported by the main thread
+                    errors.append(error)
+
+            return run
+
+        def saver() -> None:
+            for seed in range(100, 115):
+                _save(gallery, seed)
+
+        def deleter() -> None:
+            for image in seeded[:6]:
+                keys = gallery.delete([image.id])
+                gallery.restore(keys)
+
+        def starrer() -> None:
+            for image in seeded[6:]:
+                gallery.set_favourite([image.id], True)
+                gallery.thumbnail(image.id, 128)
+                gallery.set_favourite([image.id], image.seed % 2 == 0)
+
+        def reader() -> None:
+            for _ in range(30):
+                gallery.query(GalleryQuery(favourites_only=True))
+                gallery.query(GalleryQuery(text="picture", limit=5, offset=3))
+                gallery.facets()
+
+        threads = [threading.Thread(target=guarded(w)) for w in (saver, deleter, starrer, reader, reader)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert gallery.count() == 27 and gallery.trash_count() == 0
+        assert gallery.sync() == 0  # the index already says what the files say
+        starred = {i.relpath for i in gallery.query(GalleryQuery(favourites_only=True)).items}
+        assert starred == set(_favourites_file(outputs)) == {i.relpath for i in seeded[6:] if i.seed % 2 == 0}
+        assert gallery.rebuild() == 27
+        assert {i.relpath for i in gallery.query(GalleryQuery(favourites_only=True)).items} == starred
 
 
 # --- thumbnails -----------------------------------------------------------------------------------
