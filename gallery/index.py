@@ -119,7 +119,6 @@ _IMAGE_COLUMNS = (
     "id, relpath, created, task, author, model, seed, width, height, prompt, negative_prompt, infotext, "
     "favourite"
 )
-_QUALIFIED_IMAGE_COLUMNS = ", ".join("images." + c for c in _IMAGE_COLUMNS.split(", "))
 _INSERT = f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _INSERT_WITH_FAVOURITE = (
     f"INSERT INTO images ({', '.join(_COLUMNS)}, favourite) VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
@@ -330,7 +329,7 @@ class GalleryIndex:
         order = _NEWEST_FIRST if q.newest_first else _OLDEST_FIRST
         with self._lock:  # one lock over both: no write can land between the page and its count
             rows = self._query(
-                f"SELECT {_QUALIFIED_IMAGE_COLUMNS} FROM images {where} {order} LIMIT ? OFFSET ?",
+                f"SELECT {_IMAGE_COLUMNS} FROM images {where} {order} LIMIT ? OFFSET ?",
                 [*args, q.limit, q.offset],
             )
             if (rows and len(rows) < q.limit) or (not rows and q.offset == 0):
