@@ -163,6 +163,10 @@ class Studio:
     ) -> list[GalleryImage]:
         return self.gallery.recent(limit=limit, offset=offset, author=author)
 
+    def refresh_gallery(self) -> int:
+        """Pick up images added to (or removed from) outputs/ by other means; returns how many changed."""
+        return self.gallery.sync()
+
     def search_images(self, text: str, limit: int = 50, *, author: str | None = None) -> list[GalleryImage]:
         return self.gallery.search(text, limit=limit, author=author)
 

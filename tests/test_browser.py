@@ -114,7 +114,7 @@ def test_gallery_search_open_an_image_and_reuse_its_parameters(running_app, page
     _shot(page, "gallery")
     page.click("#gallery_reuse")
     page.wait_for_function("document.querySelector('#txt2img_seed input')?.value === '4242'")
-    assert page.locator("#tab_txt2img").is_visible()
+    page.wait_for_selector("#tab_txt2img", state="visible")
     assert page.locator("#txt2img_prompt textarea").input_value() == "a red fox logo, flat vector"
     assert page.locator("#txt2img_steps input[type=number]").input_value() == "2"
     page.locator("#txt2img_seed input").fill("-1")
@@ -182,7 +182,7 @@ def test_send_a_txt2img_result_to_img2img_and_generate(running_app, page):
     _wait_done(page, "txt2img")
     page.click("#txt2img_send_img2img")
     page.wait_for_selector("#img2img_image img")
-    assert page.locator("#tab_img2img").is_visible()
+    page.wait_for_selector("#tab_img2img", state="visible")
     _shot(page, "img2img-sent")
     page.wait_for_function("document.querySelector('#img2img_width input[type=number]')?.value === '64'")
     before = app.studio.gallery.count()
@@ -250,3 +250,22 @@ def test_inpaint_tab_offers_the_inpainting_sibling(running_app, page):
         "document.querySelector('#inpaint_model input')?.value.includes('tiny-sd1-inpainting')",
         timeout=90_000,
     )
+
+
+def test_gallery_refresh_picks_up_files_copied_into_outputs(running_app, page):
+    import shutil
+
+    app, _ = running_app
+    record = app.studio.recent_images(limit=1)[0]
+    source = app.studio.image_path(record.id)
+    copy = source.parent / "99999-777.png"
+    shutil.copy(source, copy)
+    before = app.studio.gallery.count()
+    page.click("#tab_gallery-button")
+    search = page.locator("#gallery_search textarea, #gallery_search input").first
+    search.fill("")
+    page.click("#gallery_refresh")
+    page.wait_for_function(
+        f"document.querySelector('#gallery_page')?.innerText.includes('{before + 1} image')"
+    )
+    assert app.studio.gallery.count() == before + 1

@@ -174,15 +174,21 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
     def first_page(request: gr.Request, *values: Any):
         return show(0, request, *values)
 
+    def rescan(request: gr.Request, *values: Any):
+        changed = studio.refresh_gallery()
+        if changed:
+            gr.Info(f"{changed} change(s) found in the outputs folder.")
+        return show(0, request, *values)
+
     def step_page(delta: int):
         def go(page: int, request: gr.Request, *values: Any):
             return show(page + delta, request, *values)
 
         return go
 
+    refresh.click(rescan, inputs=filters, outputs=listing, api_visibility="private")
     for trigger in (
         search.submit,
-        refresh.click,
         model.change,
         task.change,
         scope.change,
@@ -190,7 +196,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         order.change,
         date_from.submit,
         date_to.submit,
-        tabs.select,
+        tab.select,
     ):
         trigger(first_page, inputs=filters, outputs=listing, api_visibility="private")
     prev_page.click(step_page(-1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
