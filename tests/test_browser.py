@@ -200,10 +200,22 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
 
     app, _ = running_app
     source = _source_png(tmp_path_factory)
-    page.click("#tab_inpaint-button")
-    page.set_input_files("#inpaint_editor input[type=file]", str(source))
-    # the editor reports the upload by setting the working size to the picture's
+    # the picture reaches the editor the way a designer's usually does: from the gallery, "Send to inpaint"
+    app.studio.gallery.save(
+        Image.open(source), infotext="gradient source", seed=1, task="txt2img", author="local", model="upload"
+    )
+    page.click("#tab_gallery-button")
+    search = page.locator("#gallery_search textarea, #gallery_search input").first
+    search.fill("gradient")
+    search.press("Enter")
+    page.wait_for_function("document.querySelector('#gallery_page')?.innerText.includes('· 1 image')")
+    page.locator("#gallery_grid img").first.click()
+    page.wait_for_function("document.querySelector('#gallery_details textarea')?.value === 'gradient source'")
+    page.click("#gallery_send_inpaint")
+    page.wait_for_selector("#tab_inpaint", state="visible")
     page.wait_for_function("document.querySelector('#inpaint_width input[type=number]')?.value === '128'")
+    page.wait_for_selector("#inpaint_editor canvas")
+    page.wait_for_timeout(500)
     page.click("#inpaint_editor button[aria-label=Brush]")
     box = page.locator("#inpaint_editor canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
