@@ -24,6 +24,11 @@ def _b64(value: str, name: str) -> bytes:
         raise gr.Error(f"{name} must be a base64-encoded PNG, JPEG or WebP image") from None
 
 
+def _fields(arguments: dict, request_cls: type[BaseModel]) -> dict:
+    """The endpoint's arguments that are fields of `request_cls` (the names are the request's own)."""
+    return {name: value for name, value in arguments.items() if name in request_cls.model_fields}
+
+
 def register(studio: Studio) -> None:
     def run(request_cls: type[BaseModel], values: dict, request: gr.Request | None) -> dict:
         job = submit(studio, build_request(request_cls, values), user_of(request))
@@ -54,12 +59,7 @@ def register(studio: Studio) -> None:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Generate images from a prompt. Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
-        values = {
-            "prompt": prompt, "negative_prompt": negative_prompt, "model": model, "sampler": sampler,
-            "schedule_type": schedule_type, "steps": steps, "cfg_scale": cfg_scale, "width": width,
-            "height": height, "seed": seed, "batch_size": batch_size, "batch_count": batch_count,
-        }  # fmt: skip
-        return run(Txt2ImgRequest, values, request)
+        return run(Txt2ImgRequest, _fields(locals(), Txt2ImgRequest), request)
 
     def img2img(
         init_image: str,
@@ -80,12 +80,8 @@ def register(studio: Studio) -> None:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Push a base64 image toward the prompt. Returns ids, seeds, infotexts and base64 PNGs."""
-        values = {
-            "init_image": _b64(init_image, "init_image"), "prompt": prompt, "negative_prompt": negative_prompt,
-            "denoising_strength": denoising_strength, "resize_mode": resize_mode, "model": model,
-            "sampler": sampler, "schedule_type": schedule_type, "steps": steps, "cfg_scale": cfg_scale,
-            "width": width, "height": height, "seed": seed, "batch_size": batch_size, "batch_count": batch_count,
-        }  # fmt: skip
+        values = _fields(locals(), Img2ImgRequest)
+        values["init_image"] = _b64(init_image, "init_image")
         return run(Img2ImgRequest, values, request)
 
     def inpaint(
@@ -112,14 +108,8 @@ def register(studio: Studio) -> None:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Repaint where the base64 mask is white; everything else is kept exactly. Returns base64 PNGs."""
-        values = {
-            "init_image": _b64(init_image, "init_image"), "mask": _b64(mask, "mask"), "prompt": prompt,
-            "negative_prompt": negative_prompt, "denoising_strength": denoising_strength, "mask_blur": mask_blur,
-            "invert_mask": invert_mask, "masked_content": masked_content, "inpaint_area": inpaint_area,
-            "only_masked_padding": only_masked_padding, "model": model, "sampler": sampler,
-            "schedule_type": schedule_type, "steps": steps, "cfg_scale": cfg_scale, "width": width,
-            "height": height, "seed": seed, "batch_size": batch_size, "batch_count": batch_count,
-        }  # fmt: skip
+        values = _fields(locals(), InpaintRequest)
+        values.update(init_image=_b64(init_image, "init_image"), mask=_b64(mask, "mask"))
         return run(InpaintRequest, values, request)
 
     for fn in (txt2img, img2img, inpaint):
