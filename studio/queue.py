@@ -45,7 +45,7 @@ class FairQueue:
         with self._cond:
             if not self._cond.wait_for(lambda: self._closed or self._waiting, timeout) or self._closed:
                 return None
-            user = min(self._waiting, key=lambda u: self._turn_key(u, self._last_served))
+            user = _next_user(self._waiting, self._last_served)
             _, job = self._waiting[user].popleft()
             if not self._waiting[user]:
                 del self._waiting[user]
@@ -81,9 +81,6 @@ class FairQueue:
                 return order[:place]
         return []
 
-    def _turn_key(self, user: str, served: dict[str, int]) -> tuple[int, int]:
-        return served.get(user, -1), self._waiting[user][0][0]
-
     def _order(self) -> list[Job]:
         """Simulate the coming get() calls without changing anything."""
         pending = {u: deque(q) for u, q in self._waiting.items()}
@@ -91,7 +88,7 @@ class FairQueue:
         tick = itertools.count(10**18)
         order: list[Job] = []
         while pending:
-            user = min(pending, key=lambda u: (served.get(u, -1), pending[u][0][0]))
+            user = _next_user(pending, served)
             order.append(pending[user].popleft()[1])
             if not pending[user]:
                 del pending[user]
@@ -102,3 +99,8 @@ class FairQueue:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+def _next_user(waiting: dict[str, deque[tuple[int, Job]]], served: dict[str, int]) -> str:
+    """Whose turn it is: the waiting user served least recently (never-served first, by arrival)."""
+    return min(waiting, key=lambda u: (served.get(u, -1), waiting[u][0][0]))
