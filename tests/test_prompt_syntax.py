@@ -126,7 +126,7 @@ def test_bad_weights_raise(text: str) -> None:
 
 def test_extract_loras() -> None:
     text, tags = extract_loras("a cat <lora:film-grain:0.8>, <lora:ink_v2> sketch")
-    assert text == "a cat , sketch"
+    assert text == "a cat ,  sketch"  # only the tags go, as in A1111
     assert tags == [LoraTag("film-grain", 0.8), LoraTag("ink_v2", 1.0)]
     assert extract_loras("no tags (here:1.2)") == ("no tags (here:1.2)", [])
     assert extract_loras("<lora:a: -0.5 >") == ("", [LoraTag("a", -0.5)])
