@@ -11,6 +11,7 @@ from PIL import Image
 
 from core.backend import JobCancelled
 from core.requests import GenerationRequest
+from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.schedulers import make_scheduler, with_scheduler
 
 # step callback: (step index within this batch, steps in this batch, latents) → keep going?
@@ -32,6 +33,7 @@ def sample(
     """Run `pipe` once for `len(seeds)` images with a scheduler of its own; `on_step` False cancels.
 
     The cached pipeline is never modified: the run uses a pipeline object sharing its components.
+    The prompts are encoded with A1111's syntax (weights, long prompts, BREAK); see prompt_weighting.
     """
     if not seeds:
         raise ValueError("a batch needs at least one seed")
@@ -45,9 +47,9 @@ def sample(
 
     call_kwargs.setdefault("generator", generators_for(seeds))
     with torch.inference_mode():
+        embeds = prompt_embeddings(run_pipe, request.prompt, request.negative_prompt)
         result = run_pipe(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
+            **embeds,
             num_inference_steps=request.steps,
             guidance_scale=request.cfg_scale,
             num_images_per_prompt=len(seeds),

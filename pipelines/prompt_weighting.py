@@ -1,0 +1,132 @@
+"""Prompt embeddings with A1111's syntax: attention weights, long prompts in 77-token chunks, BREAK.
+
+``core.prompt_syntax.parse_prompt_attention`` splits a prompt into (text, weight) pieces; compel's
+``EmbeddingsProvider`` tokenizes the pieces, chunks them (75 tokens + BOS/EOS per chunk, split at a word
+boundary, never truncated) and applies the weights: a weight w moves each token's embedding along the line
+from the empty prompt's embedding (``empty + w * (z - empty)``); for w < 1 it also blends toward the prompt
+with that piece masked out. Each BREAK-separated part starts a chunk of its own.
+
+The result is the embedding keyword arguments diffusers' SD 1.x/2.x/SDXL pipelines accept, positive and
+negative padded to the same length with empty-prompt chunks. For a plain prompt (no weights, no BREAK,
+at most 75 tokens) they equal what the pipeline's own ``encode_prompt`` makes.
+
+Differences from A1111 worth knowing: SDXL's pooled embedding is that of the first chunk's text, unweighted
+(A1111 also takes the first chunk's); a chunk boundary falls at the last word end within 75 tokens (A1111
+backs up to a comma within 20 tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from compel import EmbeddingsProvider, ReturnedEmbeddingsType, SplitLongTextMode
+from diffusers import DiffusionPipeline
+
+from core.prompt_syntax import is_break, parse_prompt_attention
+
+log = logging.getLogger(__name__)
+
+Pieces = tuple[list[str], list[float]]
+
+
+def prompt_embeddings(
+    pipe: DiffusionPipeline, prompt: str, negative_prompt: str = ""
+) -> dict[str, torch.Tensor]:
+    """``prompt_embeds``/``negative_prompt_embeds`` (and SDXL's pooled pair) for one prompt and its negative.
+
+    Call under ``torch.inference_mode()`` or ``torch.no_grad()``; nothing is cached between calls.
+    """
+    # 1. one compel provider per text encoder (SDXL has two; its second also gives the pooled embedding)
+    sdxl = getattr(pipe, "text_encoder_2", None) is not None
+    providers = _providers(pipe, sdxl)
+    # 2. encode each prompt: chunks per BREAK part, concatenated along the token axis
+    positive = _encode(providers, prompt)
+    zero_negative = (
+        sdxl and not negative_prompt and bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
+    )
+    negative = torch.zeros_like(positive) if zero_negative else _encode(providers, negative_prompt)
+    # 3. pad the shorter one with empty-prompt chunks (zeros where the negative is all zeros)
+    if positive.shape[1] != negative.shape[1]:
+        empty = _encode(providers, "")
+        positive = _pad(positive, empty, negative.shape[1])
+        negative = _pad(negative, torch.zeros_like(empty) if zero_negative else empty, positive.shape[1])
+    embeds = {"prompt_embeds": positive, "negative_prompt_embeds": negative}
+    # 4. SDXL: pooled embeddings from the second text encoder
+    if sdxl:
+        pooled = _pooled(providers[-1], prompt)
+        embeds["pooled_prompt_embeds"] = pooled
+        embeds["negative_pooled_prompt_embeds"] = (
+            torch.zeros_like(pooled) if zero_negative else _pooled(providers[-1], negative_prompt)
+        )
+    return embeds
+
+
+def _providers(pipe: DiffusionPipeline, sdxl: bool) -> list[EmbeddingsProvider]:
+    if sdxl:
+        # SDXL conditions on the penultimate hidden states of both encoders, without the final layer norm
+        pairs = [(pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)]
+        kind = ReturnedEmbeddingsType.PENULTIMATE_HIDDEN_STATES_NON_NORMALIZED
+    else:
+        pairs = [(pipe.tokenizer, pipe.text_encoder)]
+        kind = ReturnedEmbeddingsType.LAST_HIDDEN_STATES_NORMALIZED
+    return [
+        EmbeddingsProvider(
+            tokenizer=tokenizer,
+            text_encoder=encoder,
+            truncate=False,
+            returned_embeddings_type=kind,
+            split_long_text_mode=SplitLongTextMode.WORDS,
+            device=encoder.device,
+        )
+        for tokenizer, encoder in pairs
+        if tokenizer is not None and encoder is not None
+    ]
+
+
+def _parts(text: str) -> list[Pieces]:
+    """The prompt's pieces, split at BREAK; pieces without tokens dropped later, per tokenizer."""
+    parts: list[Pieces] = [([], [])]
+    for piece in parse_prompt_attention(text):
+        if is_break(piece):
+            parts.append(([], []))
+        else:
+            parts[-1][0].append(piece[0])
+            parts[-1][1].append(piece[1])
+    # A1111: the text after the last BREAK makes a chunk only when it has something in it
+    if len(parts) > 1 and not "".join(parts[-1][0]).strip():
+        parts.pop()
+    return parts
+
+
+def _encode(providers: list[EmbeddingsProvider], text: str) -> torch.Tensor:
+    """[1, 77 * chunks, width] (SDXL: both encoders' widths side by side)."""
+    per_provider = []
+    for provider in providers:
+        chunks = [_encode_part(provider, texts, weights) for texts, weights in _parts(text)]
+        per_provider.append(torch.cat(chunks, dim=1))
+    if len(per_provider) > 1 and len({t.shape[1] for t in per_provider}) > 1:
+        raise RuntimeError("the text encoders' tokenizers chunked the prompt differently")
+    return torch.cat(per_provider, dim=-1)
+
+
+def _encode_part(provider: EmbeddingsProvider, texts: list[str], weights: list[float]) -> torch.Tensor:
+    # compel cannot place a piece that has no tokens (whitespace, an empty group): leave those out
+    token_ids = provider.get_token_ids(texts, include_start_and_end_markers=False) if texts else []
+    kept = [(t, w) for t, w, ids in zip(texts, weights, token_ids, strict=True) if ids]
+    texts, weights = [t for t, _ in kept] or [""], [w for _, w in kept] or [1.0]
+    return provider.get_embeddings_for_weighted_prompt_fragments(
+        text_batch=[texts], fragment_weights_batch=[weights], device=provider.device
+    )
+
+
+def _pooled(provider: EmbeddingsProvider, text: str) -> torch.Tensor:
+    """The pooled (projected EOS) embedding of the first chunk's text, without weights."""
+    texts, _ = _parts(text)[0]
+    return provider.get_pooled_embeddings(["".join(texts)], device=provider.device)
+
+
+def _pad(embeds: torch.Tensor, empty: torch.Tensor, length: int) -> torch.Tensor:
+    while embeds.shape[1] < length:
+        embeds = torch.cat([embeds, empty.to(embeds.dtype)], dim=1)
+    return embeds
