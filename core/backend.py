@@ -14,6 +14,7 @@ from typing import Protocol
 from PIL import Image
 
 from core.requests import GenerationRequest
+from core.retouch import RetouchRequest
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,15 @@ class ModelInfo:
     refused: str | None = None
     demo: bool = False
     inpaint_sibling: str | None = None  # name of this model's inpainting version, when there is one
+
+
+@dataclass(frozen=True)
+class LoraInfo:
+    """A LoRA file a prompt can name with <lora:name:weight>."""
+
+    name: str
+    path: str  # below the models folder, e.g. "Lora/film-grain.safetensors"
+    refused: str | None = None  # why it cannot be used (pickle format, duplicate name)
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,28 @@ class GeneratedImage:
 
 
 @dataclass(frozen=True)
+class ExportedFile:
+    """A file a job makes that is not a gallery picture (a retouch SVG, a zip of logo PNGs)."""
+
+    name: str  # a plain file name, e.g. "logo.svg"
+    data: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class RetouchTools:
+    """What the retouch operations can use here: resamplers and model files found under models/.
+
+    `missing` maps an operation ("restore_faces", ...) to what to download and where, when it has no model.
+    """
+
+    upscalers: tuple[str, ...] = ("Lanczos", "Nearest")
+    face_restorers: tuple[str, ...] = ()
+    segmenters: tuple[str, ...] = ()
+    missing: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BackendStatus:
     """What the header line shows: where the models run and what is loaded."""
 
@@ -59,11 +91,11 @@ class BackendStatus:
     memory_total_mb: float | None = None
 
 
-BackendEvent = Progress | GeneratedImage
+BackendEvent = Progress | GeneratedImage | ExportedFile
 
 
 class Backend(Protocol):
-    def run(self, request: GenerationRequest) -> Iterator[BackendEvent]:
+    def run(self, request: GenerationRequest | RetouchRequest) -> Iterator[BackendEvent]:
         """Run a job. Closing the iterator early cancels it within one sampling step."""
         ...
 
@@ -71,11 +103,19 @@ class Backend(Protocol):
         """Models this backend can run, including refused ones (with the reason)."""
         ...
 
+    def loras(self, refresh: bool = False) -> list[LoraInfo]:
+        """LoRA files prompts can use, including refused ones (with the reason)."""
+        ...
+
     def default_model(self) -> str | None:
         """The model used when a request names none."""
         ...
 
     def status(self) -> BackendStatus: ...
+
+    def retouch_tools(self, refresh: bool = False) -> RetouchTools:
+        """Upscalers, face restorers and segmentation models the retouch operations can use."""
+        ...
 
 
 class JobCancelled(Exception):

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 
 from core.backend import (
     BackendEvent,
@@ -16,17 +17,25 @@ from core.backend import (
     GeneratedImage,
     JobCancelled,
     JobFailed,
+    LoraInfo,
     ModelInfo,
     Progress,
+    RetouchTools,
 )
 from core.infotext import format_infotext, request_params
+from core.prompt_syntax import extract_loras
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, request_summary
+from core.retouch import RetouchRequest
 from core.samplers import resolve_schedule
 from core.version import INFOTEXT_VERSION
 from pipelines.loader import ModelLoadError, file_sha256_10
+from pipelines.lora import LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
 from pipelines.preview import latent_preview
 from pipelines.registry import ModelEntry, ModelRegistry
+from pipelines.retouch.run import RetouchResources, run_retouch
+from pipelines.retouch.upscale import UpscalerCache
+from pipelines.retouch.weights import ModelCache
 from pipelines.tasks import runner_for, task_pipeline
 
 log = logging.getLogger(__name__)
@@ -74,6 +83,9 @@ class LocalBackend:
         self.preview_every = preview_every
         self._hashes: dict[str, str] = {}
         self._hash_lock = threading.Lock()
+        self.upscalers = UpscalerCache()  # upscaler models loaded by retouch jobs, kept between jobs
+        self.face_restorers = ModelCache()
+        self.lora_library = LoraLibrary(registry.models_dir)
 
     # -- Backend protocol ------------------------------------------------------------------------
     def models(self, refresh: bool = False) -> list[ModelInfo]:
@@ -91,6 +103,11 @@ class LocalBackend:
             for e in entries
         ]
 
+    def loras(self, refresh: bool = False) -> list[LoraInfo]:
+        entries = self.lora_library.scan() if refresh else self.lora_library.entries()
+        models_dir = self.lora_library.models_dir
+        return [LoraInfo(e.name, e.relative_path(models_dir), e.refused) for e in entries]
+
     def default_model(self) -> str | None:
         usable = [e.name for e in self.registry.usable() if not e.inpaint]
         if self.preferred in usable:
@@ -107,7 +124,28 @@ class LocalBackend:
             memory_total_mb=total,
         )
 
-    def run(self, request: GenerationRequest) -> Iterator[BackendEvent]:
+    def retouch_tools(self, refresh: bool = False) -> RetouchTools:
+        from pipelines.retouch import MissingWeights
+        from pipelines.retouch.background import list_segmenters
+        from pipelines.retouch.faces import list_face_restorers, restore_faces
+        from pipelines.retouch.upscale import list_upscalers
+
+        models_dir = self.registry.models_dir
+        faces = tuple(list_face_restorers(models_dir))
+        missing: dict[str, str] = {}
+        if not faces:
+            try:  # with no weights on disk this stops at the lookup, with the message saying what to get
+                restore_faces(Image.new("RGB", (8, 8)), models_dir=models_dir)
+            except MissingWeights as exc:
+                missing["restore_faces"] = str(exc)
+        return RetouchTools(
+            upscalers=tuple(list_upscalers(models_dir)),
+            face_restorers=faces,
+            segmenters=tuple(list_segmenters(models_dir)),
+            missing=missing,
+        )
+
+    def run(self, request: GenerationRequest | RetouchRequest) -> Iterator[BackendEvent]:
         """Runs the job on a thread of its own and streams its events; closing the iterator cancels."""
         events: queue.SimpleQueue[object] = queue.SimpleQueue()
         cancelled = threading.Event()
@@ -133,14 +171,24 @@ class LocalBackend:
 
     # -- one job ---------------------------------------------------------------------------------
     def _execute(
-        self, request: GenerationRequest, emit: Callable[[object], None], cancelled: threading.Event
+        self,
+        request: GenerationRequest | RetouchRequest,
+        emit: Callable[[object], None],
+        cancelled: threading.Event,
     ) -> None:
+        if isinstance(request, RetouchRequest):
+            run_retouch(request, self._retouch_resources(), emit, cancelled)
+            return
         # 1. find the model (requests reach here validated and with a concrete seed)
         entry = self.registry.get(request.model)
         schedule = resolve_schedule(request.sampler, request.schedule_type)
         counter = _StepCounter(request.steps, request.batch_count)
         run = runner_for(request)
-        with self.manager.lease(entry) as base:
+        # <lora:name:weight> tags: names resolved and hashed before loading; the encoder gets the prompt without them
+        prompt, lora_tags = extract_loras(request.prompt)
+        lora_params = self.lora_library.infotext_pairs(lora_tags)
+        encoded = request.model_copy(update={"prompt": prompt}) if lora_tags else request
+        with self.manager.lease(entry) as base, applied_loras(base, lora_tags, self.lora_library):
             pipe = task_pipeline(self.manager, base, entry, request.task)
             model_hash = self._model_hash(entry)
             for batch in range(request.batch_count):
@@ -160,7 +208,7 @@ class LocalBackend:
 
                 # 3. sample (out of memory: free what we can before the next job)
                 try:
-                    images = run(pipe, request, seeds, on_step)
+                    images = run(pipe, encoded, seeds, on_step)
                 except torch.cuda.OutOfMemoryError:
                     self.manager.free_memory(keep=entry.name)
                     raise
@@ -174,7 +222,7 @@ class LocalBackend:
                         model_name=entry.name,
                         model_hash=model_hash,
                         version=INFOTEXT_VERSION,
-                        extra=task_params(request),
+                        extra={**task_params(request), **lora_params},
                     )
                     infotext = format_infotext(request.prompt, request.negative_prompt, params)
                     extra = {"request": request_summary(resolved)}
@@ -186,6 +234,18 @@ class LocalBackend:
                 if cancelled.is_set():
                     raise JobCancelled
 
+    def _retouch_resources(self) -> RetouchResources:
+        return RetouchResources(
+            registry=self.registry,
+            manager=self.manager,
+            models_dir=self.registry.models_dir,
+            device=self.manager.device.device,
+            upscalers=self.upscalers,
+            face_restorers=self.face_restorers,
+            model_hash=self._model_hash,
+            preview_every=self.preview_every,
+        )
+
     def _model_hash(self, entry: ModelEntry) -> str | None:
         if entry.path is None or not entry.path.is_file():
             return None
@@ -195,11 +255,18 @@ class LocalBackend:
             return self._hashes[entry.name]
 
 
-def _user_facing(error: BaseException, request: GenerationRequest) -> BaseException:
+def _user_facing(error: BaseException, request: GenerationRequest | RetouchRequest) -> BaseException:
     """Turn an exception from a run into one whose message a user can act on."""
     if isinstance(error, JobCancelled | JobFailed):
         return error
-    if isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower():
+    out_of_memory = isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+    if out_of_memory and isinstance(request, RetouchRequest):
+        width, height = request.output_size
+        return JobFailed(
+            f"Out of GPU memory retouching to {width}×{height}. Try a smaller scale or tile size, or keep fewer "
+            "models loaded (--max-gpu-models)."
+        )
+    if out_of_memory:
         return JobFailed(
             f"Out of GPU memory at {request.width}×{request.height}, batch size {request.batch_size}. "
             "Try a smaller size or batch size, or keep fewer models loaded (--max-gpu-models)."

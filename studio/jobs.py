@@ -7,10 +7,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from PIL import Image
 
 from core.requests import GenerationRequest
+from core.retouch import RetouchRequest
 from gallery.store import GalleryImage
 
 
@@ -33,7 +35,7 @@ class NotYourJob(PermissionError):
 class Job:
     """A request on its way through the queue. Fields are updated by the worker thread only."""
 
-    request: GenerationRequest
+    request: GenerationRequest | RetouchRequest
     user: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: float = field(default_factory=time.monotonic)
@@ -42,6 +44,7 @@ class Job:
     total: int = 0
     preview: Image.Image | None = None
     images: list[GalleryImage] = field(default_factory=list)
+    exports: list[Path] = field(default_factory=list)  # retouch files that are not gallery pictures
     error: str | None = None
     started: float | None = None
     finished: float | None = None

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.backend import Backend, BackendStatus, GeneratedImage, JobCancelled, JobFailed, ModelInfo, Progress
+from core.backend import (
+    Backend,
+    BackendStatus,
+    ExportedFile,
+    GeneratedImage,
+    JobCancelled,
+    JobFailed,
+    LoraInfo,
+    ModelInfo,
+    Progress,
+    RetouchTools,
+)
 from core.requests import MAX_SEED, GenerationRequest
+from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
 from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
 from studio.jobs import FINISHED, Job, JobState
@@ -20,10 +33,16 @@ log = logging.getLogger(__name__)
 
 LOCAL_USER = "local"
 _FINISHED_JOBS_KEPT = 200
+EXPORTS_DIR = "retouch-exports"  # under outputs/: files retouch jobs make that are not gallery pictures
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class UnknownModel(ValueError):
     """The request names a model the backend does not offer."""
+
+
+class UnknownTool(UnknownModel):
+    """A retouch request names an upscaler, face restorer or segmentation model that is not here."""
 
 
 class Studio:
@@ -61,10 +80,25 @@ class Studio:
             self._worker = None
 
     # -- jobs ------------------------------------------------------------------------------------
-    def submit(self, request: GenerationRequest, user: str = LOCAL_USER) -> Job:
+    def submit(self, request: GenerationRequest | RetouchRequest, user: str = LOCAL_USER) -> Job:
         """Queue a validated request. Raises UnknownModel or QueueFull with a user-facing message."""
-        updates: dict[str, object] = {}
-        model = request.model or self._preferred.get(user) or self.backend.default_model()
+        if isinstance(request, RetouchRequest):
+            job = Job(request=self._resolved_retouch(request, user), user=user)
+        else:
+            updates: dict[str, object] = {"model": self._model_for(request.model, user)}
+            if request.seed == -1:
+                updates["seed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
+            job = Job(request=request.model_copy(update=updates), user=user)
+        job.total = request.steps * request.batch_count
+        self._queue.put(job)
+        with self._jobs_lock:
+            self._jobs[job.id] = job
+            self._forget_old_jobs()
+        return job
+
+    def _model_for(self, name: str, user: str) -> str:
+        """The model a request naming `name` ("" = the user's choice or the default) runs on."""
+        model = name or self._preferred.get(user) or self.backend.default_model()
         if not model:
             raise UnknownModel(
                 "No model is available. Put a .safetensors checkpoint into models/ or start with --demo."
@@ -75,16 +109,39 @@ class Studio:
             raise UnknownModel(f"Unknown model {model!r}. Available: {names}")
         if known[model].refused:
             raise UnknownModel(f"Model {model!r} cannot be used: {known[model].refused}")
-        updates["model"] = model
-        if request.seed == -1:
-            updates["seed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
-        job = Job(request=request.model_copy(update=updates), user=user)
-        job.total = request.steps * request.batch_count
-        self._queue.put(job)
-        with self._jobs_lock:
-            self._jobs[job.id] = job
-            self._forget_old_jobs()
-        return job
+        return model
+
+    def _resolved_retouch(self, request: RetouchRequest, user: str) -> RetouchRequest:
+        """The chain with its tools checked, a model for each diffusion step (only those need one) and
+        concrete seeds: the request's seed, and seed + i for the i-th diffusion step whose seed is -1."""
+        self._check_tools(request)
+        diffusion = len(request.diffusion_ops)
+        seed = request.seed if request.seed != -1 else secrets.randbelow(MAX_SEED + 1 - max(1, diffusion))
+        ops, nth = [], 0
+        for op in request.ops:
+            if op.needs_model:
+                updates: dict[str, object] = {"model": self._model_for(op.model, user)}  # type: ignore[attr-defined]
+                if op.seed == -1:  # type: ignore[attr-defined]
+                    updates["seed"] = seed + nth
+                nth += 1
+                op = op.model_copy(update=updates)
+            ops.append(op)
+        return request.model_copy(update={"ops": ops, "seed": seed})
+
+    def _check_tools(self, request: RetouchRequest) -> None:
+        tools = self.backend.retouch_tools()
+        for op in request.ops:
+            upscaler = getattr(op, "upscaler", None)
+            if upscaler is not None and upscaler not in tools.upscalers:
+                raise UnknownTool(f"Unknown upscaler {upscaler!r}. Available: {', '.join(tools.upscalers)}")
+            if isinstance(op, RestoreFacesOp) and op.model and op.model not in tools.face_restorers:
+                names = ", ".join(tools.face_restorers) or "none (put a model file into models/)"
+                raise UnknownTool(f"Unknown face restoration model {op.model!r}. Available: {names}")
+            segmenter = op.model if isinstance(op, RemoveBackgroundOp) else getattr(op, "segmenter", "")
+            if isinstance(op, RemoveBackgroundOp | ReplaceBackgroundOp) and segmenter:
+                if segmenter not in tools.segmenters:
+                    names = ", ".join(tools.segmenters) or "none (put a model file into models/)"
+                    raise UnknownTool(f"Unknown background removal model {segmenter!r}. Available: {names}")
 
     def job(self, job_id: str, user: str, *, admin: bool = False) -> Job:
         """The job with this id, if it belongs to `user` or `admin` is set (KeyError / NotYourJob otherwise)."""
@@ -152,11 +209,22 @@ class Studio:
     def models(self, refresh: bool = False) -> list[ModelInfo]:
         return self.backend.models(refresh=refresh)
 
+    def loras(self, refresh: bool = False) -> list[LoraInfo]:
+        """LoRA files a prompt can name with <lora:name:weight>, refused ones included (with the reason)."""
+        return self.backend.loras(refresh=refresh)
+
     def default_model(self) -> str | None:
         return self.backend.default_model()
 
     def status(self) -> BackendStatus:
         return self.backend.status()
+
+    def retouch_tools(self, refresh: bool = False) -> RetouchTools:
+        return self.backend.retouch_tools(refresh=refresh)
+
+    def exports_dir(self) -> Path:
+        """Where retouch exports (SVG, zips) are written: a folder under outputs/, never indexed."""
+        return self.gallery.outputs_dir / EXPORTS_DIR
 
     def recent_images(
         self, limit: int = 50, offset: int = 0, *, author: str | None = None
@@ -192,6 +260,7 @@ class Studio:
         job.state = JobState.RUNNING
         job.started = time.monotonic()
         events = self.backend.run(job.request)
+        exports: list[ExportedFile] = []
         try:
             for event in events:
                 if isinstance(event, Progress):
@@ -200,6 +269,8 @@ class Studio:
                         job.preview = event.preview
                 elif isinstance(event, GeneratedImage):
                     job.images.append(self._save(job, event))
+                elif isinstance(event, ExportedFile):
+                    exports.append(event)
                 if job.cancel_requested:
                     break
         except JobCancelled:
@@ -213,6 +284,8 @@ class Studio:
             return
         finally:
             events.close()  # type: ignore[attr-defined]
+        if exports and not job.cancel_requested:
+            job.exports.extend(self._write_exports(job, exports))
         job._finish(JobState.CANCELLED if job.cancel_requested else JobState.DONE)
         if job.state is JobState.DONE and job.started is not None:
             pace = (job.finished - job.started) / _work_units(job)
@@ -229,6 +302,21 @@ class Studio:
             model=event.model,
             extra=dict(event.extra),
         )
+
+    def _write_exports(self, job: Job, exports: Sequence[ExportedFile]) -> list[Path]:
+        """Write a finished job's exports to outputs/retouch-exports/<job id>/ (atomic, like gallery files)."""
+        from gallery.files import write_atomic
+
+        folder = self.exports_dir() / job.id
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for export in exports:
+            if not _SAFE_NAME.fullmatch(export.name):
+                raise ValueError(f"export name {export.name!r} is not a plain file name")
+            path = folder / export.name
+            write_atomic(path, export.data)
+            paths.append(path)
+        return paths
 
     def _forget_old_jobs(self) -> None:
         finished = [j for j in self._jobs.values() if j.state in FINISHED]

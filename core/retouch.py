@@ -1,0 +1,658 @@
+"""Retouch requests: an image and a chain of operations (upscale, restore faces, enhance, cut out, replace the
+background, erase, vectorise, logo pack), validated once at the boundary for the UI and the HTTP API.
+
+Each operation is a small model in a union discriminated on `op`; a chain runs in order, each operation's
+output feeding the next. The chain without the image (and without picture-specific masks) is a *recipe*:
+JSON that can be replayed on other images. Bad values are refused with a readable message, never clamped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from core.images import MAX_PIXELS, ImageInputError, decode_image
+from core.requests import MAX_PROMPT_CHARS, MAX_SEED, MAX_SIZE, MIN_SIZE, Seed, validation_message
+from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES, resolve_schedule
+
+MAX_OPS = 8
+MAX_UPSCALE = 8.0
+MAX_OUTPUT_PIXELS = MAX_PIXELS  # no operation may make a picture larger than an upload may be
+RECIPE_VERSION = 1
+MAX_RECIPE_CHARS = 64_000
+DEFAULT_LOGO_SIZES = (64, 128, 256, 512, 1024)
+DIFFUSION_OPS = frozenset({"sd_upscale", "replace_background", "erase"})
+_NAME_CHARS = 200
+
+ModelName = Annotated[str, Field(max_length=_NAME_CHARS, description="Empty = the default")]
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    op: str
+
+    @property
+    def needs_model(self) -> bool:
+        """True for operations that run a Stable Diffusion model."""
+        return self.op in DIFFUSION_OPS
+
+    def label(self) -> str:
+        """A short description for the infotext and the UI ("upscale ×2")."""
+        return self.op
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The picture's size after this operation, for a picture of `size` before it."""
+        return size
+
+    def work_units(self, size: tuple[int, int]) -> int:
+        """Progress steps this operation reports on a picture of `size`."""
+        return 1
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+class _Diffusion(_Op):
+    """Fields of the operations that sample with a Stable Diffusion model."""
+
+    model: ModelName = ""
+    prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    sampler: str = Field(DEFAULT_SAMPLER, description="A1111 sampler name")
+    schedule_type: str = Field(DEFAULT_SCHEDULE, description="A1111 schedule type")
+    steps: int = Field(20, ge=1, le=150)
+    cfg_scale: float = Field(7.0, ge=0.0, le=30.0)
+    seed: Seed = -1
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
+        return value
+
+    @field_validator("schedule_type")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        if value not in SCHEDULE_TYPES:
+            raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
+        return value
+
+    @field_validator("prompt", "negative_prompt", "model")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _no_nul(value)
+
+    @model_validator(mode="after")
+    def _schedule_supported(self) -> _Diffusion:
+        resolve_schedule(self.sampler, self.schedule_type)
+        return self
+
+
+def _check_working_size(value: int | None, info: ValidationInfo) -> int | None:
+    if value is not None and value % 8:
+        lower = value - value % 8
+        raise ValueError(
+            f"{info.field_name} must be a multiple of 8 (got {value}; try {lower} or {lower + 8})"
+        )
+    return value
+
+
+# --- the operations -------------------------------------------------------------------------------------
+
+
+class UpscaleOp(_Op):
+    """Enlarge by `scale`, or to exactly `target_width` × `target_height`, with a resampler or a model."""
+
+    op: Literal["upscale"] = "upscale"
+    upscaler: str = Field("Lanczos", min_length=1, max_length=_NAME_CHARS, description="From list_upscalers")
+    scale: float | None = Field(None, ge=1.0, le=MAX_UPSCALE, description="×1 to ×8; default ×2")
+    target_width: int | None = Field(None, ge=1, le=16384)
+    target_height: int | None = Field(None, ge=1, le=16384)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_scale(cls, data: Any) -> Any:
+        if isinstance(data, dict) and all(
+            data.get(k) is None for k in ("scale", "target_width", "target_height")
+        ):
+            return {**data, "scale": 2.0}
+        return data
+
+    @model_validator(mode="after")
+    def _scale_or_target(self) -> UpscaleOp:
+        targets = (self.target_width, self.target_height)
+        if any(t is not None for t in targets):
+            if None in targets:
+                raise ValueError("give both target_width and target_height, or a scale")
+            if self.scale is not None:
+                raise ValueError("give a scale or a target size (target_width × target_height), not both")
+        return self
+
+    @property
+    def target(self) -> tuple[int, int] | None:
+        if self.target_width is None or self.target_height is None:
+            return None
+        return self.target_width, self.target_height
+
+    def label(self) -> str:
+        how = f"to {self.target_width}x{self.target_height}" if self.target else f"×{self.scale:g}"
+        return f"upscale {how}" + ("" if self.upscaler == "Lanczos" else f" ({self.upscaler})")
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return self.target or _scaled(size, self.scale or 1.0)
+
+
+class SdUpscaleOp(_Diffusion):
+    """Upscale, then repaint at low strength tile by tile (overlapping tiles, feathered seams) for detail."""
+
+    op: Literal["sd_upscale"] = "sd_upscale"
+    upscaler: str = Field("Lanczos", min_length=1, max_length=_NAME_CHARS)
+    scale: float = Field(2.0, ge=1.0, le=MAX_UPSCALE)
+    denoising_strength: float = Field(0.2, gt=0.0, le=1.0, description="How much each tile is repainted")
+    tile_size: int = Field(512, ge=MIN_SIZE, le=MAX_SIZE, description="Tile side in px (multiple of 8)")
+    overlap: int = Field(64, ge=0, le=MAX_SIZE // 2, description="Overlap of neighbouring tiles, px")
+
+    @field_validator("tile_size")
+    @classmethod
+    def _tile_multiple_of_8(cls, value: int, info: ValidationInfo) -> int:
+        return _check_working_size(value, info)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _tiles_and_steps(self) -> SdUpscaleOp:
+        if self.overlap * 2 > self.tile_size:
+            raise ValueError(
+                f"overlap {self.overlap} is more than half the tile size {self.tile_size}; lower the overlap"
+            )
+        if int(self.steps * self.denoising_strength) < 1:
+            raise ValueError(
+                f"denoising strength {self.denoising_strength} × {self.steps} steps leaves no step to sample; "
+                "raise the steps or the strength"
+            )
+        return self
+
+    def label(self) -> str:
+        extra = "" if self.upscaler == "Lanczos" else f", {self.upscaler}"
+        return f"sd_upscale ×{self.scale:g} (strength {self.denoising_strength:g}{extra})"
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return _scaled(size, self.scale)
+
+    def work_units(self, size: tuple[int, int]) -> int:
+        width, height = self.output_size(size)
+        tiles = len(tile_boxes(width, height, self.tile_size, self.overlap))
+        return tiles * int(self.steps * self.denoising_strength) + 1
+
+
+class RestoreFacesOp(_Op):
+    op: Literal["restore_faces"] = "restore_faces"
+    model: ModelName = ""
+    visibility: float = Field(1.0, gt=0.0, le=1.0, description="How much of the restored faces shows")
+
+
+class EnhanceOp(_Op):
+    """Model-free corrections, each with a strength 0..1; `auto` picks the strengths from the picture."""
+
+    op: Literal["enhance"] = "enhance"
+    auto: bool = False
+    levels: float = Field(0.0, ge=0.0, le=1.0)
+    white_balance: float = Field(0.0, ge=0.0, le=1.0)
+    contrast: float = Field(0.0, ge=0.0, le=1.0)
+    saturation: float = Field(0.0, ge=0.0, le=1.0)
+    denoise: float = Field(0.0, ge=0.0, le=1.0)
+    sharpen: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> EnhanceOp:
+        strengths = self.strengths()
+        if self.auto and any(strengths.values()):
+            raise ValueError("auto picks the strengths itself: leave them at 0, or turn auto off")
+        if not self.auto and not any(strengths.values()):
+            raise ValueError("set at least one strength above 0, or turn on auto")
+        return self
+
+    def strengths(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in ENHANCE_STRENGTHS}
+
+    def label(self) -> str:
+        return "enhance (auto)" if self.auto else "enhance"
+
+
+ENHANCE_STRENGTHS = ("levels", "white_balance", "contrast", "saturation", "denoise", "sharpen")
+SegmentMethod = Literal["auto", "model", "key"]
+
+
+class RemoveBackgroundOp(_Op):
+    """Cut the subject out: a transparent PNG."""
+
+    op: Literal["remove_background"] = "remove_background"
+    method: SegmentMethod = Field("auto", description="model, key (uniform background colour), or auto")
+    model: ModelName = ""
+    alpha_matting: bool = False
+
+
+class ReplaceBackgroundOp(_Diffusion):
+    """Cut the subject out and paint a new background around it from the prompt; the subject stays exact."""
+
+    op: Literal["replace_background"] = "replace_background"
+    prompt: str = Field(..., min_length=1, max_length=MAX_PROMPT_CHARS, description="The new background")
+    method: SegmentMethod = "auto"
+    segmenter: ModelName = ""
+    width: int | None = Field(
+        None, ge=MIN_SIZE, le=MAX_SIZE, description="Working width; default: the picture's"
+    )
+    height: int | None = Field(None, ge=MIN_SIZE, le=MAX_SIZE, description="Working height")
+    edge_blur: int = Field(
+        4, ge=0, le=64, description="Soft edge of the new background next to the subject, px"
+    )
+    preset: str = Field("", max_length=_NAME_CHARS)
+    styles: list[Annotated[str, Field(min_length=1, max_length=_NAME_CHARS)]] = Field(
+        default_factory=list, max_length=8
+    )
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size_multiple_of_8(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return _check_working_size(value, info)
+
+    @field_validator("preset", "segmenter")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return _no_nul(value)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ReplaceBackgroundOp:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("give both width and height, or neither (the picture's own size)")
+        return self
+
+    def work_units(self, size: tuple[int, int]) -> int:
+        return self.steps + 1
+
+
+class EraseOp(_Op):
+    """Refill the brushed area from its surroundings (inpaint with masked content "fill", no prompt)."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    op: Literal["erase"] = "erase"
+    mask: bytes = Field(repr=False, description="White (or painted) = erase; the picture's size")
+    mask_blur: int = Field(4, ge=0, le=64)
+    model: ModelName = ""
+    sampler: str = DEFAULT_SAMPLER
+    schedule_type: str = DEFAULT_SCHEDULE
+    steps: int = Field(20, ge=1, le=150)
+    cfg_scale: float = Field(7.0, ge=0.0, le=30.0)
+    seed: Seed = -1
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
+        return value
+
+    @field_validator("schedule_type")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        if value not in SCHEDULE_TYPES:
+            raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _plain_model(cls, value: str) -> str:
+        return _no_nul(value)
+
+    @field_validator("mask")
+    @classmethod
+    def _valid_mask(cls, value: bytes) -> bytes:
+        try:
+            decode_image(value)
+        except ImageInputError as exc:
+            raise ValueError(f"mask: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _schedule_supported(self) -> EraseOp:
+        resolve_schedule(self.sampler, self.schedule_type)
+        return self
+
+    @property
+    def prompt(self) -> str:
+        return ""
+
+    @property
+    def negative_prompt(self) -> str:
+        return ""
+
+    def work_units(self, size: tuple[int, int]) -> int:
+        return self.steps
+
+
+class VectorizeOp(_Op):
+    """Trace the picture into an SVG file (a download; the picture itself is unchanged)."""
+
+    op: Literal["vectorize"] = "vectorize"
+    colors: Literal["color", "binary"] = "color"
+    detail: float = Field(0.5, ge=0.0, le=1.0, description="0 = few smooth shapes, 1 = every speck")
+
+
+class LogoPackOp(_Op):
+    """A zip of transparent square PNGs of the picture at several sizes (a download)."""
+
+    op: Literal["logo_pack"] = "logo_pack"
+    sizes: list[Annotated[int, Field(ge=16, le=2048)]] = Field(
+        default_factory=lambda: list(DEFAULT_LOGO_SIZES), min_length=1, max_length=10
+    )
+
+    @field_validator("sizes")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("each size may appear once")
+        return value
+
+    def label(self) -> str:
+        return f"logo_pack {'/'.join(str(s) for s in self.sizes)}"
+
+
+Op = Annotated[
+    UpscaleOp
+    | SdUpscaleOp
+    | RestoreFacesOp
+    | EnhanceOp
+    | RemoveBackgroundOp
+    | ReplaceBackgroundOp
+    | EraseOp
+    | VectorizeOp
+    | LogoPackOp,
+    Field(discriminator="op"),
+]
+RecipeOp = Annotated[
+    UpscaleOp
+    | SdUpscaleOp
+    | RestoreFacesOp
+    | EnhanceOp
+    | RemoveBackgroundOp
+    | ReplaceBackgroundOp
+    | VectorizeOp
+    | LogoPackOp,
+    Field(discriminator="op"),
+]
+OP_NAMES = (
+    "erase",
+    "remove_background",
+    "replace_background",
+    "restore_faces",
+    "enhance",
+    "upscale",
+    "sd_upscale",
+    "vectorize",
+    "logo_pack",
+)  # the order the UI's chain builder runs them in
+EXPORT_OPS = frozenset({"vectorize", "logo_pack"})
+RESIZING_OPS = frozenset({"upscale", "sd_upscale"})
+
+_OP_ADAPTER: TypeAdapter[Any] = TypeAdapter(Op)
+
+
+def parse_op(data: Mapping[str, Any]) -> _Op:
+    """One operation from JSON-ready data (ValidationError on bad input)."""
+    return _OP_ADAPTER.validate_python(dict(data))
+
+
+def tile_boxes(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (left, top, right, bottom) of overlapping tiles covering width × height.
+
+    Tiles are `tile` px (or the whole side, where the picture is smaller), spread evenly so that
+    neighbours overlap by at least `overlap` px; together they cover every pixel.
+    """
+    if tile <= overlap:
+        raise ValueError(f"the tile size {tile} must be larger than the overlap {overlap}")
+    xs = _spans(width, tile, overlap)
+    ys = _spans(height, tile, overlap)
+    return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
+
+
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    if length <= tile:
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    last = length - tile
+    starts = [round(i * last / (count - 1)) for i in range(count)]
+    return [(s, s + tile) for s in starts]
+
+
+# --- the request ------------------------------------------------------------------------------------------
+
+
+class RetouchRequest(BaseModel):
+    """A picture and the operations to apply to it, in order (1 to 8)."""
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, frozen=True, ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    task: Literal["retouch"] = "retouch"
+    image: bytes = Field(repr=False, description="The picture: PNG, JPEG or WebP bytes")
+    ops: list[Op] = Field(..., min_length=1, max_length=MAX_OPS)
+    seed: Seed = Field(-1, description="Seed of the first diffusion operation whose own seed is -1")
+    _size: tuple[int, int] = PrivateAttr((0, 0))
+
+    @field_validator("image")
+    @classmethod
+    def _valid_image(cls, value: bytes) -> bytes:
+        try:
+            decode_image(value)
+        except ImageInputError as exc:
+            raise ValueError(f"image: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _chain(self) -> RetouchRequest:
+        # the sizes through the chain: masks must fit, nothing may grow past the pixel cap
+        with decode_image(self.image) as picture:
+            size = picture.size
+        self._size = size
+        resized = None
+        for index, op in enumerate(self.ops, start=1):
+            if isinstance(op, EraseOp):
+                if resized is not None:
+                    raise ValueError(
+                        f"ops[{index}] erase: put erase before {resized}; its mask is drawn on the original picture"
+                    )
+                with decode_image(op.mask) as mask:
+                    if mask.size != size:
+                        raise ValueError(
+                            f"ops[{index}] erase: the mask is {mask.width}×{mask.height} but the picture is "
+                            f"{size[0]}×{size[1]}; draw the mask on this picture"
+                        )
+            new = op.output_size(size)
+            if new[0] * new[1] > MAX_OUTPUT_PIXELS:
+                raise ValueError(
+                    f"ops[{index}] {op.op}: the result would be {new[0]}×{new[1]}, more than "
+                    f"{MAX_OUTPUT_PIXELS:,} pixels; ask for a smaller scale"
+                )
+            if new != size and resized is None:
+                resized = op.op
+            size = new
+        if self.seed != -1 and self.seed + len(self.diffusion_ops) > MAX_SEED + 1:
+            raise ValueError(
+                f"the seed may be at most {MAX_SEED + 1 - len(self.diffusion_ops)} for this chain"
+            )
+        return self
+
+    # -- what the Studio and the queue read ---------------------------------------------------------------
+    @property
+    def source_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def diffusion_ops(self) -> list[_Op]:
+        return [op for op in self.ops if op.needs_model]
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(self.diffusion_ops)
+
+    @property
+    def model(self) -> str:
+        """The model of the first diffusion operation ("" when none runs one)."""
+        return next((op.model for op in self.diffusion_ops), "")  # type: ignore[attr-defined]
+
+    @property
+    def image_count(self) -> int:
+        return 1
+
+    @property
+    def batch_count(self) -> int:
+        return 1
+
+    @property
+    def total_steps(self) -> int:
+        """Progress steps of the whole chain: one per plain operation, the sampling steps of the others."""
+        total, size = 0, self._size
+        for op in self.ops:
+            total += op.work_units(size)
+            size = op.output_size(size)
+        return max(1, total)
+
+    @property
+    def steps(self) -> int:
+        return self.total_steps
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        size = self._size
+        for op in self.ops:
+            size = op.output_size(size)
+        return size
+
+    @property
+    def changes_image(self) -> bool:
+        """False when the chain only exports (SVG, logo pack): nothing new for the gallery."""
+        return any(op.op not in EXPORT_OPS for op in self.ops)
+
+    def summary(self) -> str:
+        """The chain in one line, for the infotext: "remove_background → upscale ×2"."""
+        return " → ".join(op.label() for op in self.ops)
+
+    def recipe(self) -> dict[str, Any]:
+        """The chain as JSON-ready data without picture bytes; erase (drawn on this picture) is left out."""
+        return make_recipe(self.ops)
+
+
+def make_recipe(ops: Sequence[_Op]) -> dict[str, Any]:
+    """A recipe from operations (erase steps, being specific to their picture, are left out)."""
+    return {
+        "version": RECIPE_VERSION,
+        "ops": [op.model_dump(mode="json") for op in ops if not isinstance(op, EraseOp)],
+    }
+
+
+# --- recipes ----------------------------------------------------------------------------------------------
+
+
+class RetouchRecipe(BaseModel):
+    """A replayable chain: `{"version": 1, "ops": [{"op": "upscale", "scale": 2}, ...]}`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    version: Literal[1] = RECIPE_VERSION
+    ops: list[RecipeOp] = Field(..., min_length=1, max_length=MAX_OPS)
+
+    def request(self, image: bytes, *, seed: int = -1) -> RetouchRequest:
+        """This recipe applied to `image` (ValidationError when the picture does not suit it)."""
+        return RetouchRequest(image=image, ops=self.ops, seed=seed)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=1)
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read; the message says what is wrong."""
+
+
+def parse_recipe(source: str | bytes | Mapping[str, Any]) -> RetouchRecipe:
+    """A recipe from JSON text or data, with a readable error (RecipeError) when it is not one."""
+    if isinstance(source, str | bytes):
+        if len(source) > MAX_RECIPE_CHARS:
+            raise RecipeError(f"the recipe is longer than {MAX_RECIPE_CHARS:,} characters")
+        if not source.strip():
+            raise RecipeError(
+                "the recipe is empty: paste a recipe's JSON, or take one from a retouched image"
+            )
+        try:
+            data = json.loads(source)
+        except ValueError as exc:
+            raise RecipeError(f"the recipe is not valid JSON: {exc}") from None
+    else:
+        data = source
+    if isinstance(data, list):
+        data = {"version": RECIPE_VERSION, "ops": data}
+    if not isinstance(data, dict):
+        raise RecipeError('a recipe is a JSON object: {"version": 1, "ops": [...]}')
+    try:
+        return RetouchRecipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(f"recipe: {validation_message(exc)}") from None
+
+
+RECIPE_CHUNK_FIELD = "retouch_recipe"  # where a retouched image's recipe lives in our PNG chunk
+
+
+def recipe_from_chunk(chunk: Mapping[str, Any]) -> RetouchRecipe | None:
+    """The recipe stored in an image's `easel` metadata, or None when it has none."""
+    raw = chunk.get(RECIPE_CHUNK_FIELD)
+    if raw is None:
+        return None
+    return parse_recipe(raw)  # type: ignore[arg-type]
+
+
+def recipe_from_png(data: bytes) -> RetouchRecipe | None:
+    """The recipe a retouched PNG carries in its `easel` chunk, or None (RecipeError when damaged)."""
+    from core.infotext import EASEL_CHUNK_KEY
+    from core.pnginfo import read_text_chunks
+
+    _, items = read_text_chunks(data)
+    raw = items.get(EASEL_CHUNK_KEY)
+    if not raw:
+        return None
+    try:
+        chunk = json.loads(raw)
+    except ValueError:
+        return None
+    return recipe_from_chunk(chunk) if isinstance(chunk, dict) else None
+
+
+def retouch_request(
+    image: bytes, ops: Sequence[Mapping[str, Any] | _Op], *, seed: int = -1
+) -> RetouchRequest:
+    """Build a request; raises ValueError with a readable message (for callers that are not pydantic-aware)."""
+    try:
+        return RetouchRequest(image=image, ops=list(ops), seed=seed)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc)) from None
