@@ -306,6 +306,16 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
         studio.models(refresh=True)
         return {}
 
+    @router.get("/loras")
+    def loras(user: str = Depends(who)) -> list[dict[str, Any]]:
+        # A1111's shape; the path is relative to the models folder (A1111 gives the absolute one)
+        usable = [lora for lora in studio.loras() if lora.refused is None]
+        return [{"name": lora.name, "alias": lora.name, "path": lora.path, "metadata": {}} for lora in usable]
+
+    @router.post("/refresh-loras")
+    def refresh_loras(user: str = Depends(who)) -> None:
+        studio.loras(refresh=True)
+
     @router.get("/samplers")
     def samplers(user: str = Depends(who)) -> list[dict[str, Any]]:
         return a1111.sampler_items()

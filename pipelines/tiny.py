@@ -369,6 +369,61 @@ def to_original_state_dict(components: dict[str, object]) -> dict[str, torch.Ten
     return {k: v.contiguous() for k, v in state_dict.items()}
 
 
+_UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+_TEXT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+
+
+def _random_lora_state_dict(model: torch.nn.Module, targets: list[str], rank: int) -> dict[str, torch.Tensor]:
+    """A LoRA for a copy of ``model`` with random (not zero) up and down weights, in diffusers' key layout."""
+    import copy
+
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    target = copy.deepcopy(model)
+    # init_lora_weights=False keeps nn.Linear's random init for both matrices (peft's default zeroes "up")
+    target.add_adapter(
+        LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, init_lora_weights=False)  # type: ignore[operator]
+    )
+    state_dict = get_peft_model_state_dict(target)
+    return {
+        k: v.detach().to(torch.float32).contiguous()
+        for k, v in convert_state_dict_to_diffusers(state_dict).items()
+    }
+
+
+def save_tiny_lora(
+    path: str | Path, components_or_pipe: object, rank: int = 4, seed: int = 0, text_encoder: bool = False
+) -> Path:
+    """Write a random low-rank LoRA for a tiny model's UNet (and text encoders with ``text_encoder=True``) as
+    one ``.safetensors`` file in the diffusers/peft LoRA layout, the layout ``load_lora_weights`` reads.
+    Same ``seed`` → same file. The model passed in is not changed."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"a LoRA file must end with .safetensors, not {path.name!r}")
+    parts = components_or_pipe if isinstance(components_or_pipe, dict) else components_or_pipe.components  # type: ignore[attr-defined]
+    unet = parts["unet"]
+    assert isinstance(unet, torch.nn.Module)
+    sdxl = parts.get("text_encoder_2") is not None
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers["unet_lora_layers"] = _random_lora_state_dict(unet, _UNET_LORA_TARGETS, rank)
+        if text_encoder:
+            names = ["text_encoder", "text_encoder_2"] if sdxl else ["text_encoder"]
+            for name in names:
+                encoder = parts[name]
+                assert isinstance(encoder, torch.nn.Module)
+                layers[f"{name}_lora_layers"] = _random_lora_state_dict(encoder, _TEXT_LORA_TARGETS, rank)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pipeline_cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
+    pipeline_cls.save_lora_weights(path.parent, weight_name=path.name, safe_serialization=True, **layers)
+    logger.info("wrote tiny %s LoRA (rank %d, seed %d) to %s", "sdxl" if sdxl else "sd1", rank, seed, path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.tiny",

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
+from ui import loras
 from ui.common import build_request, follow, progress_html, submit, user_of
 
 Component = gr.components.Component
@@ -80,6 +81,7 @@ def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) 
     negative = gr.Textbox(
         label="Negative prompt", lines=2, placeholder="blurry, text, watermark", elem_id=f"{prefix}_negative"
     )
+    loras.build(studio, prompt, prefix)
     refresh.click(
         lambda: gr.Dropdown(choices=model_choices(studio, inpaint=inpaint_models, refresh=True)),
         outputs=model,

@@ -1,0 +1,325 @@
+"""LoRA: listing, <lora:name:weight> applied for one job through diffusers' load_lora_weights, the cached model
+left byte-identical afterwards (also after a failed or cancelled job), infotext hashes, the A1111 routes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from core.backend import JobCancelled
+from core.prompt_syntax import LoraTag
+from core.requests import Img2ImgRequest, Txt2ImgRequest
+from pipelines.lora import LoraError, LoraLibrary, applied_loras
+from pipelines.prompt_weighting import prompt_embeddings
+from pipelines.tiny import build_tiny_components, save_tiny, save_tiny_lora
+from pipelines.txt2img import run_txt2img
+from studio import JobState
+from tests.conftest import served_app
+
+FAST = {"steps": 2, "width": 64, "height": 64, "seed": 11}
+CANARY = "lora-pickle-canary"
+
+
+class _Canary:
+    """Pickling this makes a file that, once unpickled, would create CANARY next to it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """tiny-sd1 plus LoRAs: Lora/grain (UNet), lora/styles/ink (UNet + text encoder), Lora/xl-style (for SDXL),
+    and Lora/old.pt, a pickle that must never be opened."""
+    import pickle
+
+    root = tmp_path_factory.mktemp("lora-models")
+    save_tiny(root / "tiny-sd1.safetensors", arch="sd1", seed=0)
+    sd1 = build_tiny_components("sd1", seed=0)
+    save_tiny_lora(root / "Lora" / "grain.safetensors", sd1, seed=1)
+    save_tiny_lora(root / "lora" / "styles" / "ink.safetensors", sd1, seed=2, text_encoder=True)
+    save_tiny_lora(root / "Lora" / "xl-style.safetensors", build_tiny_components("sdxl", seed=0), seed=3)
+    (root / "Lora" / "old.pt").write_bytes(pickle.dumps(_Canary(str(root / CANARY))))
+    return root
+
+
+@pytest.fixture(scope="module")
+def library(models_dir) -> LoraLibrary:
+    return LoraLibrary(models_dir)
+
+
+@pytest.fixture
+def pipe():
+    from diffusers import StableDiffusionPipeline
+
+    components = build_tiny_components("sd1", seed=0)
+    pipe = StableDiffusionPipeline(
+        **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def snapshot(pipe) -> dict[str, torch.Tensor]:
+    """Every UNet and text-encoder parameter and buffer, copied."""
+    return {
+        f"{name}.{key}": value.detach().clone()
+        for name in ("unet", "text_encoder", "text_encoder_2")
+        if getattr(pipe, name, None) is not None
+        for key, value in getattr(pipe, name).state_dict().items()
+    }
+
+
+def assert_unchanged(pipe, before: dict[str, torch.Tensor]) -> None:
+    after = snapshot(pipe)
+    assert set(after) == set(before), "LoRA layers left behind: " + ", ".join(
+        sorted(set(after) ^ set(before))[:3]
+    )
+    changed = [key for key in before if not torch.equal(before[key], after[key])]
+    assert not changed, f"weights changed: {changed[:3]}"
+    assert not any("lora" in type(m).__name__.lower() for m in pipe.unet.modules())
+    assert not any("lora" in type(m).__name__.lower() for m in pipe.text_encoder.modules())
+
+
+def image(pipe, prompt: str = "a red fox logo", on_step=lambda *_: True) -> np.ndarray:
+    request = Txt2ImgRequest(prompt=prompt, **FAST)
+    return np.asarray(run_txt2img(pipe, request, [FAST["seed"]], on_step)[0])
+
+
+def file_addnet_hash(path: Path) -> str:
+    data = path.read_bytes()
+    header = int.from_bytes(data[:8], "little")
+    return hashlib.sha256(data[8 + header :]).hexdigest()[:12]
+
+
+# --- listing ---------------------------------------------------------------------------------------------
+
+
+def test_listing_finds_both_folder_spellings_and_refuses_pickles(library, models_dir):
+    entries = {e.name: e for e in library.scan()}
+    assert set(entries) == {"grain", "ink", "xl-style", "old"}
+    assert entries["ink"].relative_path(models_dir) == "lora/styles/ink.safetensors"
+    assert entries["grain"].refused is None
+    assert "pickle" in (entries["old"].refused or "")
+    assert [e.name for e in library.usable()] == ["grain", "ink", "xl-style"]
+    assert not (models_dir / CANARY).exists()
+
+
+def test_unknown_refused_and_bad_names_are_clear_errors(library, models_dir):
+    with pytest.raises(LoraError, match=r"Unknown LoRA 'nope'\. Available LoRAs: grain, ink, xl-style"):
+        library.get("nope")
+    with pytest.raises(LoraError, match="cannot be used: pickle format"):
+        library.get("old")
+    with pytest.raises(ValueError, match="bad LoRA name"):
+        library.get("../tiny-sd1")
+    assert not (models_dir / CANARY).exists()
+    empty = LoraLibrary(models_dir / "Lora")  # no Lora folder inside
+    with pytest.raises(LoraError, match="No LoRAs found: put .safetensors files in"):
+        empty.get("grain")
+
+
+def test_short_hash_is_a1111s_addnet_hash(library, models_dir):
+    entry = library.get("grain")
+    assert library.short_hash(entry) == file_addnet_hash(models_dir / "Lora" / "grain.safetensors")
+    pairs = library.infotext_pairs([LoraTag("grain", 0.8), LoraTag("ink", 1.0)])
+    assert pairs == {
+        "Lora hashes": f"grain: {library.short_hash(entry)}, ink: {library.short_hash(library.get('ink'))}"
+    }
+
+
+# --- applying to a pipeline --------------------------------------------------------------------------------
+
+
+def test_lora_changes_the_picture_deterministically_and_leaves_the_model_as_it_was(pipe, library):
+    before = snapshot(pipe)
+    plain = image(pipe)
+    with applied_loras(pipe, [LoraTag("grain", 1.0)], library):
+        with_lora = image(pipe)
+        again = image(pipe)
+    assert_unchanged(pipe, before)
+    assert not np.array_equal(plain, with_lora)
+    assert np.array_equal(with_lora, again)
+    # and the same again after unloading and loading once more
+    with applied_loras(pipe, [LoraTag("grain", 1.0)], library):
+        assert np.array_equal(image(pipe), with_lora)
+    assert np.array_equal(image(pipe), plain)
+    assert_unchanged(pipe, before)
+
+
+def test_weight_scales_the_lora(pipe, library):
+    plain = image(pipe)
+    with applied_loras(pipe, [LoraTag("grain", 0.0)], library):
+        zero = image(pipe)
+    with applied_loras(pipe, [LoraTag("grain", 0.5)], library):
+        half = image(pipe)
+    with applied_loras(pipe, [LoraTag("grain", 1.0)], library):
+        full = image(pipe)
+    # weight 0 adds exactly 0 * (B A x): the same picture as without the LoRA
+    assert np.array_equal(zero, plain)
+    assert not np.array_equal(half, plain) and not np.array_equal(half, full)
+
+
+def test_text_encoder_lora_reaches_the_weighted_prompt_encoder(pipe, library):
+    before = snapshot(pipe)
+    with torch.inference_mode():
+        plain = prompt_embeddings(pipe, "a (red:1.2) fox")["prompt_embeds"]
+        with applied_loras(pipe, [LoraTag("ink", 1.0), LoraTag("grain", 0.7)], library):
+            styled = prompt_embeddings(pipe, "a (red:1.2) fox")["prompt_embeds"]
+        again = prompt_embeddings(pipe, "a (red:1.2) fox")["prompt_embeds"]
+    assert not torch.allclose(plain, styled)
+    assert torch.equal(plain, again)
+    assert_unchanged(pipe, before)
+
+
+def test_a_lora_for_another_family_fails_cleanly(pipe, library):
+    before = snapshot(pipe)
+    with pytest.raises(LoraError, match="'xl-style' does not fit this model"):
+        with applied_loras(pipe, [LoraTag("grain", 1.0), LoraTag("xl-style", 1.0)], library):
+            pytest.fail("the block must not run")
+    assert_unchanged(pipe, before)
+
+
+def test_unknown_name_fails_before_the_model_is_touched(pipe, library):
+    before = snapshot(pipe)
+    with pytest.raises(LoraError, match="Unknown LoRA 'missing'"):
+        with applied_loras(pipe, [LoraTag("grain", 1.0), LoraTag("missing", 1.0)], library):
+            pytest.fail("the block must not run")
+    assert_unchanged(pipe, before)
+
+
+def test_a_cancelled_job_leaves_the_model_as_it_was(pipe, library):
+    before = snapshot(pipe)
+    with pytest.raises(JobCancelled), applied_loras(pipe, [LoraTag("ink", 0.8)], library):
+        image(pipe, on_step=lambda step, *_: step < 1)
+    assert_unchanged(pipe, before)
+
+
+# --- through the Studio and the local backend -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def studio(models_dir, tmp_path_factory):
+    from app import build_studio
+    from core.settings import Settings
+
+    studio = build_studio(
+        Settings(
+            models_dir=models_dir,
+            outputs_dir=tmp_path_factory.mktemp("lora-outputs"),
+            device="cpu",
+            default_model="tiny-sd1",
+        )
+    )
+    studio.start()
+    yield studio
+    studio.close()
+
+
+def run_job(studio, request):
+    job = studio.submit(request, "local")
+    assert job.wait(120), "job did not finish"
+    return job
+
+
+def cached_model_snapshot(studio) -> dict[str, torch.Tensor]:
+    backend = studio.backend
+    with backend.manager.lease(backend.registry.get("tiny-sd1")) as base:
+        return snapshot(base)
+
+
+def test_job_applies_the_lora_and_records_it_as_a1111_does(studio, models_dir):
+    from PIL import Image
+
+    plain = run_job(studio, Txt2ImgRequest(prompt="a red fox logo", **FAST))
+    before = cached_model_snapshot(studio)
+    prompt = "a red fox logo <lora:grain:0.8>"
+    job = run_job(studio, Txt2ImgRequest(prompt=prompt, negative_prompt="blurry", **FAST))
+    assert job.state is JobState.DONE, job.error
+    infotext = job.images[0].infotext
+    assert infotext.startswith(prompt + "\nNegative prompt: blurry\n")
+    hash12 = file_addnet_hash(models_dir / "Lora" / "grain.safetensors")
+    assert f'Lora hashes: "grain: {hash12}"' in infotext
+    assert re.search(r'Lora hashes: "grain: [0-9a-f]{12}", Version: ', infotext)
+    pixels = [np.asarray(Image.open(studio.image_path(j.images[0].id))) for j in (plain, job)]
+    assert not np.array_equal(*pixels)
+    # the tags went to the LoRA loader, not to the text encoder: weight 0 gives the plain picture
+    zero = run_job(studio, Txt2ImgRequest(prompt="a red fox logo <lora:grain:0>", **FAST))
+    assert np.array_equal(np.asarray(Image.open(studio.image_path(zero.images[0].id))), pixels[0])
+    after = cached_model_snapshot(studio)
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_lora_reaches_the_derived_img2img_pipeline(studio):
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    common = {**FAST, "steps": 3, "init_image": buffer.getvalue(), "denoising_strength": 0.7}
+    plain = run_job(studio, Img2ImgRequest(prompt="a fox", **common))
+    styled = run_job(studio, Img2ImgRequest(prompt="a fox <lora:grain:1>", **common))
+    assert plain.state is JobState.DONE and styled.state is JobState.DONE, styled.error
+    pixels = [np.asarray(Image.open(studio.image_path(j.images[0].id))) for j in (plain, styled)]
+    assert not np.array_equal(*pixels)
+
+
+def test_unknown_or_pickled_lora_fails_the_job_with_a_clear_message(studio, models_dir):
+    before = cached_model_snapshot(studio)
+    job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:nope:1>", **FAST))
+    assert job.state is JobState.FAILED
+    assert "Unknown LoRA 'nope'. Available LoRAs: grain, ink, xl-style" in str(job.error)
+    job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:old>", **FAST))
+    assert job.state is JobState.FAILED and "pickle" in str(job.error)
+    job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:xl-style>", **FAST))
+    assert job.state is JobState.FAILED and "does not fit this model" in str(job.error)
+    job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:grain:lots>", **FAST))
+    assert job.state is JobState.FAILED and "bad weight 'lots'" in str(job.error)
+    assert not (models_dir / CANARY).exists()
+    after = cached_model_snapshot(studio)
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_studio_lists_loras(studio):
+    listed = {lora.name: lora for lora in studio.loras()}
+    assert listed["grain"].path == "Lora/grain.safetensors" and listed["grain"].refused is None
+    assert listed["old"].refused
+
+
+# --- the A1111 routes -------------------------------------------------------------------------------------------
+
+
+def test_sdapi_loras_and_refresh(models_dir, tmp_path):
+    with served_app(models_dir, tmp_path / "outputs", api=True) as (_, url):
+        with httpx.Client(base_url=f"{url}/sdapi/v1", timeout=30) as client:
+            answer = client.get("/loras")
+            assert answer.status_code == 200
+            assert answer.json() == [
+                {"name": "grain", "alias": "grain", "path": "Lora/grain.safetensors", "metadata": {}},
+                {"name": "ink", "alias": "ink", "path": "lora/styles/ink.safetensors", "metadata": {}},
+                {
+                    "name": "xl-style",
+                    "alias": "xl-style",
+                    "path": "Lora/xl-style.safetensors",
+                    "metadata": {},
+                },
+            ]
+            added = models_dir / "Lora" / "added.safetensors"
+            added.write_bytes((models_dir / "Lora" / "grain.safetensors").read_bytes())
+            try:
+                assert "added" not in [item["name"] for item in client.get("/loras").json()]
+                assert client.post("/refresh-loras").status_code == 200
+                assert "added" in [item["name"] for item in client.get("/loras").json()]
+            finally:
+                added.unlink()
+    assert not (models_dir / CANARY).exists()
