@@ -47,9 +47,12 @@ class App:
         kwargs.update(overrides)
         result = self.page.launch(**kwargs)
         if self.settings.api:
+            from api import retouch
             from api.sdapi import build_router
 
-            self.page.app.include_router(build_router(self.studio, self.users.merged(self.api_users)))
+            api_users = self.users.merged(self.api_users)
+            self.page.app.include_router(build_router(self.studio, api_users))
+            self.page.app.include_router(retouch.build_router(self.studio, api_users))
         return result
 
     def close(self) -> None:

@@ -93,3 +93,12 @@ class ExtraSingleImageBody(A1111Body):
     codeformer_weight: float | None = 0.0
     upscale_first: bool | None = False
     show_extras_results: bool | None = True
+
+
+class RembgBody(A1111Body):
+    """The A1111 rembg extension's `POST /rembg` body (its alpha-matting thresholds are accepted and unused)."""
+
+    input_image: str = Field(description="Base64 PNG, JPEG or WebP (a data: URL prefix is allowed)")
+    model: str | None = ""
+    return_mask: bool | None = False
+    alpha_matting: bool | None = False

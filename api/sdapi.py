@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import json
 import logging
 import os
@@ -36,16 +35,16 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from PIL import Image, PngImagePlugin
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from api import a1111
 from api.a1111 import BadRequest, Plan
-from api.schemas import ExtraSingleImageBody, OptionsBody, PngInfoBody
-from core.images import MAX_PIXELS, ImageInputError, decode_image, encode_png
-from core.infotext import INFOTEXT_KEY, parse_infotext
+from api.schemas import OptionsBody, PngInfoBody
+from core.images import ImageInputError, decode_image, encode_png
+from core.infotext import parse_infotext
 from core.pnginfo import read_text_chunks
 from core.users import UserBook
 from studio import LOCAL_USER, Job, JobState, QueueFull, Studio, UnknownModel
@@ -55,12 +54,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/sdapi/v1"
 MAX_BODY_BYTES = 60 * 2**20
-MAX_UPSCALE_FACTOR = 8.0
-UPSCALERS: dict[str, Image.Resampling | None] = {
-    "None": None,
-    "Lanczos": Image.Resampling.LANCZOS,
-    "Nearest": Image.Resampling.NEAREST,
-}
 _POLL_SECONDS = 0.05
 _REMEMBERED_LOGINS = 256
 
@@ -324,13 +317,6 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
     def schedulers(user: str = Depends(who)) -> list[dict[str, Any]]:
         return a1111.scheduler_items()
 
-    @router.get("/upscalers")
-    def upscalers(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return [
-            {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-            for name in UPSCALERS
-        ]
-
     @router.get("/prompt-styles")
     def prompt_styles(user: str = Depends(who)) -> list[dict[str, Any]]:
         return []
@@ -349,12 +335,10 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
         body = a1111.parse_body(PngInfoBody, await read_json(request))
         return await run_in_threadpool(_png_info, body)
 
-    @router.post("/extra-single-image")
-    async def extra_single_image(request: Request, user: str = Depends(who)) -> dict[str, Any]:
-        """Resize with Lanczos or Nearest (upscaler models come later); the image keeps its infotext."""
-        body = a1111.parse_body(ExtraSingleImageBody, await read_json(request))
-        return await run_in_threadpool(_extra_single_image, body)
+    # -- retouch: /extra-single-image, /upscalers, /face-restorers (api.retouch) --------------------------
+    from api.retouch import add_sdapi_routes
 
+    add_sdapi_routes(router, studio, who)
     return router
 
 
@@ -459,58 +443,3 @@ def _png_info(body: PngInfoBody) -> dict[str, Any]:
     data, _ = _checked_picture(body.image, "image")
     geninfo, items = read_text_chunks(data)
     return {"info": geninfo, "items": items, "parameters": a1111.png_info_parameters(geninfo)}
-
-
-def _extra_single_image(body: ExtraSingleImageBody) -> dict[str, Any]:
-    # 1. what is asked, and whether we can do it
-    if (body.gfpgan_visibility or 0) > 0 or (body.codeformer_visibility or 0) > 0:
-        raise BadRequest("face restoration (gfpgan_visibility, codeformer_visibility) is not available")
-    names = ", ".join(UPSCALERS)
-    for field_name in ("upscaler_1", "upscaler_2"):
-        value = getattr(body, field_name) or "None"
-        if value not in UPSCALERS:
-            raise BadRequest(f"{field_name}: unknown upscaler {value!r}; available: {names}")
-    data, picture = _checked_picture(body.image, "image")
-    geninfo, _ = read_text_chunks(data)
-    first = UPSCALERS[body.upscaler_1 or "None"]
-
-    # 2. the new size (A1111: mode 0 scales by a factor, mode 1 covers width × height, then may crop)
-    result = picture
-    if first is not None:
-        mode = body.resize_mode or 0
-        if mode == 0:
-            factor = 2.0 if body.upscaling_resize is None else body.upscaling_resize
-            if not 0 < factor <= MAX_UPSCALE_FACTOR:
-                raise BadRequest(f"upscaling_resize: must be above 0 and at most {MAX_UPSCALE_FACTOR:g}")
-        elif mode == 1:
-            width, height = body.upscaling_resize_w or 0, body.upscaling_resize_h or 0
-            if width < 1 or height < 1:
-                raise BadRequest("upscaling_resize_w and upscaling_resize_h: must be at least 1")
-            factor = max(width / picture.width, height / picture.height)
-        else:
-            raise BadRequest(
-                "resize_mode: must be 0 (scale by upscaling_resize) or 1 (to a width and height)"
-            )
-        size = (max(1, int(picture.width * factor)), max(1, int(picture.height * factor)))
-        if size[0] * size[1] > MAX_PIXELS:
-            raise BadRequest(
-                f"the result would be {size[0]}×{size[1]}, more than {MAX_PIXELS:,} pixels; ask for less"
-            )
-
-        # 3. resize, blend the second upscaler in, crop
-        result = picture.resize(size, resample=first)
-        second = UPSCALERS[body.upscaler_2 or "None"]
-        visibility = body.extras_upscaler_2_visibility or 0.0
-        if second is not None and visibility > 0:
-            result = Image.blend(result, picture.resize(size, resample=second), min(1.0, visibility))
-        if mode == 1 and body.upscaling_crop is not False:
-            left, top = (result.width - width) // 2, (result.height - height) // 2
-            result = result.crop((left, top, left + width, top + height))
-
-    # 4. a PNG that keeps the source's infotext
-    chunks = PngImagePlugin.PngInfo()
-    if geninfo:
-        chunks.add_text(INFOTEXT_KEY, geninfo)
-    buffer = io.BytesIO()
-    result.save(buffer, format="PNG", pnginfo=chunks)
-    return {"image": a1111.encode_b64(buffer.getvalue()), "html_info": ""}

@@ -131,6 +131,7 @@ class UpscaleOp(_Op):
     scale: float | None = Field(None, ge=1.0, le=MAX_UPSCALE, description="×1 to ×8; default ×2")
     target_width: int | None = Field(None, ge=1, le=16384)
     target_height: int | None = Field(None, ge=1, le=16384)
+    crop: bool = Field(False, description="With a target: keep the aspect, cover the target, cut the centre")
 
     @model_validator(mode="before")
     @classmethod
@@ -149,6 +150,8 @@ class UpscaleOp(_Op):
                 raise ValueError("give both target_width and target_height, or a scale")
             if self.scale is not None:
                 raise ValueError("give a scale or a target size (target_width × target_height), not both")
+        elif self.crop:
+            raise ValueError("crop needs a target size (target_width × target_height)")
         return self
 
     @property
@@ -159,6 +162,7 @@ class UpscaleOp(_Op):
 
     def label(self) -> str:
         how = f"to {self.target_width}x{self.target_height}" if self.target else f"×{self.scale:g}"
+        how += " cropped" if self.crop else ""
         return f"upscale {how}" + ("" if self.upscaler == "Lanczos" else f" ({self.upscaler})")
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:

@@ -147,10 +147,20 @@ def _apply(
     if isinstance(op, UpscaleOp):
         from pipelines.retouch.upscale import upscale
 
+        target = op.target
+        if target is not None and op.crop:  # cover the target keeping the aspect; the centre is cut below
+            factor = max(target[0] / image.width, target[1] / image.height)
+            target = (
+                max(target[0], round(image.width * factor)),
+                max(target[1], round(image.height * factor)),
+            )
         out = upscale(
-            image, upscaler=op.upscaler, scale=op.scale or 2.0, target=op.target,
+            image, upscaler=op.upscaler, scale=op.scale or 2.0, target=target,
             models_dir=res.models_dir, device=res.device, cache=res.upscalers,
         )  # fmt: skip
+        if op.target is not None and out.size != op.target:
+            left, top = (out.width - op.target[0]) // 2, (out.height - op.target[1]) // 2
+            out = out.crop((left, top, left + op.target[0], top + op.target[1]))
     elif isinstance(op, RestoreFacesOp):
         from pipelines.retouch.faces import restore_faces
 
