@@ -30,6 +30,7 @@ class GalleryView:
     selected: gr.State  # path of the picked image (for the send-to buttons)
     send_img2img: gr.Button
     send_inpaint: gr.Button
+    send_retouch: gr.Button
 
 
 def _day(text: str, name: str) -> date | None:
@@ -125,6 +126,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
                 reuse = gr.Button("Reuse parameters", variant="primary", size="sm", elem_id="gallery_reuse")
                 send_img2img = gr.Button("Send to img2img", size="sm", elem_id="gallery_send_img2img")
                 send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id="gallery_send_inpaint")
+                send_retouch = gr.Button("Send to retouch", size="sm", elem_id="gallery_send_retouch")
             with gr.Row():
                 favourite = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite")
                 download = gr.DownloadButton("Download PNG", size="sm", elem_id="gallery_download")
@@ -315,7 +317,9 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         return gr.File(value=str(path), visible=True)
 
     zip_button.click(on_zip, inputs=selection, outputs=zip_file, api_visibility="private")
-    return GalleryView(selected=selected, send_img2img=send_img2img, send_inpaint=send_inpaint)
+    return GalleryView(
+        selected=selected, send_img2img=send_img2img, send_inpaint=send_inpaint, send_retouch=send_retouch
+    )
 
 
 def build_pnginfo(tabs: gr.Tabs, txt2img: TabParts) -> None:

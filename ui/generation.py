@@ -55,6 +55,7 @@ class Results:
     info: gr.Textbox
     send_img2img: gr.Button
     send_inpaint: gr.Button
+    send_retouch: gr.Button
     job_id: gr.State
     last_seed: gr.State
     infotexts: gr.State
@@ -167,10 +168,11 @@ def build_results(prefix: str) -> Results:
     with gr.Row():
         send_img2img = gr.Button("Send to img2img", size="sm", elem_id=f"{prefix}_send_img2img")
         send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id=f"{prefix}_send_inpaint")
+        send_retouch = gr.Button("Send to retouch", size="sm", elem_id=f"{prefix}_send_retouch")
     info = gr.Textbox(label="Generation info", lines=4, interactive=False, elem_id=f"{prefix}_info")
     return Results(
         generate=generate, interrupt=interrupt, status=status, preview=preview, gallery=gallery, info=info,
-        send_img2img=send_img2img, send_inpaint=send_inpaint, job_id=gr.State(""), last_seed=gr.State(-1),
+        send_img2img=send_img2img, send_inpaint=send_inpaint, send_retouch=send_retouch, job_id=gr.State(""), last_seed=gr.State(-1),
         infotexts=gr.State([]), paths=gr.State([]), selected=gr.State(""),
     )  # fmt: skip
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.requests import working_size
 from studio import Studio
-from ui import api_endpoints, gallery, img2img, inpaint, remember, txt2img
+from ui import api_endpoints, gallery, img2img, inpaint, remember, retouch, txt2img
 
 CSS = """
 #easel_header { font-size: 0.9rem; opacity: 0.85; }
@@ -30,14 +30,14 @@ CSS = """
 JS = """
 () => {
   document.addEventListener('keydown', (e) => {
-    const tab = ['txt2img', 'img2img', 'inpaint'].find(t => {
+    const tab = ['txt2img', 'img2img', 'inpaint', 'retouch'].find(t => {
       const el = document.getElementById('tab_' + t);
       return el && el.offsetParent !== null;
     });
     if (!tab) return;
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
-      document.getElementById(tab + '_generate')?.click();
+      document.getElementById(tab + (tab === 'retouch' ? '_run' : '_generate'))?.click();
     } else if (e.key === 'Escape') {
       document.getElementById(tab + '_interrupt')?.click();
     }
@@ -90,6 +90,8 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
                 img2img_tab, img2img_image = img2img.build(studio)
             with gr.Tab("inpaint", id="inpaint", elem_id="tab_inpaint"):
                 inpaint_tab, inpaint_editor = inpaint.build(studio)
+            with gr.Tab("Retouch", id="retouch", elem_id="tab_retouch"):
+                retouch_tab = retouch.build(studio)
             with gr.Tab("Gallery", id="gallery", elem_id="tab_gallery") as gallery_tab:
                 targets = {"txt2img": txt2img_tab, "img2img": img2img_tab, "inpaint": inpaint_tab}
                 recent_view = gallery.build(studio, tabs, gallery_tab, targets)
@@ -102,6 +104,12 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
         senders.append((recent_view.selected, recent_view.send_img2img, recent_view.send_inpaint))
         img2img_size = [img2img_tab.controls.width, img2img_tab.controls.height]
         inpaint_size = [inpaint_tab.controls.width, inpaint_tab.controls.height]
+        for selected, to_retouch in [
+            (t.results.selected, t.results.send_retouch) for t in (txt2img_tab, img2img_tab, inpaint_tab)
+        ] + [(recent_view.selected, recent_view.send_retouch)]:
+            to_retouch.click(
+                send_to_retouch, inputs=selected, outputs=[tabs, retouch_tab.image], api_visibility="private"
+            )
         for selected, to_img2img, to_inpaint in senders:
             to_img2img.click(
                 lambda path: send_to("img2img", path), inputs=selected, outputs=[tabs, img2img_image, *img2img_size],
@@ -128,6 +136,13 @@ def send_to(tab: str, path: str) -> tuple[object, ...]:
     with Image.open(path) as picture:
         width, height = working_size(*picture.size)
     return gr.Tabs(selected=tab), path, width, height
+
+
+def send_to_retouch(path: str) -> tuple[object, ...]:
+    """Open the Retouch tab with the picture at `path` (a result or gallery file, metadata and all)."""
+    if not path:
+        raise gr.Error("Click a result first, then send it.")
+    return gr.Tabs(selected="retouch"), path
 
 
 def launch_kwargs(outputs_dir: str, max_upload_mb: int) -> dict[str, object]:
