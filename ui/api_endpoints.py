@@ -114,3 +114,7 @@ def register(studio: Studio) -> None:
 
     for fn in (txt2img, img2img, inpaint):
         gr.api(fn, api_name=fn.__name__, concurrency_id="generate", concurrency_limit=None)
+
+    from ui.retouch import register_api
+
+    register_api(studio)  # `retouch`: an operation chain on a picture
