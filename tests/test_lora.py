@@ -47,7 +47,12 @@ def models_dir(tmp_path_factory) -> Path:
     sd1 = build_tiny_components("sd1", seed=0)
     save_tiny_lora(root / "Lora" / "grain.safetensors", sd1, seed=1)
     save_tiny_lora(root / "lora" / "styles" / "ink.safetensors", sd1, seed=2, text_encoder=True)
-    save_tiny_lora(root / "Lora" / "xl-style.safetensors", build_tiny_components("sdxl", seed=0), seed=3)
+    save_tiny_lora(
+        root / "Lora" / "xl-style.safetensors",
+        build_tiny_components("sdxl", seed=0),
+        seed=3,
+        text_encoder=True,
+    )
     (root / "Lora" / "old.pt").write_bytes(pickle.dumps(_Canary(str(root / CANARY))))
     return root
 
@@ -178,6 +183,32 @@ def test_text_encoder_lora_reaches_the_weighted_prompt_encoder(pipe, library):
     assert not torch.allclose(plain, styled)
     assert torch.equal(plain, again)
     assert_unchanged(pipe, before)
+
+
+def test_sdxl_lora_on_unet_and_both_text_encoders(library):
+    from diffusers import StableDiffusionXLPipeline
+
+    xl = StableDiffusionXLPipeline(**build_tiny_components("sdxl", seed=0), add_watermarker=False)
+    xl.set_progress_bar_config(disable=True)
+    before = snapshot(xl)
+    assert any(key.startswith("text_encoder_2.") for key in before)
+    plain = image(xl)
+    with torch.inference_mode():
+        plain_embeds = prompt_embeddings(xl, "a red fox logo")
+    with applied_loras(xl, [LoraTag("xl-style", 0.9)], library):
+        styled = image(xl)
+        with torch.inference_mode():
+            styled_embeds = prompt_embeddings(xl, "a red fox logo")
+    assert not np.array_equal(plain, styled)
+    width_1 = xl.text_encoder.config.hidden_size
+    # both encoders' halves of the embedding and the pooled one (text_encoder_2) change
+    for part in (slice(None, width_1), slice(width_1, None)):
+        assert not torch.allclose(
+            plain_embeds["prompt_embeds"][..., part], styled_embeds["prompt_embeds"][..., part]
+        )
+    assert not torch.allclose(plain_embeds["pooled_prompt_embeds"], styled_embeds["pooled_prompt_embeds"])
+    assert_unchanged(xl, before)
+    assert np.array_equal(image(xl), plain)
 
 
 def test_a_lora_for_another_family_fails_cleanly(pipe, library):
@@ -314,6 +345,16 @@ def test_sdapi_loras_and_refresh(models_dir, tmp_path):
                     "metadata": {},
                 },
             ]
+            # the page has a LoRA picker under each generating tab's prompts, offering the usable files
+            config = httpx.get(f"{url}/config", timeout=30).json()
+            pickers = {
+                c["props"]["elem_id"]: c["props"]
+                for c in config["components"]
+                if str(c.get("props", {}).get("elem_id", "")).endswith("_lora")
+            }
+            assert {"txt2img_lora", "img2img_lora", "inpaint_lora"} <= set(pickers)
+            choices = [choice[1] for choice in pickers["txt2img_lora"]["choices"]]
+            assert choices == ["grain", "ink", "xl-style"]
             added = models_dir / "Lora" / "added.safetensors"
             added.write_bytes((models_dir / "Lora" / "grain.safetensors").read_bytes())
             try:
@@ -323,3 +364,12 @@ def test_sdapi_loras_and_refresh(models_dir, tmp_path):
             finally:
                 added.unlink()
     assert not (models_dir / CANARY).exists()
+
+
+def test_picking_a_lora_appends_its_tag():
+    from ui.loras import add_lora_tag
+
+    assert add_lora_tag("", "grain") == "<lora:grain:1>"
+    assert add_lora_tag("a fox", "grain") == "a fox <lora:grain:1>"
+    assert add_lora_tag("a fox\n", "grain") == "a fox\n<lora:grain:1>"
+    assert add_lora_tag("a fox", None) == "a fox"
