@@ -64,6 +64,7 @@ def build_studio(settings: Settings) -> Studio:
     """Wire the services: registry, device, pipeline manager, local backend, gallery."""
     from huggingface_hub import constants as hub_constants
 
+    from core.presets import PresetBook
     from gallery.store import Gallery
     from pipelines.backend import LocalBackend
     from pipelines.device import DeviceChoice, choose_device
@@ -96,7 +97,8 @@ def build_studio(settings: Settings) -> Studio:
         registry, manager, preview_every=settings.preview_every, preferred=settings.default_model
     )
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
-    return Studio(backend, Gallery(settings.outputs_dir), queue_size=settings.queue_size)
+    presets = PresetBook(settings.presets_dir, settings.user_presets_dir or settings.presets_dir / "user")
+    return Studio(backend, Gallery(settings.outputs_dir), queue_size=settings.queue_size, presets=presets)
 
 
 def create_app(settings: Settings) -> App:

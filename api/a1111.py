@@ -270,8 +270,6 @@ def _warnings(body: GenerationBody) -> list[str]:
         value = getattr(body, name, None)
         if value not in harmless:
             warnings.append(f"{name}={value!r} is not supported here and was ignored")
-    if body.styles:
-        warnings.append(f"styles {body.styles} were ignored: no prompt styles are defined")
     if body.alwayson_scripts:
         warnings.append(
             f"alwayson_scripts {sorted(body.alwayson_scripts)} were ignored: scripts are not supported"
@@ -293,6 +291,7 @@ def _common_fields(body: GenerationBody, resolve_model: ModelResolver) -> dict[s
         "sampler": sampler_from_a1111(body.sampler_name or body.sampler_index or DEFAULT_API_SAMPLER),
         "schedule_type": schedule_from_a1111(body.scheduler),
         "seed": -1 if body.seed is None else body.seed,
+        "styles": body.styles or [],  # the Studio applies them (an unknown name → 422 naming it)
     }
     defaults = GenerationBody()
     for ours, theirs in (
@@ -438,7 +437,7 @@ def info_json(
             "extra_generation_params": {},
             "index_of_first_image": 0,
             "infotexts": list(infotexts),
-            "styles": [],
+            "styles": list(request.styles),
             "job_timestamp": timestamp,
             "clip_skip": 1,
             "is_using_inpainting_conditioning": False,

@@ -12,8 +12,9 @@ Differences from A1111, on purpose:
   and an admin (`:admin` in the auth file) with no job of their own stops whichever job is running;
   `sd_model_checkpoint` set through `/options` is the caller's own choice, not a server-wide switch.
 - Bad values are refused with 422 and a readable `detail` instead of being clamped; unknown body fields
-  are ignored as A1111 ignores them, and A1111 features we lack (hires fix, face restoration, scripts,
-  styles) are ignored with a line in the answer's `info["warnings"]`.
+  are ignored as A1111 ignores them, and A1111 features we lack (hires fix, face restoration, scripts)
+  are ignored with a line in the answer's `info["warnings"]`. `styles` are applied as in A1111 (the
+  styles of `presets/styles.csv` and `presets/user/styles.csv`); an unknown style name gets 422.
 - `/skip` stops the caller's job like `/interrupt` (there is no per-image skip); finished images are kept.
 - Images are never fetched from URLs; bodies over 60 MB get 413; a full queue gets 503.
 """
@@ -319,7 +320,10 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
 
     @router.get("/prompt-styles")
     def prompt_styles(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return []
+        return [
+            {"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
+            for s in studio.styles()
+        ]
 
     @router.get("/scripts")
     def scripts(user: str = Depends(who)) -> dict[str, list[str]]:

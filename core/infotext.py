@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.requests import GenerationRequest
+from core.styles import Style, strip_styles
 
 INFOTEXT_KEY = "parameters"
 """PNG text chunk that holds the A1111 infotext."""
@@ -27,6 +28,10 @@ EASEL_CHUNK_KEY = "easel"
 """PNG text chunk that holds our own JSON (fields A1111's infotext lacks: task, author, ...)."""
 
 NEGATIVE_PREFIX = "Negative prompt:"
+
+STYLES_KEY = "Styles"
+"""The styles a picture was made with, comma-separated. A1111 writes only the expanded prompt and guesses the
+styles back from it when an infotext is pasted; the explicit list makes that exact."""
 
 # A1111's `re_param`: one `Key: value` pair, the value either a JSON string or anything up to a comma.
 _RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -139,6 +144,7 @@ def request_params(
     }
     for key, attribute in OPTIONAL_REQUEST_KEYS:
         params[key] = getattr(request, attribute, None)
+    params[STYLES_KEY] = ", ".join(request.styles) or None
     for key, value in (extra or {}).items():
         if params.get(key) is not None or key == "Version":
             raise ValueError(f"extra infotext key {key!r} clashes with a value already set")
@@ -155,15 +161,28 @@ def _number(text: str, kind: type[int] | type[float]) -> object:
         return text
 
 
-def request_fields_from_infotext(parsed: ParsedInfotext) -> dict[str, object]:
+def request_fields_from_infotext(parsed: ParsedInfotext, styles: Sequence[Style] = ()) -> dict[str, object]:
     """GenerationRequest field values from an infotext (numbers parsed, ranges left to the request model).
 
     Keys without a request field are ignored here (they stay in `parsed.params`). A missing
     "Schedule type" means "Automatic", which is also what lets an old combined sampler name such as
     "DPM++ 2M Karras" be split by the request model.
+
+    The prompt in an infotext is the one the styles made. With the known `styles`, the "Styles" pair gives
+    back the style names and the prompt as typed before them; when a named style is unknown or has changed
+    since (so that it cannot be taken off), the expanded prompt is returned with no styles, which makes
+    the same picture.
     """
     params = parsed.params
     fields: dict[str, object] = {"prompt": parsed.prompt, "negative_prompt": parsed.negative_prompt}
+    fields["styles"] = []
+    names = [n.strip() for n in params.get(STYLES_KEY, "").split(",") if n.strip()]
+    if names:
+        known = {style.name: style for style in styles}
+        if all(name in known for name in names):
+            typed = strip_styles(parsed.prompt, parsed.negative_prompt, [known[n] for n in names])
+            if typed is not None:
+                fields.update(prompt=typed[0], negative_prompt=typed[1], styles=names)
     if "Steps" in params:
         fields["steps"] = _number(params["Steps"], int)
     if "Sampler" in params:

@@ -25,6 +25,7 @@ MAX_SIZE = 2048
 MAX_BATCH_SIZE = 8
 MAX_BATCH_COUNT = 16
 MAX_IMAGES_PER_JOB = 64
+MAX_STYLES = 16
 
 Seed = Annotated[int, Field(ge=-1, le=MAX_SEED, description="-1 picks a random seed; otherwise 0..2^32-1")]
 
@@ -47,6 +48,9 @@ class GenerationRequest(BaseModel):
     seed: Seed = -1
     batch_size: int = Field(1, ge=1, le=MAX_BATCH_SIZE)
     batch_count: int = Field(1, ge=1, le=MAX_BATCH_COUNT)
+    styles: tuple[str, ...] = Field(
+        (), max_length=MAX_STYLES, description="Prompt styles applied in order (names from styles.csv)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +96,15 @@ class GenerationRequest(BaseModel):
     def _no_nul(cls, value: str) -> str:
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("styles")
+    @classmethod
+    def _style_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from core.styles import check_style_name
+
+        for name in value:
+            check_style_name(name)
         return value
 
     @model_validator(mode="after")

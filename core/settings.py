@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         description="Hub repo id(s) to offer besides the files in models/ (downloaded when the network allows).",
     )
     default_model: str = Field("", description="Model selected at start (a name from the model list).")
+    presets_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "presets",
+        description="Folder with the shipped presets (*.json) and styles.csv.",
+    )
+    user_presets_dir: Path | None = Field(
+        None, description="Folder for the team's own presets and styles (default: <presets-dir>/user)."
+    )
     demo: bool = Field(False, description="Offer a tiny random-weight demo model (pictures are noise).")
     device: Device = Field("auto", description="Compute device: auto picks cuda, then mps, then cpu.")
     dtype: DType = Field("auto", description="Weights precision: auto = fp16 on cuda/mps, fp32 on cpu.")

@@ -2,6 +2,16 @@
 
 from studio.jobs import Job, JobState, NotYourJob
 from studio.queue import QueueFull
-from studio.studio import LOCAL_USER, Studio, UnknownModel
+from studio.studio import LOCAL_USER, Studio, StyleProblem, UnknownModel, UnknownStyle
 
-__all__ = ["LOCAL_USER", "Job", "JobState", "NotYourJob", "QueueFull", "Studio", "UnknownModel"]
+__all__ = [
+    "LOCAL_USER",
+    "Job",
+    "JobState",
+    "NotYourJob",
+    "QueueFull",
+    "Studio",
+    "StyleProblem",
+    "UnknownModel",
+    "UnknownStyle",
+]

@@ -22,8 +22,10 @@ from core.backend import (
     Progress,
     RetouchTools,
 )
-from core.requests import MAX_SEED, GenerationRequest
+from core.presets import Preset, PresetBook, Problem
+from core.requests import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
+from core.styles import Style
 from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
 from studio.jobs import FINISHED, Job, JobState
@@ -45,6 +47,14 @@ class UnknownTool(UnknownModel):
     """A retouch request names an upscaler, face restorer or segmentation model that is not here."""
 
 
+class StyleProblem(UnknownModel):
+    """The request's styles cannot be applied (the prompt they make is too long, for instance)."""
+
+
+class UnknownStyle(StyleProblem):
+    """The request names a style that is not in styles.csv."""
+
+
 class Studio:
     """Façade over one backend (one device) and the gallery.
 
@@ -52,9 +62,12 @@ class Studio:
     and a concrete seed, and queues the job; one worker thread runs jobs in fair order across users.
     """
 
-    def __init__(self, backend: Backend, gallery: Gallery, *, queue_size: int = 32) -> None:
+    def __init__(
+        self, backend: Backend, gallery: Gallery, *, queue_size: int = 32, presets: PresetBook | None = None
+    ) -> None:
         self.backend = backend
         self.gallery = gallery
+        self.presets_book = presets or PresetBook(None, None)
         self._queue = FairQueue(queue_size)
         self._jobs: dict[str, Job] = {}
         self._jobs_lock = threading.Lock()
@@ -86,6 +99,8 @@ class Studio:
             job = Job(request=self._resolved_retouch(request, user), user=user)
         else:
             updates: dict[str, object] = {"model": self._model_for(request.model, user)}
+            if request.styles:  # expanded once, here: the job carries the final prompt and the style names
+                updates["prompt"], updates["negative_prompt"] = self._styled(request)
             if request.seed == -1:
                 updates["seed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
             job = Job(request=request.model_copy(update=updates), user=user)
@@ -110,6 +125,21 @@ class Studio:
         if known[model].refused:
             raise UnknownModel(f"Model {model!r} cannot be used: {known[model].refused}")
         return model
+
+    def _styled(self, request: GenerationRequest) -> tuple[str, str]:
+        try:
+            prompt, negative = self.presets_book.expand(
+                request.prompt, request.negative_prompt, request.styles
+            )
+        except KeyError as exc:
+            names = ", ".join(sorted(s.name for s in self.presets_book.styles())) or "none"
+            raise UnknownStyle(f"Unknown style {exc.args[0]!r}. Available: {names}") from None
+        for what, text in (("prompt", prompt), ("negative prompt", negative)):
+            if len(text) > MAX_PROMPT_CHARS:
+                raise StyleProblem(
+                    f"With its styles the {what} has {len(text)} characters; at most {MAX_PROMPT_CHARS} fit"
+                )
+        return prompt, negative
 
     def _resolved_retouch(self, request: RetouchRequest, user: str) -> RetouchRequest:
         """The chain with its tools checked, a model for each diffusion step (only those need one) and
@@ -355,6 +385,38 @@ class Studio:
 
     def export_zip(self, ids: Sequence[int], dest: Path) -> Path:
         return self.gallery.export_zip(ids, dest)
+
+    # -- presets and styles --
+    # Pass-throughs to the PresetBook. PresetError / StylesFileError (ValueErrors) carry user-facing messages.
+    def styles(self) -> list[Style]:
+        return self.presets_book.styles()
+
+    def presets(self) -> list[Preset]:
+        return self.presets_book.presets()
+
+    def preset(self, name: str) -> Preset:
+        return self.presets_book.get(name)
+
+    def preset_is_shipped(self, name: str) -> bool:
+        return self.presets_book.is_shipped(name)
+
+    def preset_problems(self) -> list[Problem]:
+        return self.presets_book.problems()
+
+    def save_preset(self, preset: Preset, *, replace: bool = False) -> Path:
+        return self.presets_book.save(preset, replace=replace)
+
+    def rename_preset(self, old: str, new: str) -> Preset:
+        return self.presets_book.rename(old, new)
+
+    def delete_preset(self, name: str) -> None:
+        self.presets_book.delete(name)
+
+    def import_styles(self, data: bytes, fmt: str = "auto") -> list[Style]:
+        return self.presets_book.import_styles(data, fmt)
+
+    def export_styles(self) -> bytes:
+        return self.presets_book.export_styles()
 
 
 def _work_units(job: Job) -> int:

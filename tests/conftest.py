@@ -41,6 +41,7 @@ def make_studio(tiny_models_dir: Path, tmp_path: Path):
             "outputs_dir": tmp_path / "outputs",
             "device": "cpu",
             "default_model": "tiny-sd1",
+            "user_presets_dir": tmp_path / "user-presets",  # shipped presets from the repo, user ones here
             **overrides,
         }
         studio = build_studio(Settings(**fields))
@@ -82,7 +83,13 @@ def served_app(models_dir: Path, outputs_dir: Path, **settings: object):
     from app import create_app
     from core.settings import Settings
 
-    fields = {"port": free_port(), "device": "cpu", "default_model": "tiny-sd1", **settings}
+    fields = {
+        "port": free_port(),
+        "device": "cpu",
+        "default_model": "tiny-sd1",
+        "user_presets_dir": outputs_dir.with_name(outputs_dir.name + "-user-presets"),
+        **settings,
+    }
     app = create_app(Settings(models_dir=models_dir, outputs_dir=outputs_dir, **fields))
     _, url, _ = app.launch(prevent_thread_lock=True)
     try:

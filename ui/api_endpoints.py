@@ -26,7 +26,10 @@ def _b64(value: str, name: str) -> bytes:
 
 def _fields(arguments: dict, request_cls: type[BaseModel]) -> dict:
     """The endpoint's arguments that are fields of `request_cls` (the names are the request's own)."""
-    return {name: value for name, value in arguments.items() if name in request_cls.model_fields}
+    fields = {name: value for name, value in arguments.items() if name in request_cls.model_fields}
+    if fields.get("styles") is None:
+        fields.pop("styles", None)  # none given: the request's default (no styles)
+    return fields
 
 
 def register(studio: Studio) -> None:
@@ -56,6 +59,7 @@ def register(studio: Studio) -> None:
         seed: int = -1,
         batch_size: int = 1,
         batch_count: int = 1,
+        styles: list[str] | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Generate images from a prompt. Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
@@ -77,6 +81,7 @@ def register(studio: Studio) -> None:
         seed: int = -1,
         batch_size: int = 1,
         batch_count: int = 1,
+        styles: list[str] | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Push a base64 image toward the prompt. Returns ids, seeds, infotexts and base64 PNGs."""
@@ -105,6 +110,7 @@ def register(studio: Studio) -> None:
         seed: int = -1,
         batch_size: int = 1,
         batch_count: int = 1,
+        styles: list[str] | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Repaint where the base64 mask is white; everything else is kept exactly. Returns base64 PNGs."""
