@@ -28,6 +28,7 @@ from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp
 from core.styles import Style
 from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
+from studio.groups import StudioGroups
 from studio.jobs import FINISHED, Job, JobState
 from studio.queue import FairQueue
 
@@ -55,7 +56,7 @@ class UnknownStyle(StyleProblem):
     """The request names a style that is not in styles.csv."""
 
 
-class Studio:
+class Studio(StudioGroups):
     """Façade over one backend (one device) and the gallery.
 
     `submit` validates what only the Studio can know (the model exists), fills in the default model
@@ -191,6 +192,7 @@ class Studio:
 
     def cancel_all(self, user: str) -> int:
         """Cancel every unfinished job of `user`; returns how many."""
+        self.cancel_groups(user)  # first, so that no group submits another job
         with self._jobs_lock:
             mine = [j for j in self._jobs.values() if j.user == user and j.state not in FINISHED]
         for job in mine:
