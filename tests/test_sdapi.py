@@ -212,7 +212,6 @@ def test_unsupported_a1111_features_are_ignored_with_warnings(alice):
         "seed": 3,
         "enable_hr": True,
         "restore_faces": True,
-        "styles": ["cinematic"],
         "script_name": "x/y/z plot",
         "alwayson_scripts": {"ControlNet": {"args": []}},
         "override_settings": {
@@ -228,7 +227,6 @@ def test_unsupported_a1111_features_are_ignored_with_warnings(alice):
     for name in (
         "enable_hr",
         "restore_faces",
-        "styles",
         "script_name",
         "alwayson_scripts",
         "CLIP_stop_at_last_layers",
@@ -435,7 +433,7 @@ def test_webuiapi_lists(served):
     names = api.util_get_model_names()
     assert {"tiny-sd1", "tiny-sd1-other", "tiny-sd1-inpainting"} <= set(names)
     assert {"None", "Lanczos"} <= {u["name"] for u in api.get_upscalers()}
-    assert api.get_prompt_styles() == []
+    assert "Cinematic" in {s["name"] for s in api.get_prompt_styles()}  # the shipped styles.csv
     assert api.refresh_checkpoints() == {}
     memory = api.get_memory()
     assert memory["ram"]["total"] > memory["ram"]["used"] > 0
