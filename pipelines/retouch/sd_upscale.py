@@ -8,7 +8,7 @@ upscaled picture unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,23 @@ def tile_weights(box: tuple[int, int, int, int], size: tuple[int, int], ramp: in
     wx = axis(right - left, left > 0, right < width)
     wy = axis(bottom - top, top > 0, bottom < height)
     return wy[:, None] * wx[None, :]
+
+
+def blend_tiles(
+    tiles: Sequence[tuple[tuple[int, int, int, int], np.ndarray]], size: tuple[int, int], ramp: int
+) -> np.ndarray:
+    """Tiles (box, H×W×3 pixels) covering `size` blended into one uint8 picture with :func:`tile_weights`."""
+    width, height = size
+    total = np.zeros((height, width, 3), dtype=np.float64)
+    weight_sum = np.zeros((height, width, 1), dtype=np.float64)
+    for box, pixels in tiles:
+        left, top, right, bottom = box
+        weights = tile_weights(box, size, ramp)[:, :, None]
+        total[top:bottom, left:right] += pixels * weights
+        weight_sum[top:bottom, left:right] += weights
+    if not weight_sum.all():
+        raise ValueError("the tiles do not cover the whole picture")
+    return np.clip(np.rint(total / weight_sum), 0, 255).astype(np.uint8)
 
 
 def _tile_request(op: SdUpscaleOp, tile: Image.Image) -> Img2ImgRequest:
@@ -90,11 +107,9 @@ def sd_upscale(
     alpha = big.getchannel("A") if big.mode == "RGBA" else None
     rgb = big.convert("RGB")
 
-    # 2. repaint each tile at low strength, accumulating feathered weights
-    size = rgb.size
-    total = np.zeros((size[1], size[0], 3), dtype=np.float64)
-    weight_sum = np.zeros((size[1], size[0], 1), dtype=np.float64)
-    for index, box in enumerate(tile_boxes(size[0], size[1], op.tile_size, op.overlap)):
+    # 2. repaint each tile at low strength
+    painted_tiles = []
+    for index, box in enumerate(tile_boxes(rgb.width, rgb.height, op.tile_size, op.overlap)):
         tile = rgb.crop(box)
 
         def tile_step(step: int, steps: int, latents: torch.Tensor, index: int = index) -> bool:
@@ -103,14 +118,10 @@ def sd_upscale(
         painted = run_img2img(pipe, _tile_request(op, tile), [op.seed], tile_step)[0]
         if painted.size != tile.size:
             painted = painted.resize(tile.size, Image.Resampling.LANCZOS)
-        weights = tile_weights(box, size, op.overlap)[:, :, None]
-        left, top, right, bottom = box
-        total[top:bottom, left:right] += np.asarray(painted, dtype=np.float64) * weights
-        weight_sum[top:bottom, left:right] += weights
+        painted_tiles.append((box, np.asarray(painted, dtype=np.float64)))
 
-    # 3. the blended picture (every pixel is covered by at least one tile)
-    pixels = np.clip(np.rint(total / weight_sum), 0, 255).astype(np.uint8)
-    result = Image.fromarray(pixels, "RGB")
+    # 3. the tiles blended into one picture through feathered weights
+    result = Image.fromarray(blend_tiles(painted_tiles, rgb.size, op.overlap), "RGB")
     if alpha is not None:
         result.putalpha(alpha)
     return result

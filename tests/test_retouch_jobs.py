@@ -1,0 +1,234 @@
+"""Retouch jobs through a real Studio (registry, manager, tiny model, gallery): chains, exactness, seams, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from core.images import encode_png
+from core.infotext import EASEL_CHUNK_KEY, parse_infotext
+from core.retouch import RetouchRequest, recipe_from_png, tile_boxes
+from studio import JobState
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_models_dir, tmp_path_factory):
+    from app import build_studio
+    from core.settings import Settings
+
+    made = build_studio(
+        Settings(
+            models_dir=tiny_models_dir,
+            outputs_dir=tmp_path_factory.mktemp("retouch-outputs"),
+            device="cpu",
+            default_model="tiny-sd1",
+        )
+    )
+    made.start()
+    yield made
+    made.close()
+
+
+def product(size=(96, 64)) -> Image.Image:
+    """A red disc (the "product") on a flat light background."""
+    image = Image.new("RGB", size, (236, 236, 236))
+    ImageDraw.Draw(image).ellipse(
+        (size[0] // 3, size[1] // 5, 2 * size[0] // 3, 4 * size[1] // 5), fill=(190, 30, 40)
+    )
+    return image
+
+
+def run(studio, ops, image=None, seed=-1):
+    job = studio.submit(RetouchRequest(image=encode_png(image or product()), ops=ops, seed=seed))
+    assert job.wait(120)
+    return job
+
+
+def test_remove_background_then_upscale_saves_a_transparent_double_size_png_with_its_recipe(studio):
+    before = studio.gallery.count()
+    job = run(studio, [{"op": "remove_background", "method": "key"}, {"op": "upscale", "scale": 2}])
+    assert job.state is JobState.DONE, job.error
+    assert job.step == job.total == 2 and len(job.images) == 1
+    saved = job.images[0]
+    assert studio.gallery.count() == before + 1 and saved.task == "retouch"
+    data = studio.image_path(saved.id).read_bytes()
+    with Image.open(io.BytesIO(data)) as picture:
+        picture.load()
+        assert picture.format == "PNG" and picture.mode == "RGBA" and picture.size == (192, 128)
+        alpha = np.asarray(picture.getchannel("A"))
+        chunk = json.loads(picture.info[EASEL_CHUNK_KEY])
+    assert alpha[0, 0] == 0 and alpha[64, 96] == 255  # background gone, product kept
+    assert "Retouch: remove_background → upscale ×2" in saved.infotext
+    assert parse_infotext(saved.infotext).params["Size"] == "192x128"
+    recipe = recipe_from_png(data)
+    assert recipe is not None and [op.op for op in recipe.ops] == ["remove_background", "upscale"]
+    assert chunk["task"] == "retouch"
+    # replaying the recipe on another picture does the same thing
+    again = studio.submit(recipe.request(encode_png(product((40, 30)))))
+    assert again.wait(60) and again.state is JobState.DONE
+    assert (again.images[0].width, again.images[0].height) == (80, 60)
+
+
+def test_replace_background_keeps_every_subject_pixel_byte_identical(studio):
+    from pipelines.retouch.background import subject_mask
+
+    source = product()
+    ops = [{"op": "replace_background", "prompt": "a wooden table", "method": "key", "steps": 3}]
+    job = run(studio, ops, source, seed=11)
+    assert job.state is JobState.DONE, job.error
+    with Image.open(studio.image_path(job.images[0].id)) as out:
+        result = np.asarray(out.convert("RGB"))
+    subject = (
+        np.asarray(subject_mask(source, method="key", models_dir=studio.backend.registry.models_dir)) >= 128
+    )
+    assert subject.sum() > 500 and (~subject).sum() > 500
+    assert np.array_equal(result[subject], np.asarray(source)[subject])
+    assert not np.array_equal(result[~subject], np.asarray(source)[~subject])  # the background did change
+    assert "Seed: 11" in job.images[0].infotext and "Model: tiny-sd1" in job.images[0].infotext
+
+
+def test_replace_background_of_a_cut_out_keeps_its_opaque_pixels(studio):
+    cut = product().convert("RGBA")
+    alpha = Image.new("L", cut.size, 0)
+    ImageDraw.Draw(alpha).rectangle((20, 10, 70, 50), fill=255)
+    cut.putalpha(alpha)
+    job = run(studio, [{"op": "replace_background", "prompt": "sky", "steps": 2}], cut, seed=3)
+    assert job.state is JobState.DONE, job.error
+    with Image.open(studio.image_path(job.images[0].id)) as out:
+        result = np.asarray(out.convert("RGB"))
+    opaque = np.asarray(alpha) == 255
+    assert np.array_equal(result[opaque], np.asarray(cut.convert("RGB"))[opaque])
+
+
+def test_sd_upscale_has_the_asked_size_and_no_seams_at_tile_borders(studio):
+    source = Image.fromarray(
+        np.stack(
+            [*np.meshgrid(np.linspace(0, 255, 80), np.linspace(0, 255, 60)), np.full((60, 80), 128.0)], -1
+        ).astype(np.uint8)
+    )
+    ops = [
+        {
+            "op": "sd_upscale",
+            "scale": 2,
+            "tile_size": 64,
+            "overlap": 24,
+            "steps": 4,
+            "denoising_strength": 0.5,
+        }
+    ]
+    job = run(studio, ops, source, seed=5)
+    assert job.state is JobState.DONE, job.error
+    assert job.step == job.total and job.total > 10
+    with Image.open(studio.image_path(job.images[0].id)) as out:
+        pixels = np.asarray(out.convert("RGB"), dtype=np.float64)
+    assert pixels.shape == (120, 160, 3)
+    # the step between neighbouring columns at each tile's edge is no larger than steps inside the tiles
+    boxes = tile_boxes(160, 120, 64, 24)
+    steps = np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2))  # step between column x and x+1
+    edges = {b[0] - 1 for b in boxes if b[0] > 0} | {b[2] - 1 for b in boxes if b[2] < 160}
+    interior = [steps[x] for x in range(len(steps)) if x not in edges]
+    assert max(steps[x] for x in edges) <= np.percentile(interior, 99)
+    rows = np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2))
+    row_edges = {b[1] - 1 for b in boxes if b[1] > 0} | {b[3] - 1 for b in boxes if b[3] < 120}
+    row_interior = [rows[y] for y in range(len(rows)) if y not in row_edges]
+    assert max(rows[y] for y in row_edges) <= np.percentile(row_interior, 99)
+
+
+def test_tile_blending_leaves_no_step_where_hard_pasting_would():
+    """With random weights every tile is noise, so the seam check above cannot tell blending from pasting;
+    here tiles of flat, very different colours show what the blend does at the tile borders."""
+    from pipelines.retouch.sd_upscale import blend_tiles
+
+    size, tile, overlap = (200, 90), 64, 24
+    boxes = tile_boxes(*size, tile, overlap)
+    flat = [(box, np.full((box[3] - box[1], box[2] - box[0], 3), 40.0 * i)) for i, box in enumerate(boxes)]
+    blended = blend_tiles(flat, size, overlap).astype(np.float64)
+    largest_jump = 40.0 * len(boxes)
+    # a ramp over `overlap` px: each step is a small share of the jump between neighbouring tiles
+    assert np.abs(np.diff(blended, axis=1)).max() <= largest_jump / overlap + 1
+    assert np.abs(np.diff(blended, axis=0)).max() <= largest_jump / overlap + 1
+    pasted = blend_tiles(flat, size, 0).astype(np.float64)  # no feathering: hard edges
+    assert np.abs(np.diff(pasted, axis=1)).max() >= 40.0 / 2
+
+
+def test_erase_changes_only_inside_the_mask(studio):
+    source = product()
+    mask = Image.new("L", source.size, 0)
+    ImageDraw.Draw(mask).rectangle((40, 20, 60, 40), fill=255)
+    job = run(studio, [{"op": "erase", "mask": encode_png(mask), "steps": 2}], source, seed=1)
+    assert job.state is JobState.DONE, job.error
+    with Image.open(studio.image_path(job.images[0].id)) as out:
+        result = np.asarray(out.convert("RGB"))
+    outside = np.asarray(mask) == 0
+    assert np.array_equal(result[outside], np.asarray(source)[outside])
+    assert not np.array_equal(result[~outside], np.asarray(source)[~outside])
+
+
+def test_exports_are_files_not_gallery_pictures(studio):
+    before = studio.gallery.count()
+    job = run(studio, [{"op": "vectorize", "colors": "binary"}, {"op": "logo_pack", "sizes": [16, 32]}])
+    assert job.state is JobState.DONE, job.error
+    assert job.images == [] and studio.gallery.count() == before
+    names = sorted(p.name for p in job.exports)
+    assert names == ["step1-vector.svg", "step2-logo-pack.zip"]
+    assert all(p.is_file() and p.parent.parent == studio.exports_dir() for p in job.exports)
+    assert job.exports[0].read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_missing_weights_fail_the_job_with_what_to_download_and_save_nothing(studio):
+    before = studio.gallery.count()
+    job = run(studio, [{"op": "upscale"}, {"op": "restore_faces"}])
+    assert job.state is JobState.FAILED
+    assert "face_restore" in job.error and "GFPGAN" in job.error
+    assert studio.gallery.count() == before
+
+
+def test_unknown_tools_and_models_are_refused_at_submit(studio):
+    from studio import UnknownModel
+
+    for ops in (
+        [{"op": "upscale", "upscaler": "4x-Nonexistent"}],
+        [{"op": "replace_background", "prompt": "x", "model": "no-such-model"}],
+    ):
+        with pytest.raises(UnknownModel):
+            studio.submit(RetouchRequest(image=encode_png(product()), ops=ops))
+
+
+def test_a_plain_chain_needs_no_model_and_a_diffusion_chain_gets_one_and_a_seed(studio):
+    job = run(studio, [{"op": "enhance", "auto": True}])
+    assert job.state is JobState.DONE and "Model:" not in job.images[0].infotext
+    job = studio.submit(
+        RetouchRequest(
+            image=encode_png(product()),
+            ops=[{"op": "erase", "mask": encode_png(Image.new("L", (96, 64), 255)), "steps": 1}],
+        )
+    )
+    assert job.request.ops[0].model == "tiny-sd1" and job.request.ops[0].seed == job.request.seed >= 0
+    job.wait(60)
+
+
+def test_cancel_stops_a_retouch_job_and_saves_nothing(studio):
+    before = studio.gallery.count()
+    ops = [
+        {
+            "op": "sd_upscale",
+            "scale": 4,
+            "tile_size": 64,
+            "overlap": 8,
+            "steps": 50,
+            "denoising_strength": 1.0,
+        }
+    ]
+    job = studio.submit(RetouchRequest(image=encode_png(product()), ops=ops))
+    started = threading.Event()
+    while job.state is JobState.QUEUED or (job.state is JobState.RUNNING and job.step < 2):
+        started.wait(0.05)
+    studio.cancel(job.id, "local")
+    assert job.wait(60)
+    assert job.state is JobState.CANCELLED and job.images == []
+    assert studio.gallery.count() == before
