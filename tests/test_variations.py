@@ -1,0 +1,102 @@
+"""Variations: N candidates around a result — its seed, fresh variation seeds, the chosen strength — run as
+one group of single-image jobs and saved to the gallery."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.infotext import parse_infotext
+from core.requests import Txt2ImgRequest
+from studio import JobState
+
+FAST = {"steps": 2, "width": 64, "height": 64}
+
+
+def _pixels(studio, image):
+    with Image.open(studio.image_path(image.id)) as picture:
+        return np.asarray(picture.convert("RGB"))
+
+
+def _finished(group, timeout=120):
+    assert group.wait(timeout), "the group did not finish"
+    assert group.state is JobState.DONE, group.error
+    return group
+
+
+def test_variations_of_a_gallery_image_share_its_seed_and_differ_by_variation_seed(make_studio):
+    studio = make_studio()
+    source = studio.submit(Txt2ImgRequest(prompt="a fox logo", seed=4242, **FAST), "alice")
+    assert source.wait(60) and source.state is JobState.DONE
+    original = source.images[0]
+    group = _finished(studio.variations(original.id, 4, 0.15, "alice"))
+    assert len(group.jobs) == 4 and all(job.request.image_count == 1 for job in group.jobs)
+    assert len(group.images) == 4 and group.step == group.total == 4 * FAST["steps"]
+    subseeds = [job.request.subseed for job in group.jobs]
+    assert len(set(subseeds)) == 4 and 4242 not in subseeds
+    for job, image in zip(group.jobs, group.images, strict=True):
+        assert job.request.seed == 4242 and job.request.subseed_strength == 0.15
+        assert job.request.prompt == "a fox logo" and job.request.steps == FAST["steps"]
+        params = parse_infotext(image.infotext).params
+        assert params["Seed"] == "4242"
+        assert params["Variation seed"] == str(job.request.subseed)
+        assert params["Variation seed strength"] == "0.15"
+        assert studio.gallery_image(image.id).author == "alice"
+    # four different pictures, none of them the original
+    pictures = [_pixels(studio, image) for image in group.images]
+    base = _pixels(studio, original)
+    for i, picture in enumerate(pictures):
+        assert not np.array_equal(picture, base)
+        assert all(not np.array_equal(picture, other) for other in pictures[i + 1 :])
+    assert studio.gallery.count() == 5
+
+
+def test_each_variation_equals_its_own_request_run_alone(make_studio):
+    studio = make_studio()
+    group = _finished(studio.variations(Txt2ImgRequest(prompt="badge", seed=9, **FAST), 2, 0.5, "local"))
+    for job, image in zip(group.jobs, group.images, strict=True):
+        alone = studio.submit(job.request, "local")
+        assert alone.wait(60) and alone.state is JobState.DONE
+        assert np.array_equal(_pixels(studio, alone.images[0]), _pixels(studio, image))
+
+
+def test_a_random_seed_is_fixed_once_for_all_variations(make_studio):
+    studio = make_studio()
+    group = _finished(studio.variations(Txt2ImgRequest(prompt="x", **FAST), 3, 0.3, "local"))
+    assert len({image.seed for image in group.images}) == 1
+
+
+def test_bad_counts_and_strengths_are_clear_errors(make_studio):
+    studio = make_studio()
+    for count, strength, message in (
+        (0, 0.15, "count must be 1..16"),
+        (17, 0.15, "count must be 1..16"),
+        (4, 0, "strength must be above 0 and at most 1"),
+        (4, 1.5, "strength must be above 0 and at most 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            studio.variations(Txt2ImgRequest(prompt="x", **FAST), count, strength, "local")
+    assert studio.gallery.count() == 0
+
+
+def test_variations_of_an_img2img_result_say_where_to_make_them(make_studio):
+    studio = make_studio()
+    from core.images import encode_png
+    from core.requests import Img2ImgRequest
+
+    png = encode_png(Image.new("RGB", (64, 64), "white"))
+    job = studio.submit(Img2ImgRequest(init_image=png, prompt="x", seed=1, **FAST), "local")
+    assert job.wait(60) and job.state is JobState.DONE
+    with pytest.raises(ValueError, match="is an img2img result; open it in the img2img tab"):
+        studio.variations(job.images[0].id, 2, 0.2, "local")
+
+
+def test_cancelling_variations_stops_the_rest(make_studio):
+    studio = make_studio()
+    group = studio.variations(
+        Txt2ImgRequest(prompt="x", steps=60, width=64, height=64, seed=1), 4, 0.2, "bob"
+    )
+    while not group.jobs or group.jobs[0].step < 1:
+        assert not group.wait(0.01), group.error
+    studio.cancel_group(group.id, "bob")
+    assert group.wait(60) and group.state is JobState.CANCELLED
+    assert len(group.jobs) == 1 and studio.gallery.count() == 0
