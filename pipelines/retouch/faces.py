@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -25,6 +26,10 @@ from PIL import Image
 from pipelines.retouch import MissingWeights, RetouchError
 from pipelines.retouch.pixels import merge_alpha, rgb_to_tensor, split_alpha, tensor_to_rgb
 from pipelines.retouch.weights import ModelCache, find_model_files, get_model
+
+if TYPE_CHECKING:
+    import torch
+    from spandrel import ImageModelDescriptor
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +98,7 @@ def restore_faces(
     if dtype != next(restorer.model.parameters()).dtype:
         restorer.to(dtype)
     with torch.inference_mode():
-        out = tensor_to_rgb(restorer(rgb_to_tensor(np.asarray(face_in), device, dtype)))
+        out = tensor_to_rgb(_run(restorer, rgb_to_tensor(np.asarray(face_in), device, dtype)))
     restored = Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), "RGB")
     restored = restored.resize((side, side), Image.Resampling.LANCZOS)
 
@@ -107,6 +112,19 @@ def restore_faces(
         "restored the centred %dx%d square with %s (visibility %g)", side, side, path.name, visibility
     )
     return merge_alpha(result, alpha)
+
+
+def _run(restorer: ImageModelDescriptor[Any], x: torch.Tensor) -> torch.Tensor:
+    """One restoration of a ``(1, 3, 512, 512)`` batch in [0, 1].
+
+    spandrel's GFPGAN call passes [0, 1] pixels straight to the network, but GFPGAN works in [-1, 1] (as its own
+    inference code and A1111's wrapper normalise); so GFPGAN runs here on the module directly, with the fixed noise
+    buffers of its StyleGAN decoder (deterministic). Other architectures (RestoreFormer) normalise in spandrel.
+    """
+    if restorer.architecture.id == "GFPGAN":
+        out = restorer.model(x * 2 - 1, return_rgb=False, randomize_noise=False)[0]
+        return ((out + 1) / 2).clamp(0, 1)
+    return restorer(x)
 
 
 def _restorers(models_dir: str | Path) -> dict[str, Path]:
