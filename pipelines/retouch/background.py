@@ -248,8 +248,15 @@ def _fit_background(lab: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, floa
         residual = np.sqrt(((a @ coef - values) ** 2).sum(axis=1))
         mad = float(np.median(residual[keep]))
         keep = residual <= max(3.0 * mad * 1.4826, 3.0)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    background = (design(xx, yy) @ coef).astype(np.float32)
+    # Evaluate the (smooth) fit on a coarse grid and resize: full-size design matrices would cost ~100 B/pixel.
+    grid_w, grid_h = min(width, 64), min(height, 64)
+    gy, gx = np.meshgrid(
+        np.linspace(0, height - 1, grid_h, dtype=np.float32),
+        np.linspace(0, width - 1, grid_w, dtype=np.float32),
+        indexing="ij",
+    )
+    coarse = (design(gx, gy) @ coef).astype(np.float32)
+    background = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
     noise = float(np.median(residual[keep]) * 1.4826) if keep.any() else 0.0
     return background, noise
 
