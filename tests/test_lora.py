@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from core.backend import JobCancelled
+from core.infotext import parse_infotext
 from core.prompt_syntax import LoraTag
 from core.requests import Img2ImgRequest, Txt2ImgRequest
 from pipelines.lora import LoraError, LoraLibrary, applied_loras
@@ -280,6 +281,8 @@ def test_job_applies_the_lora_and_records_it_as_a1111_does(studio, models_dir):
     hash12 = file_addnet_hash(models_dir / "Lora" / "grain.safetensors")
     assert f'Lora hashes: "grain: {hash12}"' in infotext
     assert re.search(r'Lora hashes: "grain: [0-9a-f]{12}", Version: ', infotext)
+    parsed = parse_infotext(infotext)
+    assert parsed.prompt == prompt and parsed.params["Lora hashes"] == f"grain: {hash12}"
     pixels = [np.asarray(Image.open(studio.image_path(j.images[0].id))) for j in (plain, job)]
     assert not np.array_equal(*pixels)
     # the tags went to the LoRA loader, not to the text encoder: weight 0 gives the plain picture
