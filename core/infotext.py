@@ -142,8 +142,12 @@ def request_params(
         "Model hash": model_hash,
         "Model": model_name or None,
     }
+    params.update(_variation_params(request))
     for key, attribute in OPTIONAL_REQUEST_KEYS:
         params[key] = getattr(request, attribute, None)
+    if getattr(request, "enable_hr", None) is False:
+        params["Denoising strength"] = None  # txt2img uses it only for hires fix
+    params.update(_hires_params(request))
     params[STYLES_KEY] = ", ".join(request.styles) or None
     for key, value in (extra or {}).items():
         if params.get(key) is not None or key == "Version":
@@ -151,6 +155,67 @@ def request_params(
         params[key] = value  # a standard key left empty above keeps its place in A1111's order
     params["Version"] = version
     return {key: value for key, value in params.items() if value is not None}
+
+
+def _variation_params(request: GenerationRequest) -> dict[str, object]:
+    """A1111's variation seed and seed resize pairs, present only when used."""
+    varied = request.subseed_strength > 0
+    resize = request.seed_resize_from
+    return {
+        "Variation seed": request.subseed if varied else None,
+        "Variation seed strength": request.subseed_strength if varied else None,
+        "Seed resize from": f"{resize[0]}x{resize[1]}" if resize else None,
+    }
+
+
+def _hires_params(request: GenerationRequest) -> dict[str, object]:
+    """A1111's hires fix pairs (txt2img with enable_hr): scale or resize, steps when set, upscaler."""
+    if not getattr(request, "enable_hr", False):
+        return {}
+    resize_x, resize_y = request.hr_resize_x, request.hr_resize_y  # type: ignore[attr-defined]
+    resized = bool(resize_x or resize_y)
+    return {
+        "Hires upscale": None if resized else request.hr_scale,  # type: ignore[attr-defined]
+        "Hires resize": f"{resize_x}x{resize_y}" if resized else None,
+        "Hires steps": request.hr_second_pass_steps or None,  # type: ignore[attr-defined]
+        "Hires upscaler": request.hr_upscaler,  # type: ignore[attr-defined]
+    }
+
+
+_HIRES_KEYS = ("Hires upscale", "Hires resize", "Hires steps", "Hires upscaler")
+
+
+def _variation_and_hires_fields(params: Mapping[str, str]) -> dict[str, object]:
+    """Request fields from the variation, seed resize, hires fix and denoising strength pairs."""
+    fields: dict[str, object] = {}
+    if "Variation seed" in params:
+        fields["subseed"] = _number(params["Variation seed"], int)
+    if "Variation seed strength" in params:
+        fields["subseed_strength"] = _number(params["Variation seed strength"], float)
+    if "Seed resize from" in params:
+        fields["seed_resize_from_w"], fields["seed_resize_from_h"] = _size_pair(params["Seed resize from"])
+    if "Denoising strength" in params:
+        fields["denoising_strength"] = _number(params["Denoising strength"], float)
+    if any(key in params for key in _HIRES_KEYS):
+        fields["enable_hr"] = True
+        if "Hires upscale" in params:
+            fields["hr_scale"] = _number(params["Hires upscale"], float)
+        if "Hires resize" in params:
+            fields["hr_resize_x"], fields["hr_resize_y"] = _size_pair(params["Hires resize"])
+        if "Hires steps" in params:
+            fields["hr_second_pass_steps"] = _number(params["Hires steps"], int)
+        if params.get("Hires upscaler"):
+            fields["hr_upscaler"] = params["Hires upscaler"]
+    return fields
+
+
+def _size_pair(text: str) -> tuple[object, object]:
+    """ "WxH" as two ints (A1111 writes -1x-1 for "off", which is 0x0 here); other text is left to the model."""
+    size = re.fullmatch(r"(-?\d+)x(-?\d+)", text.strip())
+    if size is None:
+        return text, text
+    w, h = int(size.group(1)), int(size.group(2))
+    return max(w, 0), max(h, 0)
 
 
 def _number(text: str, kind: type[int] | type[float]) -> object:
@@ -199,4 +264,5 @@ def request_fields_from_infotext(parsed: ParsedInfotext, styles: Sequence[Style]
         fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))
     if params.get("Model"):
         fields["model"] = params["Model"]
+    fields.update(_variation_and_hires_fields(params))
     return fields

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from core.hires import DEFAULT_HR_UPSCALER, HiresSize, hires_size, second_pass_steps
 from core.samplers import (
     DEFAULT_SAMPLER,
     DEFAULT_SCHEDULE,
@@ -46,6 +47,19 @@ class GenerationRequest(BaseModel):
     width: int = Field(512, ge=MIN_SIZE, le=MAX_SIZE)
     height: int = Field(512, ge=MIN_SIZE, le=MAX_SIZE)
     seed: Seed = -1
+    subseed: Seed = Field(-1, description="Variation seed; -1 picks a random one when subseed_strength > 0")
+    subseed_strength: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Variation strength: 0 = the seed's picture, 1 = the variation seed's",
+    )
+    seed_resize_from_w: int = Field(
+        0, ge=0, le=MAX_SIZE, description="Draw the noise at this width (0 = off)"
+    )
+    seed_resize_from_h: int = Field(
+        0, ge=0, le=MAX_SIZE, description="Draw the noise at this height (0 = off)"
+    )
     batch_size: int = Field(1, ge=1, le=MAX_BATCH_SIZE)
     batch_count: int = Field(1, ge=1, le=MAX_BATCH_COUNT)
     styles: tuple[str, ...] = Field(
@@ -123,15 +137,97 @@ class GenerationRequest(BaseModel):
             raise ValueError(
                 f"image i of the job uses seed + i, so the seed may be at most {MAX_SEED - total + 1} for {total} images"
             )
+        if self.subseed + total - 1 > MAX_SEED:
+            raise ValueError(
+                f"image i of the job uses subseed + i, so the variation seed may be at most {MAX_SEED - total + 1} "
+                f"for {total} images"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _seed_resize(self) -> GenerationRequest:
+        w, h = self.seed_resize_from_w, self.seed_resize_from_h
+        if (w == 0) != (h == 0):
+            raise ValueError(
+                f"seed resize: give both seed_resize_from_w and seed_resize_from_h, or neither (got {w}x{h})"
+            )
+        for name, value in (("seed_resize_from_w", w), ("seed_resize_from_h", h)):
+            if value and (value % 8 or not MIN_SIZE <= value <= MAX_SIZE):
+                raise ValueError(
+                    f"{name} must be 0 (off) or a multiple of 8 within {MIN_SIZE}..{MAX_SIZE} (got {value})"
+                )
         return self
 
     @property
     def image_count(self) -> int:
         return self.batch_size * self.batch_count
 
+    @property
+    def seed_resize_from(self) -> tuple[int, int] | None:
+        """(width, height) the start noise is drawn at, or None when it is drawn at the picture's size."""
+        return (self.seed_resize_from_w, self.seed_resize_from_h) if self.seed_resize_from_w else None
+
+    @property
+    def steps_per_batch(self) -> int:
+        """Sampling steps one batch takes (hires fix adds its second pass)."""
+        return self.steps
+
 
 class Txt2ImgRequest(GenerationRequest):
+    """txt2img, optionally with A1111's hires fix: a first pass at width × height, upscaled (`hr_upscaler`) and
+    repainted by img2img at `denoising_strength` with `hr_second_pass_steps` (0 = steps) at the larger size."""
+
     task: Literal["txt2img"] = "txt2img"
+    enable_hr: bool = False
+    hr_scale: float = Field(2.0, ge=1.0, le=4.0, description="Hires fix: upscale by this factor")
+    hr_upscaler: str = Field(
+        DEFAULT_HR_UPSCALER,
+        min_length=1,
+        max_length=200,
+        description="Hires fix: a latent mode or an upscaler",
+    )
+    hr_second_pass_steps: int = Field(0, ge=0, le=150, description="Hires fix: second pass steps (0 = steps)")
+    hr_resize_x: int = Field(0, ge=0, le=MAX_SIZE, description="Hires fix: target width (0 = from hr_scale)")
+    hr_resize_y: int = Field(0, ge=0, le=MAX_SIZE, description="Hires fix: target height (0 = from hr_scale)")
+    denoising_strength: float = Field(
+        0.7, ge=0.0, le=1.0, description="Hires fix: how much the second pass repaints (used only with hires)"
+    )
+
+    @model_validator(mode="after")
+    def _hires(self) -> Txt2ImgRequest:
+        if not self.enable_hr:
+            return self
+        for name in ("hr_resize_x", "hr_resize_y"):
+            value = getattr(self, name)
+            if value and (value % 8 or value < MIN_SIZE):
+                raise ValueError(
+                    f"{name} must be 0 (from hr_scale) or a multiple of 8 within {MIN_SIZE}..{MAX_SIZE}"
+                )
+        self.hires_size  # noqa: B018 - raises ValueError when the target is not a valid size
+        if second_pass_steps(self.steps, self.hr_second_pass_steps, self.denoising_strength) < 1:
+            raise ValueError(
+                f"hires fix: denoising strength {self.denoising_strength} × {self.hr_second_pass_steps or self.steps} "
+                "steps leaves the second pass no step; raise the strength or the hires steps"
+            )
+        return self
+
+    @property
+    def hires_size(self) -> HiresSize:
+        """The hires fix's sizes (the output is `.target`); ValueError when they are not valid."""
+        return hires_size(
+            self.width, self.height, scale=self.hr_scale, resize_x=self.hr_resize_x, resize_y=self.hr_resize_y,
+            min_size=MIN_SIZE, max_size=MAX_SIZE,
+        )  # fmt: skip
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.hires_size.target if self.enable_hr else (self.width, self.height)
+
+    @property
+    def steps_per_batch(self) -> int:
+        if not self.enable_hr:
+            return self.steps
+        return self.steps + second_pass_steps(self.steps, self.hr_second_pass_steps, self.denoising_strength)
 
 
 def validation_message(error: Exception) -> str:
@@ -186,6 +282,16 @@ class SourceImageRequest(GenerationRequest):
             raise ValueError(
                 f"denoising strength {self.denoising_strength} × {self.steps} steps leaves no step to sample; "
                 "raise the steps or the strength"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_variation_noise(self) -> SourceImageRequest:
+        # diffusers' img2img and inpaint pipelines draw their noise inside the call, with no way to pass it in
+        if self.subseed_strength > 0 or self.seed_resize_from is not None:
+            raise ValueError(
+                f"variation seeds and seed resize work in txt2img only, not in {self.task}; "
+                "set subseed_strength to 0 and seed resize to 0x0"
             )
         return self
 

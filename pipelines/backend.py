@@ -22,21 +22,22 @@ from core.backend import (
     Progress,
     RetouchTools,
 )
+from core.hires import LATENT_UPSCALE_MODES
 from core.infotext import format_infotext, request_params
 from core.prompt_syntax import extract_loras
-from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, request_summary
+from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest, request_summary
 from core.retouch import RetouchRequest
 from core.samplers import resolve_schedule
 from core.version import INFOTEXT_VERSION
 from pipelines.loader import ModelLoadError, file_sha256_10
 from pipelines.lora import LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
-from pipelines.preview import latent_preview
 from pipelines.registry import ModelEntry, ModelRegistry
 from pipelines.retouch.run import RetouchResources, run_retouch
 from pipelines.retouch.upscale import UpscalerCache
 from pipelines.retouch.weights import ModelCache
-from pipelines.tasks import runner_for, task_pipeline
+from pipelines.taesd import Previewer
+from pipelines.tasks import hires_runner, runner_for, task_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class LocalBackend:
         self.upscalers = UpscalerCache()  # upscaler models loaded by retouch jobs, kept between jobs
         self.face_restorers = ModelCache()
         self.lora_library = LoraLibrary(registry.models_dir)
+        # live previews: TAESD when its weights are in models/, else the latent map
+        self.previews = Previewer(registry.models_dir, manager.device.device)
 
     # -- Backend protocol ------------------------------------------------------------------------
     def models(self, refresh: bool = False) -> list[ModelInfo]:
@@ -182,14 +185,26 @@ class LocalBackend:
         # 1. find the model (requests reach here validated and with a concrete seed)
         entry = self.registry.get(request.model)
         schedule = resolve_schedule(request.sampler, request.schedule_type)
-        counter = _StepCounter(request.steps, request.batch_count)
+        counter = _StepCounter(request.steps_per_batch, request.batch_count)
         run = runner_for(request)
+        hires = isinstance(request, Txt2ImgRequest) and request.enable_hr
+        if hires:
+            self._check_hires_upscaler(request.hr_upscaler)  # type: ignore[union-attr]
         # <lora:name:weight> tags: names resolved and hashed before loading; the encoder gets the prompt without them
         prompt, lora_tags = extract_loras(request.prompt)
         lora_params = self.lora_library.infotext_pairs(lora_tags)
         encoded = request.model_copy(update={"prompt": prompt}) if lora_tags else request
         with self.manager.lease(entry) as base, applied_loras(base, lora_tags, self.lora_library):
             pipe = task_pipeline(self.manager, base, entry, request.task)
+            if hires:  # the second pass runs on the model's img2img pipeline (shared weights)
+                img2img = task_pipeline(self.manager, base, entry, "img2img")
+                run = hires_runner(
+                    img2img,
+                    request.hr_upscaler,  # type: ignore[union-attr]
+                    models_dir=self.registry.models_dir,
+                    device=self.manager.device.device,
+                    cache=self.upscalers,
+                )
             model_hash = self._model_hash(entry)
             for batch in range(request.batch_count):
                 # 2. the seeds of this batch: image i of the job uses seed + i
@@ -200,8 +215,9 @@ class LocalBackend:
                     if cancelled.is_set():
                         return False
                     preview = None
-                    if self.preview_every and (step % self.preview_every == 0 or step == steps):
-                        preview = latent_preview(latents, entry.family)
+                    # every N steps, none extra at the end: the finished image shows then
+                    if self.preview_every and step % self.preview_every == 0:
+                        preview = self.previews(latents, entry.family)
                     done, total = counter.at(step, steps)
                     emit(Progress(step=done, total=total, preview=preview))
                     return True
@@ -215,7 +231,10 @@ class LocalBackend:
                 counter.next_batch()
                 # 4. hand over each image with its infotext
                 for seed, image in zip(seeds, images, strict=True):
-                    resolved = request.model_copy(update={"seed": seed, "schedule_type": schedule})
+                    subseed = request.subseed + (seed - request.seed) if request.subseed != -1 else -1
+                    resolved = request.model_copy(
+                        update={"seed": seed, "subseed": subseed, "schedule_type": schedule}
+                    )
                     params = request_params(
                         resolved,
                         seed=seed,
@@ -233,6 +252,17 @@ class LocalBackend:
                     )
                 if cancelled.is_set():
                     raise JobCancelled
+
+    def hires_upscalers(self) -> list[str]:
+        """Names hires fix accepts: the latent modes, then Lanczos, Nearest and the model upscalers on disk."""
+        from pipelines.retouch.upscale import list_upscalers
+
+        return [*LATENT_UPSCALE_MODES, *list_upscalers(self.registry.models_dir)]
+
+    def _check_hires_upscaler(self, name: str) -> None:
+        available = self.hires_upscalers()
+        if name not in available:
+            raise JobFailed(f"Unknown hires upscaler {name!r}. Available: {', '.join(available)}")
 
     def _retouch_resources(self) -> RetouchResources:
         return RetouchResources(

@@ -46,6 +46,7 @@ def sample(
         return {}
 
     call_kwargs.setdefault("generator", generators_for(seeds))
+    call_kwargs.setdefault("output_type", "pil")  # "latent": the final latents, one tensor per image
     with torch.inference_mode():
         embeds = prompt_embeddings(run_pipe, request.prompt, request.negative_prompt)
         result = run_pipe(
@@ -55,7 +56,6 @@ def sample(
             num_images_per_prompt=len(seeds),
             callback_on_step_end=callback,
             callback_on_step_end_tensor_inputs=["latents"],
-            output_type="pil",
             **call_kwargs,
         )
     return list(result.images)

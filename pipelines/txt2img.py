@@ -10,16 +10,38 @@ from PIL import Image
 
 from core.requests import GenerationRequest
 from pipelines.sampling import StepCallback, generators_for, sample
+from pipelines.variation import batch_noise
 
 
 def initial_latents(
-    pipe: DiffusionPipeline, generators: Sequence[torch.Generator], width: int, height: int
+    pipe: DiffusionPipeline,
+    generators: Sequence[torch.Generator],
+    width: int,
+    height: int,
+    *,
+    seeds: Sequence[int] = (),
+    subseeds: Sequence[int] = (),
+    subseed_strength: float = 0.0,
+    resize_from: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Start noise drawn on the CPU, one generator per image: a seed gives the same noise on any device
-    and in any batch slot. The same generators then supply the step noise of ancestral samplers."""
+    and in any batch slot. The same generators then supply the step noise of ancestral samplers.
+
+    With a variation (`subseeds` and a strength above 0) or a seed resize (`resize_from`, pixels), the noise is
+    A1111's mix of the two seeds' noise (pipelines/variation.py); `seeds` are then the generators' seeds.
+    """
     scale = pipe.vae_scale_factor
     shape = (1, 4, height // scale, width // scale)
-    return torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) for g in generators])
+    if subseed_strength == 0 and resize_from is None:
+        return torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) for g in generators])
+    return batch_noise(generators, seeds, subseeds, subseed_strength, shape[1:], resize_from, scale)
+
+
+def job_subseeds(request: GenerationRequest, seeds: Sequence[int]) -> list[int]:
+    """The variation seeds of a batch: image i of the job uses seed + i and subseed + i."""
+    if request.subseed_strength > 0 and request.subseed == -1:
+        raise ValueError("the variation seed must be resolved (not -1) before sampling")
+    return [request.subseed + (seed - request.seed) for seed in seeds]
 
 
 def run_txt2img(
@@ -27,17 +49,29 @@ def run_txt2img(
     request: GenerationRequest,
     seeds: Sequence[int],
     on_step: StepCallback,
+    *,
+    output_type: str = "pil",
 ) -> list[Image.Image]:
     """Generate `len(seeds)` images for `request` (one batch), calling `on_step` after every step.
 
-    `on_step` returning False cancels the run (JobCancelled); nothing is decoded then.
+    `on_step` returning False cancels the run (JobCancelled); nothing is decoded then. With
+    `output_type="latent"` the final latents are returned (one (C, H, W) tensor per image), not decoded.
     """
     # 1. check inputs
     if pipe.unet.config.in_channels != 4:
         raise ValueError("this is an inpainting model: use it in the inpaint tab, or pick an ordinary model")
     # 2. per-image start noise from per-image generators
     generators = generators_for(seeds)
-    latents = initial_latents(pipe, generators, request.width, request.height)
+    latents = initial_latents(
+        pipe,
+        generators,
+        request.width,
+        request.height,
+        seeds=seeds,
+        subseeds=job_subseeds(request, seeds),
+        subseed_strength=request.subseed_strength,
+        resize_from=request.seed_resize_from,
+    )
     latents = latents.to(device=pipe.device, dtype=pipe.unet.dtype)
     # 3. denoise
     return sample(
@@ -49,4 +83,5 @@ def run_txt2img(
         height=request.height,
         latents=latents,
         generator=generators,
+        output_type=output_type,
     )

@@ -22,6 +22,7 @@ from core.backend import (
     Progress,
     RetouchTools,
 )
+from core.hires import LATENT_UPSCALE_MODES
 from core.presets import Preset, PresetBook, Problem
 from core.requests import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
@@ -104,8 +105,10 @@ class Studio(StudioGroups):
                 updates["prompt"], updates["negative_prompt"] = self._styled(request)
             if request.seed == -1:
                 updates["seed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
+            if request.subseed == -1 and request.subseed_strength > 0:  # image i uses subseed + i
+                updates["subseed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
             job = Job(request=request.model_copy(update=updates), user=user)
-        job.total = request.steps * request.batch_count
+        job.total = _steps_per_batch(request) * request.batch_count
         self._queue.put(job)
         with self._jobs_lock:
             self._jobs[job.id] = job
@@ -253,6 +256,10 @@ class Studio(StudioGroups):
 
     def retouch_tools(self, refresh: bool = False) -> RetouchTools:
         return self.backend.retouch_tools(refresh=refresh)
+
+    def hires_upscalers(self, refresh: bool = False) -> list[str]:
+        """Upscalers hires fix can use: A1111's latent modes, then Lanczos, Nearest and the model upscalers."""
+        return [*LATENT_UPSCALE_MODES, *self.retouch_tools(refresh=refresh).upscalers]
 
     def exports_dir(self) -> Path:
         """Where retouch exports (SVG, zips) are written: a folder under outputs/, never indexed."""
@@ -421,5 +428,10 @@ class Studio(StudioGroups):
         return self.presets_book.export_styles()
 
 
+def _steps_per_batch(request: GenerationRequest | RetouchRequest) -> int:
+    """Sampling steps of one batch (hires fix counts both passes)."""
+    return request.steps_per_batch if isinstance(request, GenerationRequest) else request.steps
+
+
 def _work_units(job: Job) -> int:
-    return max(1, job.request.steps * job.request.image_count)
+    return max(1, _steps_per_batch(job.request) * job.request.image_count)
