@@ -230,6 +230,33 @@ def test_tiles_blend_without_seams(models_dir: Path) -> None:
     assert upscale(image, upscaler="tiny-x2", scale=1.5, tile_size=24, models_dir=models_dir).size == (60, 45)
 
 
+def test_tile_progress_counts_every_pass_and_a_raise_cancels(models_dir: Path) -> None:
+    image = picture(40, 30)
+    calls: list[tuple[int, int]] = []
+    out = upscale(
+        image,
+        upscaler="tiny-x2",
+        scale=4,
+        tile_size=24,
+        models_dir=models_dir,
+        on_tile=lambda d, t: calls.append((d, t)),
+    )
+    assert out.size == (160, 120)
+    total = calls[-1][1]
+    assert calls == [(i, total) for i in range(1, total + 1)]  # both passes, one count
+    assert total == 2 * 2 + 5 * 3  # 40×30 in 24 px tiles at a stride of 18, then 80×60
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done: int, total: int) -> None:
+        if done == 2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        upscale(image, upscaler="tiny-x2", scale=2, tile_size=24, models_dir=models_dir, on_tile=cancel)
+
+
 def test_upscaler_cache_keeps_the_last_model(models_dir: Path) -> None:
     cache = UpscalerCache()
     image = picture()

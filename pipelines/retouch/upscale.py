@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,11 +60,14 @@ def upscale(
     device: str = "cpu",
     cache: ModelCache | None = None,
     tile_size: int = DEFAULT_TILE,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> Image.Image:
     """Upscale ``image`` by ``scale``, or to exactly ``target`` = (width, height) when given.
 
     ``upscaler`` is one of :func:`list_upscalers`. ``tile_size`` is the model's input tile edge in pixels
-    (tiles overlap by 16 px, or a quarter of smaller tiles). Raises :class:`RetouchError` for bad sizes or an unknown/unusable upscaler.
+    (tiles overlap by 16 px, or a quarter of smaller tiles). ``on_tile(done, total)`` is called after each model
+    tile (counted over all passes); an exception it raises (a cancel) stops the work. Raises
+    :class:`RetouchError` for bad sizes or an unknown/unusable upscaler.
     """
     # 1. check inputs
     size = _output_size(image.size, scale, target)
@@ -97,10 +100,12 @@ def upscale(
     needed = max(size[0] / rgb.width, size[1] / rgb.height)
     passes = _passes(model.scale, needed)
     pixels = np.asarray(rgb)
-    for _ in range(passes):
-        pixels = np.clip(
-            np.rint(run_tiled(model, pixels, device=device, tile_size=tile_size)), 0, 255
-        ).astype(np.uint8)
+    counts = [_tile_count(rgb.size, model.scale**p, tile_size) for p in range(passes)]
+    for index in range(passes):
+        done_before = sum(counts[:index])
+        report = None if on_tile is None else (lambda d, _t, b=done_before: on_tile(b + d, sum(counts)))
+        tiled = run_tiled(model, pixels, device=device, tile_size=tile_size, on_tile=report)
+        pixels = np.clip(np.rint(tiled), 0, 255).astype(np.uint8)
     logger.info("upscaled %s → %s with %s (x%d, %d pass(es))", rgb.size, size, upscaler, model.scale, passes)
 
     # 5. exact size with Lanczos; alpha separately
@@ -117,11 +122,12 @@ def run_tiled(
     device: str = "cpu",
     tile_size: int = DEFAULT_TILE,
     overlap: int | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Run an image model on ``(H, W, 3)`` uint8 pixels tile by tile → ``(H*s, W*s, 3)`` float32 in [0, 255].
 
     Tiles overlap by ``overlap`` input pixels (default: 16, at most a quarter of the tile); in the overlaps the outputs are blended with linear ramps, so no seam
-    shows. An image no bigger than one tile runs in one go.
+    shows. An image no bigger than one tile runs in one go. ``on_tile(done, total)`` follows each tile.
     """
     import torch
 
@@ -134,6 +140,7 @@ def run_tiled(
     acc = np.zeros((height * s, width * s, 3), np.float32)
     weight = np.zeros((height * s, width * s, 1), np.float32)
     ys, xs = _starts(height, tile_size, overlap), _starts(width, tile_size, overlap)
+    total, done = len(ys) * len(xs), 0
     with torch.inference_mode():
         for y0 in ys:
             for x0 in xs:
@@ -145,7 +152,15 @@ def run_tiled(
                 w = (wy[:, None] * wx[None, :])[..., None]
                 acc[y0 * s : y1 * s, x0 * s : x1 * s] += out * w
                 weight[y0 * s : y1 * s, x0 * s : x1 * s] += w
+                done += 1
+                if on_tile is not None:
+                    on_tile(done, total)
     return acc / weight
+
+
+def _tile_count(size: tuple[int, int], factor: int, tile: int) -> int:
+    overlap = min(TILE_OVERLAP, tile // 4)
+    return len(_starts(size[1] * factor, tile, overlap)) * len(_starts(size[0] * factor, tile, overlap))
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
