@@ -65,6 +65,7 @@ NON_CHECKPOINT_DIRS = frozenset(
         "SwinIR",
         "GFPGAN",
         "Codeformer",
+        "face_restore",
         "LDSR",
         "ScuNET",
         "BSRGAN",

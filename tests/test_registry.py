@@ -49,7 +49,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) 
     save_tiny(a1111 / "xl" / "tiny-xl.safetensors", arch="sdxl")
     save_tiny(a1111 / "xl" / "tiny-xl_inpainting", arch="sdxl", inpaint=True)
     # Not checkpoints: skipped folders, add-ons, junk.
-    for skipped in ("Lora", "VAE", ".cache", "embeddings"):
+    for skipped in ("Lora", "VAE", ".cache", "embeddings", "face_restore", "upscalers", "rembg", "taesd"):
         (root / skipped).mkdir()
         os.symlink(tiny_models_dir / "tiny-sd1.safetensors", root / skipped / "ignored.safetensors")
     save_file(
