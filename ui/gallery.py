@@ -16,6 +16,7 @@ import gradio as gr
 from core.images import ImageInputError
 from core.infotext import parse_infotext, request_fields_from_infotext
 from core.pnginfo import read_text_chunks
+from core.styles import Style
 from gallery.query import GalleryQuery
 from studio import Studio
 from ui.common import user_of
@@ -43,10 +44,11 @@ def _day(text: str, name: str) -> date | None:
         raise gr.Error(f"{name}: write the date as YYYY-MM-DD (e.g. 2026-11-25)") from None
 
 
-def reuse_values(infotext: str) -> dict[str, Any]:
-    """Request field values from an infotext (the exact settings, seed included)."""
+def reuse_values(infotext: str, styles: Sequence[Style] = ()) -> dict[str, Any]:
+    """Request field values from an infotext (the exact settings, seed included; with the known `styles`,
+    the styles it names and the prompt as typed before them)."""
     parsed = parse_infotext(infotext)
-    fields = request_fields_from_infotext(parsed)
+    fields = request_fields_from_infotext(parsed, styles)
     strength = parsed.params.get("Denoising strength")
     if strength is not None:
         try:
@@ -235,7 +237,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
             raise gr.Error("Click an image first.")
         image = studio.gallery_image(image_id)
         target = image.task if image.task in targets else "txt2img"
-        values = reuse_values(image.infotext)
+        values = reuse_values(image.infotext, studio.styles())
         usable = {m.name for m in studio.models() if not m.refused}
         if values.get("model") not in usable:
             gr.Warning(f"Model {values.get('model')!r} is not available here; the current model is kept.")
@@ -322,7 +324,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
     )
 
 
-def build_pnginfo(tabs: gr.Tabs, txt2img: TabParts) -> None:
+def build_pnginfo(tabs: gr.Tabs, txt2img: TabParts, studio: Studio | None = None) -> None:
     """Drop a picture, read its parameters, send them to txt2img."""
     with gr.Row(equal_height=False):
         with gr.Column():
@@ -346,13 +348,14 @@ def build_pnginfo(tabs: gr.Tabs, txt2img: TabParts) -> None:
         if not infotext:
             gr.Warning("This picture carries no generation parameters.")
             return "", None, items or None
-        return infotext, reuse_values(infotext), items or None
+        return infotext, reuse_values(infotext, studio.styles() if studio else ()), items or None
 
     picture.upload(read, inputs=picture, outputs=[text, table, others], api_visibility="private")
 
     def on_send(infotext: str):
         if not infotext:
             raise gr.Error("Drop a picture with parameters first.")
-        return [gr.Tabs(selected="txt2img"), *fill(txt2img.controls.fields, reuse_values(infotext))]
+        values = reuse_values(infotext, studio.styles() if studio else ())
+        return [gr.Tabs(selected="txt2img"), *fill(txt2img.controls.fields, values)]
 
     send.click(on_send, inputs=text, outputs=[tabs, *txt2img.controls.fields], api_visibility="private")

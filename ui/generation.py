@@ -14,6 +14,7 @@ from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
 from ui import loras
+from ui import presets as preset_tools
 from ui.common import build_request, follow, progress_html, submit, user_of
 
 Component = gr.components.Component
@@ -41,6 +42,7 @@ class Controls:
     width: gr.Slider | None = None
     height: gr.Slider | None = None
     reuse_seed: gr.Button | None = None
+    presets: Any = None  # ui.presets.PresetTools: preset picker, styles, aspect ratio
 
 
 @dataclass
@@ -91,6 +93,7 @@ def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) 
     )
     controls = Controls(model=model, prompt=prompt, negative=negative)
     controls.fields.update({model: "model", prompt: "prompt", negative: "negative_prompt"})
+    controls.presets = preset_tools.build_prompt_tools(studio, controls, prefix)
     return controls
 
 
@@ -117,6 +120,7 @@ def build_settings(controls: Controls, prefix: str) -> None:
             0, 30, value=7, step=0.5, label="CFG scale",
             info="How strictly to follow the prompt (5–9 is usual)", elem_id=f"{prefix}_cfg",
         )  # fmt: skip
+    preset_tools.build_aspect(controls.presets)
     with gr.Row():
         width = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Width", elem_id=f"{prefix}_width")
         height = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Height", elem_id=f"{prefix}_height")
@@ -151,6 +155,7 @@ def build_settings(controls: Controls, prefix: str) -> None:
         }
     )
     random_seed.click(lambda: -1, outputs=seed, api_visibility="private", queue=False)
+    preset_tools.connect(controls)
 
 
 def build_results(prefix: str) -> Results:

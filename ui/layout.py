@@ -96,7 +96,7 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
                 targets = {"txt2img": txt2img_tab, "img2img": img2img_tab, "inpaint": inpaint_tab}
                 recent_view = gallery.build(studio, tabs, gallery_tab, targets)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
-                gallery.build_pnginfo(tabs, txt2img_tab)
+                gallery.build_pnginfo(tabs, txt2img_tab, studio)
         senders = [
             (t.results.selected, t.results.send_img2img, t.results.send_inpaint)
             for t in (txt2img_tab, img2img_tab, inpaint_tab)

@@ -1,0 +1,364 @@
+"""Presets, styles and the aspect-ratio picker of a generating tab (txt2img, img2img, inpaint).
+
+Under the prompts: a Preset dropdown with Apply (`{prefix}_preset`, `{prefix}_preset_apply`), the Styles
+multiselect (`{prefix}_styles`, the request's `styles`) and a live "Final prompt" (`{prefix}_final_prompt`:
+what will be sent once the styles are applied). By the size sliders: the Aspect ratio radio
+(`{prefix}_aspect`) that sets width × height for the selected model's family. Under the settings: a
+"Presets & styles" accordion to save the current settings as a preset, rename or delete your own presets,
+import an A1111 styles.csv or Fooocus style JSON, export styles.csv, and see preset files that could not be read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+from pydantic import ValidationError
+
+from core.aspect import CUSTOM, RATIOS, AspectError, ratio_of, size_for
+from core.presets import Preset, PresetError, apply_preset
+from core.styles import StylesFileError, apply_styles
+from studio import Studio
+
+if TYPE_CHECKING:
+    from ui.generation import Controls
+
+# Request fields a preset can set, in the order its widgets are updated.
+PRESET_FIELDS = (
+    "model",
+    "prompt",
+    "negative_prompt",
+    "sampler",
+    "schedule_type",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "batch_size",
+    "batch_count",
+    "styles",
+)
+
+
+@dataclass
+class PresetTools:
+    """The widgets this module adds to a tab (`connect` wires them once the settings exist)."""
+
+    studio: Studio
+    prefix: str
+    preset: gr.Dropdown
+    apply: gr.Button
+    description: gr.Markdown
+    styles: gr.Dropdown
+    final: gr.Textbox
+    aspect: gr.Radio | None = None
+
+
+def preset_choices(studio: Studio) -> list[str]:
+    return [preset.name for preset in studio.presets()]
+
+
+def style_choices(studio: Studio) -> list[str]:
+    return [style.name for style in studio.styles()]
+
+
+def family_of(studio: Studio, model: str | None) -> str | None:
+    """The family ("sd1", "sd2", "sdxl") of the model a request naming `model` runs on (None: unknown)."""
+    name = model or studio.default_model()
+    info = next((m for m in studio.models() if m.name == name), None)
+    return info.family if info is not None else None
+
+
+def final_prompt(studio: Studio, prompt: str, negative: str, names: list[str] | None) -> Any:
+    """The "Final prompt" box: the prompt and negative prompt with the chosen styles applied."""
+    if not names:
+        return gr.Textbox(value="", visible=False)
+    known = {style.name: style for style in studio.styles()}
+    missing = [name for name in names if name not in known]
+    if missing:
+        return gr.Textbox(value=f"Unknown style: {', '.join(missing)}", visible=True)
+    expanded, expanded_negative = apply_styles(prompt or "", negative or "", [known[n] for n in names])
+    text = expanded + (f"\nNegative prompt: {expanded_negative}" if expanded_negative else "")
+    return gr.Textbox(value=text, visible=True)
+
+
+def build_prompt_tools(studio: Studio, controls: Controls, prefix: str) -> PresetTools:
+    """Preset picker, Styles and the Final prompt preview, under the prompt boxes."""
+    with gr.Row():
+        preset = gr.Dropdown(
+            choices=preset_choices(studio),
+            value=None,
+            label="Preset",
+            info="Styles, sampler, steps, CFG and an aspect ratio in one click",
+            elem_id=f"{prefix}_preset",
+            scale=6,
+        )
+        apply = gr.Button("Apply", elem_id=f"{prefix}_preset_apply", scale=1, min_width=60)
+    description = gr.Markdown("", elem_id=f"{prefix}_preset_description")
+    styles = gr.Dropdown(
+        choices=style_choices(studio),
+        value=[],
+        multiselect=True,
+        label="Styles",
+        info="Applied in order: {prompt} in a style is replaced by your prompt, otherwise the style is appended",
+        elem_id=f"{prefix}_styles",
+    )
+    final = gr.Textbox(
+        label="Final prompt (what will be sent)",
+        lines=2,
+        interactive=False,
+        visible=False,
+        elem_id=f"{prefix}_final_prompt",
+    )
+    controls.fields[styles] = "styles"
+    for source in (controls.prompt, controls.negative, styles):
+        source.change(
+            lambda p, n, s: final_prompt(studio, p, n, s),
+            inputs=[controls.prompt, controls.negative, styles],
+            outputs=final,
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        )
+    # other tabs (or teammates) may have added presets and styles since the page was built
+    preset.focus(
+        lambda: gr.Dropdown(choices=preset_choices(studio)),
+        outputs=preset,
+        api_visibility="private",
+        queue=False,
+    )
+    styles.focus(
+        lambda: gr.Dropdown(choices=style_choices(studio)),
+        outputs=styles,
+        api_visibility="private",
+        queue=False,
+    )
+    return PresetTools(
+        studio=studio,
+        prefix=prefix,
+        preset=preset,
+        apply=apply,
+        description=description,
+        styles=styles,
+        final=final,
+    )
+
+
+def build_aspect(tools: PresetTools) -> gr.Radio:
+    """The Aspect ratio radio; place it above the width and height sliders."""
+    tools.aspect = gr.Radio(
+        [*RATIOS, CUSTOM],
+        value=None,
+        label="Aspect ratio",
+        info="Sets width × height for the selected model: about 512² px for SD 1.x, 768² for SD 2.x, 1024² for SDXL",
+        elem_id=f"{tools.prefix}_aspect",
+    )
+    return tools.aspect
+
+
+def _size(studio: Studio, ratio: str | None, model: str | None) -> tuple[Any, Any]:
+    if not ratio or ratio == CUSTOM:
+        return gr.skip(), gr.skip()
+    try:
+        return size_for(ratio, family_of(studio, model))
+    except AspectError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def connect(controls: Controls) -> None:
+    """Wire Apply, the aspect picker and the "Presets & styles" panel (call after the settings exist)."""
+    tools: PresetTools = controls.presets
+    studio, prefix = tools.studio, tools.prefix
+    by_name = {name: component for component, name in controls.fields.items()}
+    targets = {name: by_name[name] for name in PRESET_FIELDS if name in by_name}
+    aspect = tools.aspect
+    assert aspect is not None and controls.width is not None and controls.height is not None
+
+    # 1. applying a preset sets the widgets (size from its aspect ratio for the selected model's family)
+    def on_apply(data: dict[Any, Any]) -> dict[Any, Any]:
+        name = data[tools.preset]
+        if not name:
+            raise gr.Error("Pick a preset first.")
+        try:
+            preset = studio.preset(name)
+        except PresetError as exc:
+            raise gr.Error(str(exc)) from None
+        current = {field: data[component] for field, component in targets.items()}
+        usable = {m.name for m in studio.models() if not m.refused}
+        if preset.model and preset.model not in usable:
+            gr.Warning(f"The preset's model {preset.model!r} is not here; keeping {current.get('model')!r}.")
+            preset = preset.model_copy(update={"model": None})
+        family = family_of(studio, preset.model or current.get("model"))
+        try:
+            values = apply_preset(preset, current, family=family)
+        except AspectError as exc:
+            raise gr.Error(str(exc)) from None
+        values["styles"] = list(values.get("styles") or [])
+        updates: dict[Any, Any] = {component: values[field] for field, component in targets.items()}
+        updates[aspect] = (
+            preset.aspect
+            if preset.aspect in RATIOS
+            else ratio_of(values["width"], values["height"]) or CUSTOM
+        )  # type: ignore[arg-type]
+        updates[tools.description] = preset.description
+        return updates
+
+    inputs = {tools.preset, *targets.values()}
+    outputs = [*targets.values(), aspect, tools.description]
+    for event in (tools.apply.click, tools.preset.input):
+        event(on_apply, inputs=inputs, outputs=outputs, api_visibility="private", queue=False)
+
+    # 2. the aspect picker sets the size; moving a size slider shows which ratio (or custom) it now is
+    aspect.input(
+        lambda ratio, model: _size(studio, ratio, model),
+        inputs=[aspect, controls.model],
+        outputs=[controls.width, controls.height],
+        api_visibility="private",
+        queue=False,
+    )
+    controls.model.change(
+        lambda ratio, model: _size(studio, ratio, model),
+        inputs=[aspect, controls.model],
+        outputs=[controls.width, controls.height],
+        api_visibility="private",
+        queue=False,
+    )
+    for slider in (controls.width, controls.height):
+        slider.input(
+            lambda w, h: ratio_of(int(w), int(h)) or CUSTOM,
+            inputs=[controls.width, controls.height],
+            outputs=aspect,
+            api_visibility="private",
+            queue=False,
+        )
+
+    # 3. the panel: save / rename / delete presets, import / export styles, broken files
+    with gr.Accordion("Presets & styles", open=False, elem_id=f"{prefix}_presets_panel"):
+        with gr.Row():
+            name = gr.Textbox(label="Preset name", max_lines=1, elem_id=f"{prefix}_preset_name", scale=2)
+            about = gr.Textbox(label="Description", max_lines=1, elem_id=f"{prefix}_preset_about", scale=3)
+        with gr.Row():
+            save = gr.Button("Save current settings as a preset", elem_id=f"{prefix}_preset_save", size="sm")
+            rename = gr.Button(
+                "Rename selected preset to this name", elem_id=f"{prefix}_preset_rename", size="sm"
+            )
+            delete = gr.Button(
+                "Delete selected preset", variant="stop", elem_id=f"{prefix}_preset_delete", size="sm"
+            )
+        gr.Markdown(
+            "Your presets are saved for the whole team in `presets/user/`; shipped presets cannot be changed. "
+            "Styles can be imported from an AUTOMATIC1111 `styles.csv` or a Fooocus style `.json`; a style with "
+            "the name of a shipped one replaces it."
+        )
+        with gr.Row():
+            upload = gr.File(
+                label="Import styles (styles.csv or Fooocus .json)",
+                file_types=[".csv", ".json"],
+                type="binary",
+                elem_id=f"{prefix}_styles_import",
+            )
+            with gr.Column():
+                export = gr.Button("Export styles.csv", elem_id=f"{prefix}_styles_export", size="sm")
+                exported = gr.File(
+                    label="styles.csv", visible=False, interactive=False, elem_id=f"{prefix}_styles_file"
+                )
+        problems = gr.Markdown(problems_text(studio), elem_id=f"{prefix}_preset_problems")
+
+    def refreshed(selected: str | None = None) -> tuple[Any, Any, Any]:
+        return (
+            gr.Dropdown(choices=preset_choices(studio), value=selected),
+            gr.Dropdown(choices=style_choices(studio)),
+            problems_text(studio),
+        )
+
+    def on_save(data: dict[Any, Any]) -> tuple[Any, ...]:
+        preset = preset_from_widgets(
+            data[name], data[about], {f: data[c] for f, c in targets.items()}, data[aspect]
+        )
+        try:
+            studio.save_preset(preset)
+        except PresetError as exc:
+            raise gr.Error(str(exc)) from None
+        gr.Info(f"Preset {preset.name!r} saved.")
+        return refreshed(preset.name)
+
+    def on_rename(old: str | None, new: str) -> tuple[Any, ...]:
+        if not old:
+            raise gr.Error("Pick the preset to rename in the Preset list first.")
+        try:
+            renamed = studio.rename_preset(old, (new or "").strip())
+        except PresetError as exc:
+            raise gr.Error(str(exc)) from None
+        return refreshed(renamed.name)
+
+    def on_delete(selected: str | None) -> tuple[Any, ...]:
+        if not selected:
+            raise gr.Error("Pick the preset to delete in the Preset list first.")
+        try:
+            studio.delete_preset(selected)
+        except PresetError as exc:
+            raise gr.Error(str(exc)) from None
+        gr.Info(f"Preset {selected!r} deleted.")
+        return refreshed(None)
+
+    def on_import(data: bytes | None) -> tuple[Any, ...]:
+        if not data:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            imported = studio.import_styles(data, "auto")
+        except (StylesFileError, PresetError) as exc:
+            raise gr.Error(f"Styles not imported: {exc}") from None
+        gr.Info(f"{len(imported)} style(s) imported.")
+        _, styles, problems_update = refreshed()
+        return gr.skip(), styles, problems_update, None
+
+    def on_export() -> Any:
+        folder = Path(tempfile.mkdtemp(prefix="easel-styles-"))
+        path = folder / "styles.csv"
+        path.write_bytes(studio.export_styles())
+        return gr.File(value=str(path), visible=True)
+
+    panel_outputs = [tools.preset, tools.styles, problems]
+    private = {"api_visibility": "private", "queue": False}
+    save.click(on_save, inputs={name, about, aspect, *targets.values()}, outputs=panel_outputs, **private)
+    rename.click(on_rename, inputs=[tools.preset, name], outputs=panel_outputs, **private)
+    delete.click(on_delete, inputs=[tools.preset], outputs=panel_outputs, **private)
+    upload.upload(on_import, inputs=upload, outputs=[*panel_outputs, upload], **private)
+    export.click(on_export, outputs=exported, **private)
+
+
+def preset_from_widgets(name: str, description: str, values: dict[str, Any], aspect: str | None) -> Preset:
+    """A preset of the current settings (not the prompt or model): styles, sampler, steps, CFG, batch, and
+    the aspect ratio when one is picked (so that it suits any model), else the fixed width × height."""
+    fields: dict[str, Any] = {
+        "name": (name or "").strip(),
+        "description": (description or "").strip(),
+        "styles": list(values.get("styles") or []),
+        "sampler": values.get("sampler"),
+        "schedule_type": values.get("schedule_type"),
+    }
+    for key, kind in (("steps", int), ("cfg_scale", float), ("batch_size", int), ("batch_count", int)):
+        if values.get(key) is not None:
+            fields[key] = kind(values[key])
+    if aspect in RATIOS:
+        fields["aspect"] = aspect
+    elif values.get("width") and values.get("height"):
+        fields["width"], fields["height"] = int(values["width"]), int(values["height"])
+    if not fields["name"]:
+        raise gr.Error("Type a name for the preset first.")
+    try:
+        return Preset(**fields)
+    except ValidationError as exc:
+        message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise gr.Error(f"Preset not saved: {message}") from None
+
+
+def problems_text(studio: Studio) -> str:
+    problems = studio.preset_problems()
+    if not problems:
+        return ""
+    lines = "\n".join(f"- `{p.file}`: {p.reason}" for p in problems)
+    return f"**{len(problems)} preset or styles file(s) could not be read and were skipped:**\n{lines}"
