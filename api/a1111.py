@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.schemas import GenerationBody, Img2ImgBody, Txt2ImgBody
 from core.backend import ModelInfo
+from core.hires import LATENT_UPSCALE_MODES
 from core.images import ImageInputError, decode_image, invert_mask, mask_from_upload, require_nonempty
 from core.infotext import parse_infotext
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest
@@ -222,10 +223,6 @@ _NO_EFFECT: dict[str, tuple[object, ...]] = {
     # A1111 features we do not have; a value other than these gets a warning in `info`.
     "restore_faces": (None, False),
     "tiling": (None, False),
-    "enable_hr": (None, False),
-    "subseed_strength": (None, 0, 0.0),
-    "seed_resize_from_h": (None, -1, 0),
-    "seed_resize_from_w": (None, -1, 0),
     "initial_noise_multiplier": (None, 1, 1.0),
     "script_name": (None, ""),
 }
@@ -291,6 +288,11 @@ def _common_fields(body: GenerationBody, resolve_model: ModelResolver) -> dict[s
         "sampler": sampler_from_a1111(body.sampler_name or body.sampler_index or DEFAULT_API_SAMPLER),
         "schedule_type": schedule_from_a1111(body.scheduler),
         "seed": -1 if body.seed is None else body.seed,
+        "subseed": -1 if body.subseed is None else body.subseed,
+        "subseed_strength": body.subseed_strength or 0.0,
+        # A1111 sends -1 (or 0) for "no seed resize"
+        "seed_resize_from_w": max(body.seed_resize_from_w or 0, 0),
+        "seed_resize_from_h": max(body.seed_resize_from_h or 0, 0),
         "styles": body.styles or [],  # the Studio applies them (an unknown name → 422 naming it)
     }
     defaults = GenerationBody()
@@ -317,7 +319,19 @@ def _build(model: type[R], fields: Mapping[str, Any]) -> R:
 def txt2img_plan(raw: Mapping[str, Any], resolve_model: ModelResolver) -> Plan:
     """A txt2img request from an A1111 `/txt2img` body."""
     body = parse_body(Txt2ImgBody, raw)
-    request = _build(Txt2ImgRequest, _common_fields(body, resolve_model))
+    fields = _common_fields(body, resolve_model)
+    if body.enable_hr:
+        hires = {
+            "enable_hr": True,
+            "hr_scale": body.hr_scale,
+            "hr_upscaler": body.hr_upscaler or None,
+            "hr_second_pass_steps": body.hr_second_pass_steps,
+            "hr_resize_x": body.hr_resize_x,
+            "hr_resize_y": body.hr_resize_y,
+            "denoising_strength": body.denoising_strength,
+        }
+        fields.update({k: v for k, v in hires.items() if v is not None})  # None: our default
+    request = _build(Txt2ImgRequest, fields)
     return Plan(request, _warnings(body), body.model_dump(), body.send_images is not False)
 
 
@@ -384,6 +398,11 @@ def img2img_plan(raw: Mapping[str, Any], resolve_model: ModelResolver) -> Plan:
     return Plan(_build(InpaintRequest, fields), warnings, parameters, body.send_images is not False)
 
 
+def latent_upscale_mode_items() -> list[dict[str, Any]]:
+    """`GET /latent-upscale-modes`, as A1111 lists them."""
+    return [{"name": name} for name in LATENT_UPSCALE_MODES]
+
+
 # --- the answer ---------------------------------------------------------------------------------------
 
 
@@ -414,9 +433,11 @@ def info_json(
             "all_negative_prompts": [request.negative_prompt] * count,
             "seed": request.seed,
             "all_seeds": list(seeds),
-            "subseed": -1,
-            "all_subseeds": [-1] * count,
-            "subseed_strength": 0,
+            "subseed": request.subseed,
+            "all_subseeds": [
+                request.subseed + (s - request.seed) if request.subseed != -1 else -1 for s in seeds
+            ],
+            "subseed_strength": request.subseed_strength,
             "width": request.width,
             "height": request.height,
             "sampler_name": request.sampler,
@@ -431,8 +452,8 @@ def info_json(
             "sd_model_hash": model_hash,
             "sd_vae_name": None,
             "sd_vae_hash": None,
-            "seed_resize_from_w": -1,
-            "seed_resize_from_h": -1,
+            "seed_resize_from_w": request.seed_resize_from_w or -1,
+            "seed_resize_from_h": request.seed_resize_from_h or -1,
             "denoising_strength": getattr(request, "denoising_strength", None),
             "extra_generation_params": {},
             "index_of_first_image": 0,

@@ -51,6 +51,11 @@ class GenerationBody(A1111Body):
 class Txt2ImgBody(GenerationBody):
     enable_hr: bool | None = False
     denoising_strength: float | None = None  # only used by hires fix in A1111
+    hr_scale: float | None = 2.0
+    hr_upscaler: str | None = None
+    hr_second_pass_steps: int | None = 0
+    hr_resize_x: int | None = 0
+    hr_resize_y: int | None = 0
 
 
 class Img2ImgBody(GenerationBody):

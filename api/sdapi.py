@@ -314,6 +314,10 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
     def samplers(user: str = Depends(who)) -> list[dict[str, Any]]:
         return a1111.sampler_items()
 
+    @router.get("/latent-upscale-modes")
+    def latent_upscale_modes(user: str = Depends(who)) -> list[dict[str, Any]]:
+        return a1111.latent_upscale_mode_items()
+
     @router.get("/schedulers")
     def schedulers(user: str = Depends(who)) -> list[dict[str, Any]]:
         return a1111.scheduler_items()

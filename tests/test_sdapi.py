@@ -210,7 +210,6 @@ def test_unsupported_a1111_features_are_ignored_with_warnings(alice):
     body = {
         "prompt": "warned",
         "seed": 3,
-        "enable_hr": True,
         "restore_faces": True,
         "script_name": "x/y/z plot",
         "alwayson_scripts": {"ControlNet": {"args": []}},
@@ -225,7 +224,6 @@ def test_unsupported_a1111_features_are_ignored_with_warnings(alice):
     info = json.loads(response.json()["info"])
     warnings = " | ".join(info["warnings"])
     for name in (
-        "enable_hr",
         "restore_faces",
         "script_name",
         "alwayson_scripts",

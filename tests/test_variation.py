@@ -1,0 +1,151 @@
+"""Variation seeds and seed resize: A1111's start noise, pixel-exact at the ends, per image, validated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.images import encode_png
+from core.infotext import parse_infotext, request_fields_from_infotext
+from core.requests import Img2ImgRequest, Txt2ImgRequest
+from pipelines.sampling import generators_for
+from pipelines.txt2img import initial_latents, run_txt2img
+from pipelines.variation import image_noise, slerp
+
+FAST = {"steps": 3, "width": 64, "height": 64, "sampler": "DPM++ 2M", "prompt": "a fox"}
+
+
+def _pixels(pipe, seeds, **fields) -> list[np.ndarray]:
+    request = Txt2ImgRequest(**{**FAST, "seed": seeds[0], **fields})
+    return [np.asarray(image) for image in run_txt2img(pipe, request, seeds, lambda *a: True)]
+
+
+def _randn(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))
+
+
+# --- pixels ----------------------------------------------------------------------------------------------
+
+
+def test_strength_0_is_the_seed_and_strength_1_is_the_variation_seed(tiny_sd1_pipe):
+    base = _pixels(tiny_sd1_pipe, [5])[0]
+    other = _pixels(tiny_sd1_pipe, [99])[0]
+    assert np.array_equal(_pixels(tiny_sd1_pipe, [5], subseed=99, subseed_strength=0.0)[0], base)
+    assert np.array_equal(_pixels(tiny_sd1_pipe, [5], subseed=99, subseed_strength=1.0)[0], other)
+    middle = _pixels(tiny_sd1_pipe, [5], subseed=99, subseed_strength=0.5)[0]
+    assert not np.array_equal(middle, base) and not np.array_equal(middle, other)
+    assert np.array_equal(_pixels(tiny_sd1_pipe, [5], subseed=99, subseed_strength=0.5)[0], middle)
+
+
+def test_image_i_uses_seed_plus_i_and_subseed_plus_i(tiny_sd1_pipe):
+    fields = {"subseed": 40, "subseed_strength": 0.3}
+    # the start noise of batch slot 1 is exactly that of a job whose first image has seed 6 / subseed 41
+    batch = initial_latents(
+        tiny_sd1_pipe, generators_for([5, 6]), 64, 64, seeds=[5, 6], subseeds=[40, 41], subseed_strength=0.3
+    )
+    single = initial_latents(
+        tiny_sd1_pipe, generators_for([6]), 64, 64, seeds=[6], subseeds=[41], subseed_strength=0.3
+    )
+    assert torch.equal(batch[1], single[0])
+    # the pictures: a batch of two and the second one alone (batched matmuls may round the last bit)
+    in_batch = _pixels(tiny_sd1_pipe, [5, 6], **fields)[1]
+    alone = _pixels(tiny_sd1_pipe, [6], subseed=41, subseed_strength=0.3)[0]
+    assert np.abs(in_batch.astype(int) - alone.astype(int)).max() <= 2
+
+
+def test_a_variation_keeps_the_step_noise_of_the_seed():
+    # with strength 1 the start noise is the variation seed's, but the generator (ancestral step noise) has
+    # advanced exactly as for the base seed alone
+    g_plain, g_varied = generators_for([5]), generators_for([5])
+    image_noise(g_varied[0], 5, 99, 1.0, (4, 8, 8))
+    torch.randn((1, 4, 8, 8), generator=g_plain[0])
+    assert torch.equal(torch.randn(16, generator=g_plain[0]), torch.randn(16, generator=g_varied[0]))
+
+
+# --- the noise itself ------------------------------------------------------------------------------------
+
+
+def test_slerp_ends_and_unit_columns():
+    low, high = _randn(1, (4, 8, 8)), _randn(2, (4, 8, 8))
+    assert torch.equal(slerp(0.0, low, high), low) and torch.equal(slerp(1.0, low, high), high)
+    unit_low, unit_high = (t / torch.norm(t, dim=1, keepdim=True) for t in (low, high))
+    mixed = slerp(0.3, unit_low, unit_high)  # spherical: columns of unit length stay unit length
+    assert torch.allclose(torch.norm(mixed, dim=1), torch.ones(4, 8), atol=1e-5)
+
+
+def test_seed_resize_keeps_the_centre_of_the_smaller_seeds_noise(tiny_sd1_pipe):
+    # 128×96 picture, noise drawn as for 96×96: latents 12×16, the 12×12 noise pasted at columns 2..14
+    latents = initial_latents(
+        tiny_sd1_pipe, generators_for([7]), 128, 96, seeds=[7], subseeds=[0], resize_from=(96, 96)
+    )
+    small = _randn(7, (1, 4, 12, 12))
+    assert latents.shape == (1, 4, 12, 16)
+    assert torch.equal(latents[0, :, :, 2:14], small[0])
+    assert not torch.equal(
+        latents[0, :, :, :2], small[0, :, :, :2]
+    )  # the border comes from the full-size draw
+    # the other way: a 96×96 picture resized from 128×96 is the centre crop of the larger noise
+    cropped = initial_latents(
+        tiny_sd1_pipe, generators_for([7]), 96, 96, seeds=[7], subseeds=[0], resize_from=(128, 96)
+    )
+    assert torch.equal(cropped[0], _randn(7, (4, 12, 16))[:, :, 2:14])
+
+
+def test_seed_resize_to_the_same_size_changes_nothing(tiny_sd1_pipe):
+    plain = initial_latents(tiny_sd1_pipe, generators_for([3]), 64, 64)
+    same = initial_latents(
+        tiny_sd1_pipe, generators_for([3]), 64, 64, seeds=[3], subseeds=[0], resize_from=(64, 64)
+    )
+    assert torch.equal(plain, same)
+
+
+# --- requests, infotext, Studio ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"subseed_strength": 1.5}, "subseed_strength"),
+        ({"subseed_strength": float("nan")}, "subseed_strength"),
+        ({"seed_resize_from_w": 64}, "both"),
+        ({"seed_resize_from_w": 100, "seed_resize_from_h": 64}, "multiple of 8"),
+        ({"seed_resize_from_w": 32, "seed_resize_from_h": 64}, "multiple of 8 within"),
+        ({"subseed": 2**32 - 1, "batch_size": 2}, "variation seed may be at most"),
+    ],
+)
+def test_bad_variation_fields_are_rejected(fields, needle):
+    with pytest.raises(ValueError, match=needle):
+        Txt2ImgRequest(**fields)
+
+
+def test_img2img_refuses_a_variation_clearly():
+    from PIL import Image
+
+    picture = encode_png(Image.new("RGB", (64, 64)))
+    with pytest.raises(ValueError, match="txt2img only"):
+        Img2ImgRequest(init_image=picture, subseed=3, subseed_strength=0.2)
+    Img2ImgRequest(init_image=picture, subseed=3)  # a variation seed at strength 0 is harmless
+
+
+def test_studio_resolves_the_variation_seed_and_the_infotext_brings_it_back(make_studio):
+    studio = make_studio(preview_every=0)
+    request = Txt2ImgRequest(
+        **FAST, seed=11, batch_size=2, subseed_strength=0.25, seed_resize_from_w=72, seed_resize_from_h=64
+    )
+    job = studio.submit(request, "local")
+    assert job.wait(120) and job.error is None, job.error
+    subseed = job.request.subseed
+    assert subseed != -1
+    for i, image in enumerate(job.images):
+        params = parse_infotext(image.infotext).params
+        assert params["Variation seed"] == str(subseed + i)
+        assert params["Variation seed strength"] == "0.25"
+        assert params["Seed resize from"] == "72x64"
+        again = Txt2ImgRequest(**request_fields_from_infotext(parse_infotext(image.infotext)))
+        assert (again.seed, again.subseed) == (11 + i, subseed + i)
+        assert (again.subseed_strength, again.seed_resize_from) == (0.25, (72, 64))
+    plain = studio.submit(Txt2ImgRequest(**FAST, seed=11), "local")
+    assert plain.wait(120)
+    assert plain.request.subseed == -1  # strength 0: no variation seed drawn, none written
+    assert "Variation" not in plain.images[0].infotext and "Seed resize" not in plain.images[0].infotext
