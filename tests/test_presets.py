@@ -374,6 +374,16 @@ def test_api_prompt_styles_and_the_styles_field(tiny_models_dir, tmp_path: Path)
             response = http.post("/txt2img", json={**body, "styles": ["a, b"]})
             assert response.status_code == 422 and "comma" in response.json()["detail"]
 
+        # the Gradio API endpoint takes styles too
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        result = client.predict(prompt="a fox", styles=["Cinematic"], seed=9, **FAST, api_name="/txt2img")
+        assert result["infotexts"][0].startswith("cinematic film still of a fox")
+        assert "Styles: Cinematic" in result["infotexts"][0]
+        with pytest.raises(Exception, match="Unknown style 'Nope'"):
+            client.predict(prompt="a fox", styles=["Nope"], **FAST, api_name="/txt2img")
+
 
 def test_img2img_request_carries_styles() -> None:
     buffer = io.BytesIO()
