@@ -418,18 +418,21 @@ def info_json(
     infotexts: Sequence[str],
     timestamp: str,
     warnings: Sequence[str],
+    typed: GenerationRequest | None = None,
 ) -> str:
     """The `info` string of a generation answer: A1111's `Processed.js()` fields (plus `warnings`).
 
-    `seeds` and `infotexts` describe the images returned, in order.
+    `seeds` and `infotexts` describe the images returned, in order. As in A1111, `prompt` and
+    `negative_prompt` are the ones sent (`typed`, before styles) and `all_prompts` the ones used.
     """
+    typed = typed or request
     count = len(infotexts)
     model_hash = parse_infotext(infotexts[0]).params.get("Model hash") if infotexts else None
     return json.dumps(
         {
-            "prompt": request.prompt,
+            "prompt": typed.prompt,
             "all_prompts": [request.prompt] * count,
-            "negative_prompt": request.negative_prompt,
+            "negative_prompt": typed.negative_prompt,
             "all_negative_prompts": [request.negative_prompt] * count,
             "seed": request.seed,
             "all_seeds": list(seeds),

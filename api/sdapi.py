@@ -221,6 +221,7 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
             infotexts=[image.infotext for image in images],
             timestamp=timestamp,
             warnings=warnings,
+            typed=plan.request,
         )
         return {"images": encoded, "parameters": plan.parameters, "info": info}
 

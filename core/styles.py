@@ -165,7 +165,8 @@ def _dedupe(styles: list[Style]) -> list[Style]:
 
 
 def read_styles_csv(data: bytes) -> list[Style]:
-    """Styles from an A1111 `styles.csv`. Raises StylesFileError naming the row for a malformed one."""
+    """Styles from an A1111 `styles.csv`. Raises StylesFileError naming the row for a malformed one
+    (rows are CSV records, the header is row 1; a quoted value may span several lines)."""
     _check_size(data, "the styles file")
     text = _decode(data, "the styles file")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -190,7 +191,7 @@ def read_styles_csv(data: bytes) -> list[Style]:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise StylesFileError(f"row {reader.line_num}: {exc}") from None
+            raise StylesFileError(f"row {row_number + 1}: {exc}") from None
         row_number += 1
         if not any(cell.strip() for cell in row):
             continue

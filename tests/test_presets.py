@@ -363,6 +363,9 @@ def test_api_prompt_styles_and_the_styles_field(tiny_models_dir, tmp_path: Path)
             assert response.status_code == 200, response.text
             info = json.loads(response.json()["info"])
             assert info["styles"] == ["Cinematic"] and not info["warnings"]
+            assert info["prompt"] == "a fox" and info["all_prompts"][0].startswith(
+                "cinematic film still of a fox"
+            )
             assert info["infotexts"][0].startswith("cinematic film still of a fox")
             assert "Styles: Cinematic" in info["infotexts"][0]
             picture = Image.open(io.BytesIO(__import__("base64").b64decode(response.json()["images"][0])))
