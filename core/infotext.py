@@ -186,8 +186,13 @@ _HIRES_KEYS = ("Hires upscale", "Hires resize", "Hires steps", "Hires upscaler")
 
 
 def _variation_and_hires_fields(params: Mapping[str, str]) -> dict[str, object]:
-    """Request fields from the variation, seed resize, hires fix and denoising strength pairs."""
-    fields: dict[str, object] = {}
+    """Request fields from the variation, seed resize, hires fix and denoising strength pairs.
+
+    As in A1111's paste, an infotext without them turns them off (variation strength 0, no seed resize, hires
+    fix off), so that pasting it into a tab makes the same picture whatever was set there before.
+    """
+    fields: dict[str, object] = {"subseed_strength": 0.0, "seed_resize_from_w": 0, "seed_resize_from_h": 0}
+    fields["enable_hr"] = False
     if "Variation seed" in params:
         fields["subseed"] = _number(params["Variation seed"], int)
     if "Variation seed strength" in params:

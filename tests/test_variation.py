@@ -149,3 +149,23 @@ def test_studio_resolves_the_variation_seed_and_the_infotext_brings_it_back(make
     assert plain.wait(120)
     assert plain.request.subseed == -1  # strength 0: no variation seed drawn, none written
     assert "Variation" not in plain.images[0].infotext and "Seed resize" not in plain.images[0].infotext
+
+
+def test_an_a1111_infotext_with_variation_and_hires_pastes_into_a_request():
+    text = (
+        "castle\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 1, Size: 512x512, "
+        "Model hash: 6ce0161689, Variation seed: 2, Variation seed strength: 0.3, Seed resize from: 512x384, "
+        "Denoising strength: 0.6, Hires upscale: 1.5, Hires steps: 10, Hires upscaler: Latent (nearest-exact), "
+        "Version: v1.6.0"
+    )
+    request = Txt2ImgRequest(**request_fields_from_infotext(parse_infotext(text)))
+    assert (request.subseed, request.subseed_strength, request.seed_resize_from) == (2, 0.3, (512, 384))
+    assert (request.enable_hr, request.hr_scale, request.hr_second_pass_steps) == (True, 1.5, 10)
+    assert (request.hr_upscaler, request.denoising_strength, request.output_size) == (
+        "Latent (nearest-exact)",
+        0.6,
+        (768, 768),
+    )
+    # pasting an infotext without them turns them off, whatever the tab had
+    plain = request_fields_from_infotext(parse_infotext("p\nSteps: 20, Sampler: Euler, Seed: 1, Size: 64x64"))
+    assert (plain["enable_hr"], plain["subseed_strength"], plain["seed_resize_from_w"]) == (False, 0.0, 0)
