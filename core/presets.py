@@ -376,14 +376,14 @@ class PresetBook:
         if new in self._scan()[0]:
             raise PresetError(f"A preset named {new!r} exists already")
         renamed = entry.preset.model_copy(update={"name": new})
-        folder = self._user_folder()
-        entries, _ = self._scan()
-        target = self._free_path(folder, new, {k: v for k, v in entries.items() if k != old})
-        if target == entry.path:
-            _write_atomic(target, preset_json(renamed))
-        else:
-            _write_atomic(target, preset_json(renamed))
-            entry.path.unlink(missing_ok=True)
+        if slug(new) == entry.path.stem:  # the same file name: rewrite in place
+            _write_atomic(entry.path, preset_json(renamed))
+            return renamed
+        others = {k: v for k, v in self._scan()[0].items() if k != old}
+        target = self._free_path(self._user_folder(), new, others)
+        _write_atomic(target, preset_json(renamed))
+        entry.path.unlink(missing_ok=True)
+        log.info("preset %r renamed to %r (%s)", old, new, target.name)
         return renamed
 
     def delete(self, name: str) -> None:

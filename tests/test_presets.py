@@ -236,7 +236,10 @@ def test_save_rename_delete_round_trip(book: PresetBook) -> None:
     assert not path.exists() and (book.user_dir / "hero-banner.json").is_file()
     with pytest.raises(PresetError, match="Unknown preset"):
         book.get(preset.name)
-    book.delete("Hero banner")
+    book.rename("Hero banner", "Hero Banner")  # the same file name: rewritten in place
+    assert [p.name for p in book.user_dir.iterdir()] == ["hero-banner.json"]
+    assert book.get("Hero Banner").steps == 12
+    book.delete("Hero Banner")
     assert _names(book) == shipped
     assert [p.name for p in book.user_dir.iterdir()] == []  # no temp files left behind
 

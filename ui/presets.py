@@ -196,8 +196,11 @@ def connect(controls: Controls) -> None:
             values = apply_preset(preset, current, family=family)
         except AspectError as exc:
             raise gr.Error(str(exc)) from None
-        values["styles"] = list(values.get("styles") or [])
         updates: dict[Any, Any] = {component: values[field] for field, component in targets.items()}
+        # styles imported since the page was built are offered too
+        updates[tools.styles] = gr.Dropdown(
+            choices=style_choices(studio), value=list(values.get("styles") or [])
+        )
         updates[aspect] = (
             preset.aspect
             if preset.aspect in RATIOS
