@@ -307,21 +307,8 @@ class StudioGroups:
     def request_of(self: Studio, image_id: int) -> GenerationRequest:  # type: ignore[misc]
         """The request that made a gallery image (its exact, resolved settings). Source-image tasks keep no
         source picture in the gallery, so only txt2img images (and A1111 files) give a request here."""
-        from core.infotext import request_fields_from_infotext
-
         chunk = self._easel_chunk(image_id)
-        stored = chunk.get("request")
-        task = chunk.get("task") or self.gallery_image(image_id).task
-        if task != "txt2img" and task in _REQUEST_CLASSES:
-            raise ValueError(
-                f"image {image_id} is an {task} result; open it in the {task} tab (its source picture is there) "
-                "and make variations from there"
-            )
-        if isinstance(stored, dict) and stored.get("task", "txt2img") == "txt2img":
-            fields = {k: v for k, v in stored.items() if k in Txt2ImgRequest.model_fields}
-        else:
-            fields = request_fields_from_infotext(parse_infotext(self.gallery_image(image_id).infotext))
-        return Txt2ImgRequest(**fields)
+        return request_from_metadata(chunk, self.gallery_image(image_id).infotext, f"image {image_id}")
 
     def variations(
         self: Studio,  # type: ignore[misc]
@@ -351,6 +338,29 @@ class StudioGroups:
         fields.update(seed=seed, subseed_strength=strength, batch_size=1, batch_count=1)
         requests = [type(base)(**{**fields, "subseed": s}) for s in subseeds]
         return self.submit_group(requests, user, kind="variations")
+
+
+def request_from_metadata(chunk: dict[str, Any], infotext: str, what: str = "this image") -> Txt2ImgRequest:
+    """The txt2img request stored in an image's JSON chunk (its infotext for files from elsewhere).
+
+    ValueError for source-image results (their source picture is not kept) and for plot grids."""
+    from core.infotext import request_fields_from_infotext
+
+    stored = chunk.get("request")
+    task = chunk.get("task") or ""
+    if task == GRID_TASK or PLOT_KEY in chunk:
+        raise ValueError(f"{what} is an X/Y/Z plot grid; pick one of its cells")
+    if task in _REQUEST_CLASSES and task != "txt2img":
+        raise ValueError(
+            f"{what} is an {task} result; open it in the {task} tab (its source picture is there) "
+            "and make variations from there"
+        )
+    if isinstance(stored, dict) and stored.get("task", "txt2img") == "txt2img":
+        fields = {k: v for k, v in stored.items() if k in Txt2ImgRequest.model_fields}
+        fields["styles"] = ()  # the stored prompt has its styles applied already
+    else:
+        fields = request_fields_from_infotext(parse_infotext(infotext))
+    return Txt2ImgRequest(**fields)
 
 
 def fixed_seeds(plot: PlotRequest) -> PlotRequest:

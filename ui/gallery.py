@@ -19,6 +19,7 @@ from core.pnginfo import read_text_chunks
 from core.styles import Style
 from gallery.query import GalleryQuery
 from studio import Studio
+from ui import xyz
 from ui.common import user_of
 from ui.txt2img import TabParts
 
@@ -77,7 +78,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
             [ALL, *facets.get("model", [])], value=ALL, label="Model", elem_id="gallery_model", scale=2
         )
         task = gr.Dropdown(
-            [ALL, "txt2img", "img2img", "inpaint", "retouch"],
+            [ALL, "txt2img", "img2img", "inpaint", "retouch", "grid"],
             value=ALL,
             label="Task",
             elem_id="gallery_task",
@@ -136,9 +137,11 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
             with gr.Row():
                 undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="gallery_undo")
                 empty = gr.Button("Empty trash", size="sm", elem_id="gallery_empty_trash")
+            iteration_tools = xyz.build_gallery_tools()
     page_ids = gr.State([])
     page_no = gr.State(0)
     current = gr.State(0)
+    xyz.wire_gallery_tools(studio, iteration_tools, current)
     selected = gr.State("")
     undo_keys = gr.State([])
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
-from ui import loras
+from ui import compare, loras
 from ui import presets as preset_tools
 from ui.common import build_request, follow, progress_html, submit, user_of
 
@@ -63,6 +63,7 @@ class Results:
     infotexts: gr.State
     paths: gr.State
     selected: gr.State  # path of the selected result (the first one until another is clicked)
+    compare: compare.CompareParts | None = None
 
 
 def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) -> Controls:
@@ -175,10 +176,11 @@ def build_results(prefix: str) -> Results:
         send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id=f"{prefix}_send_inpaint")
         send_retouch = gr.Button("Send to retouch", size="sm", elem_id=f"{prefix}_send_retouch")
     info = gr.Textbox(label="Generation info", lines=4, interactive=False, elem_id=f"{prefix}_info")
+    compare_parts = compare.build(prefix)
     return Results(
         generate=generate, interrupt=interrupt, status=status, preview=preview, gallery=gallery, info=info,
         send_img2img=send_img2img, send_inpaint=send_inpaint, send_retouch=send_retouch, job_id=gr.State(""), last_seed=gr.State(-1),
-        infotexts=gr.State([]), paths=gr.State([]), selected=gr.State(""),
+        infotexts=gr.State([]), paths=gr.State([]), selected=gr.State(""), compare=compare_parts,
     )  # fmt: skip
 
 
@@ -266,6 +268,9 @@ def wire(
         show_progress="hidden",
     )  # fmt: skip
     if trigger is None:
+        if results.compare is not None:
+            source = next((c for c, name in fields.items() if name in ("init_image", "_editor")), None)
+            compare.wire(results.compare, results.selected, source)
         results.interrupt.click(
             on_interrupt, inputs=[results.job_id], outputs=None, api_visibility="private", queue=False
         )

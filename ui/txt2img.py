@@ -8,6 +8,7 @@ import gradio as gr
 
 from core.requests import Txt2ImgRequest
 from studio import Studio
+from ui import variations, xyz
 from ui.generation import Controls, Results, build_prompts, build_results, build_settings, wire
 
 
@@ -24,7 +25,11 @@ def build(studio: Studio) -> TabParts:
         with gr.Column(scale=5, min_width=320):
             controls = build_prompts(studio, "txt2img")
             build_settings(controls, "txt2img")
+            plot = xyz.build("txt2img", Txt2ImgRequest)
         with gr.Column(scale=6, min_width=320):
             results = build_results("txt2img")
+            variation_row = variations.build("txt2img")
     wire(studio, controls, results, Txt2ImgRequest)
+    xyz.wire(studio, plot, controls, results, Txt2ImgRequest)
+    variations.wire(studio, variation_row, results)
     return TabParts(controls=controls, results=results)

@@ -1,0 +1,142 @@
+"""The "Variations" button: N candidates around the picked result — its seed, fresh variation seeds, a
+small variation strength — in one click."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from core.images import ImageInputError
+from core.infotext import EASEL_CHUNK_KEY
+from core.pnginfo import read_text_chunks
+from studio import JobState, QueueFull, Studio, UnknownModel
+from studio.groups import MAX_VARIATIONS, JobGroup, request_from_metadata
+from ui.common import follow, progress_html, user_of
+from ui.generation import Results
+
+DEFAULT_COUNT = 4
+DEFAULT_STRENGTH = 0.15
+
+
+@dataclass
+class VariationsRow:
+    button: gr.Button
+    count: gr.Number
+    strength: gr.Slider
+    status: gr.HTML | None = None  # only where the row shows its own results (the gallery)
+    gallery: gr.Gallery | None = None
+
+
+def build(prefix: str, *, own_results: bool = False) -> VariationsRow:
+    """The button with its count and strength (and, with `own_results`, a status line and a results gallery)."""
+    with gr.Row(equal_height=True):
+        button = gr.Button("Variations", size="sm", scale=2, min_width=80, elem_id=f"{prefix}_variations")
+        count = gr.Number(
+            DEFAULT_COUNT, precision=0, minimum=1, maximum=MAX_VARIATIONS, label="Count", scale=1, min_width=60,
+            elem_id=f"{prefix}_variations_count",
+        )  # fmt: skip
+        strength = gr.Slider(
+            0.01, 1, value=DEFAULT_STRENGTH, step=0.01, label="Variation strength", scale=3,
+            info="How far from the picked image: small values keep its composition",
+            elem_id=f"{prefix}_variations_strength",
+        )  # fmt: skip
+    row = VariationsRow(button=button, count=count, strength=strength)
+    if own_results:
+        row.status = gr.HTML("", elem_id=f"{prefix}_variations_status")
+        row.gallery = gr.Gallery(
+            label="Variations", columns=4, height="auto", format="png", interactive=False,
+            elem_id=f"{prefix}_variations_gallery",
+        )  # fmt: skip
+    return row
+
+
+def _start(studio: Studio, source: Any, count: Any, strength: Any, user: str) -> JobGroup:
+    try:
+        return studio.variations(source, int(count or 0), float(strength or 0), user)
+    except (ValueError, UnknownModel, QueueFull, KeyError) as exc:
+        raise gr.Error(str(exc).strip("'\""), title="Variations") from None
+
+
+def _request_of_file(path: str) -> Any:
+    """The request a result file was made with (its JSON chunk), or a gr.Error."""
+    if not path:
+        raise gr.Error("Click a result first, then ask for variations.")
+    try:
+        infotext, items = read_text_chunks(Path(path).read_bytes())
+        chunk = json.loads(items.get(EASEL_CHUNK_KEY, "{}"))
+        return request_from_metadata(chunk if isinstance(chunk, dict) else {}, infotext, "this picture")
+    except (OSError, ImageInputError, ValueError) as exc:
+        raise gr.Error(str(exc), title="Variations") from None
+
+
+def _follow(studio: Studio, group: JobGroup) -> Iterator[str]:
+    for state in follow(group):
+        current = state.current
+        yield progress_html(state, studio.queue_position(current) if current is not None else None)
+
+
+def _shown(studio: Studio, group: JobGroup) -> list[tuple[str, str]]:
+    if group.state is JobState.FAILED:
+        raise gr.Error(group.error or "Variations failed")
+    return [
+        (str(studio.image_path(image.id)), f"seed {image.seed} · var. {job.request.subseed}")
+        for job in group.jobs
+        for image in job.images
+    ]
+
+
+def wire(studio: Studio, row: VariationsRow, results: Results) -> None:
+    """In a generating tab: variations of the selected result, shown in the tab's results."""
+
+    def on_click(path: str, count: Any, strength: Any, request: gr.Request):
+        group = _start(studio, _request_of_file(path), count, strength, user_of(request))
+        for status in _follow(studio, group):
+            yield {results.job_id: group.id, results.status: status}
+        shown = _shown(studio, group)
+        paths = [p for p, _ in shown]
+        infotexts = [image.infotext for image in group.images]
+        yield {
+            results.job_id: "",
+            results.status: progress_html(group, None),
+            results.gallery: shown,
+            results.info: infotexts[0] if infotexts else "",
+            results.infotexts: infotexts,
+            results.paths: paths,
+            results.selected: paths[0] if paths else "",
+        }
+
+    row.button.click(
+        on_click,
+        inputs=[results.selected, row.count, row.strength],
+        outputs=[
+            results.job_id, results.status, results.gallery, results.info, results.infotexts, results.paths,
+            results.selected,
+        ],
+        api_visibility="private",
+        concurrency_id="generate",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )  # fmt: skip
+
+
+def wire_gallery(studio: Studio, row: VariationsRow, current: gr.State) -> None:
+    """In the gallery: variations of the picked image (by id), shown under it."""
+    assert row.status is not None and row.gallery is not None
+
+    def on_click(image_id: int, count: Any, strength: Any, request: gr.Request):
+        if not image_id:
+            raise gr.Error("Click an image first.")
+        group = _start(studio, int(image_id), count, strength, user_of(request))
+        for status in _follow(studio, group):
+            yield status, gr.skip()
+        yield progress_html(group, None), _shown(studio, group)
+
+    row.button.click(
+        on_click, inputs=[current, row.count, row.strength], outputs=[row.status, row.gallery],
+        api_visibility="private", concurrency_id="generate", concurrency_limit=None, show_progress="hidden",
+    )  # fmt: skip

@@ -1,0 +1,199 @@
+"""The "X/Y/Z plot" accordion of a generating tab: up to three axes over the tab's current settings, a
+"Make grid" button, and the grid plus every cell shown in the tab's results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from pydantic import BaseModel, ValidationError
+
+from core.requests import GenerationRequest, validation_message
+from core.xyz import AXIS_NAMES, AXIS_TYPES, MAX_CELLS, PlotError, PlotRequest, axis_choices
+from studio import JobState, QueueFull, Studio, UnknownModel
+from ui.common import build_request, follow, progress_html, user_of
+from ui.generation import Controls, Results
+
+HELP = (
+    f"Values: a list (`1, 2, 3`; quote a value holding a comma) or a range — `1-5`, `5-30 (+5)`, `10-1 (-3)`, "
+    f"`0.1-0.9 [5]` (5 values). Prompt S/R: the first value is searched for in the prompt, each value replaces it. "
+    f"One image per cell, at most {MAX_CELLS} cells; the batch settings are not used."
+)
+
+
+@dataclass
+class XyzParts:
+    types: dict[str, gr.Dropdown]  # "x" / "y" / "z" → axis type
+    values: dict[str, gr.Textbox]
+    run: gr.Button
+
+
+def build(prefix: str, request_cls: type[GenerationRequest]) -> XyzParts:
+    """The accordion (call it inside the settings column)."""
+    choices = axis_choices(request_cls)
+    defaults = {"x": "steps", "y": "seed", "z": "nothing"}
+    types, values = {}, {}
+    with gr.Accordion("X/Y/Z plot", open=False, elem_id=f"{prefix}_xyz"):
+        gr.Markdown(HELP)
+        for name in AXIS_NAMES:
+            with gr.Row():
+                types[name] = gr.Dropdown(
+                    choices, value=defaults[name], label=f"{name.upper()} type", scale=2,
+                    elem_id=f"{prefix}_xyz_{name}_type",
+                )  # fmt: skip
+                values[name] = gr.Textbox(
+                    label=f"{name.upper()} values", placeholder="e.g. 10-30 (+10)", max_lines=2, scale=5,
+                    elem_id=f"{prefix}_xyz_{name}_values",
+                )  # fmt: skip
+        run = gr.Button("Make grid", variant="primary", elem_id=f"{prefix}_xyz_run")
+    for name in AXIS_NAMES:
+        types[name].change(
+            lambda key: gr.Textbox(info=AXIS_TYPES[key].info or None) if key else gr.skip(),
+            inputs=types[name], outputs=values[name], api_visibility="private", queue=False,
+        )  # fmt: skip
+    return XyzParts(types=types, values=values, run=run)
+
+
+def plot_request(base: BaseModel, axes: dict[str, tuple[str | None, str | None]]) -> PlotRequest:
+    """A validated plot from a base request and (type, values) per axis, or a gr.Error saying what to change."""
+    data: dict[str, Any] = {"base": base}
+    for name, (key, text) in axes.items():
+        if key and key != "nothing" and (text or "").strip():
+            data[name] = {"type": key, "values": text}
+    try:
+        return PlotRequest(**data)
+    except ValidationError as exc:
+        raise gr.Error(validation_message(exc), title="Check the plot") from None
+
+
+def wire(
+    studio: Studio,
+    parts: XyzParts,
+    controls: Controls,
+    results: Results,
+    request_cls: Callable[..., BaseModel],
+    *,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
+    """Make grid: the tab's widgets (one image each) as the base, the axes over it; grid and cells shown."""
+    fields = dict(controls.fields)
+    axis_inputs = [*parts.types.values(), *parts.values.values()]
+
+    def on_run(data: dict[Any, Any], request: gr.Request):
+        values = {name: data[component] for component, name in fields.items()}
+        values["model"] = values.get("model") or ""
+        values.update(batch_size=1, batch_count=1)
+        if prepare is not None:
+            values = prepare(values)
+        base = build_request(request_cls, values)
+        plot = plot_request(base, {n: (data[parts.types[n]], data[parts.values[n]]) for n in AXIS_NAMES})
+        try:
+            group = studio.run_plot(plot, user_of(request))
+        except (PlotError, UnknownModel, QueueFull) as exc:
+            raise gr.Error(str(exc), title="Check the plot") from None
+        for state in follow(group):
+            current = state.current
+            position = studio.queue_position(current) if current is not None else None
+            yield {results.job_id: group.id, results.status: progress_html(state, position)}
+        if group.state is JobState.FAILED:
+            raise gr.Error(group.error or "The plot failed")
+        shown = ([group.grid] if group.grid is not None else []) + (group.cell_images or group.images)
+        paths = [str(studio.image_path(image.id)) for image in shown]
+        captions = cell_captions(group.plot, len(group.cell_images)) if group.cell_images else []
+        captions = (["grid"] if group.grid is not None else []) + captions
+        captions += [f"seed {image.seed}" for image in shown[len(captions) :]]
+        yield {
+            results.job_id: "",
+            results.status: plot_status(group),
+            results.gallery: list(zip(paths, captions, strict=True)),
+            results.info: shown[0].infotext if shown else "",
+            results.last_seed: shown[-1].seed if shown else -1,
+            results.infotexts: [image.infotext for image in shown],
+            results.paths: paths,
+            results.selected: paths[0] if paths else "",
+        }
+
+    parts.run.click(
+        on_run,
+        inputs={*fields, *axis_inputs},
+        outputs=[
+            results.job_id, results.status, results.gallery, results.info, results.last_seed,
+            results.infotexts, results.paths, results.selected,
+        ],
+        api_visibility="private",
+        concurrency_id="generate",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )  # fmt: skip
+
+
+def plot_status(group: Any) -> str:
+    """The finished plot's status line ("grid + 4 cell(s)"), or the usual one when it did not finish."""
+    if group.state is not JobState.DONE or group.grid is None:
+        return progress_html(group, None)
+    took = (group.finished or 0) - (group.started or 0)
+    return (
+        f'<div class="easel-status" data-state="done">Done in {took:.1f}s · grid + '
+        f"{len(group.cell_images)} cell(s) · {group.grid.width}×{group.grid.height}</div>"
+    )
+
+
+def cell_captions(plot: PlotRequest | None, count: int) -> list[str]:
+    """Each cell's axis labels ("Steps: 10 · Seed: 1"), in layout order."""
+    if plot is None:
+        return []
+    xs, ys, zs = plot.axis_labels()
+    columns, rows, _ = plot.shape
+    out = []
+    for index in range(count):
+        z, rest = divmod(index, columns * rows)
+        y, x = divmod(rest, columns)
+        out.append(" · ".join(label for label in (xs[x], ys[y], zs[z]) if label) or "cell")
+    return out
+
+
+@dataclass
+class GalleryTools:
+    """Under the gallery's picked image: Variations, and Re-run plot for a grid; results shown below."""
+
+    variations: Any  # ui.variations.VariationsRow (with its own status and results)
+    rerun: gr.Button
+
+
+def build_gallery_tools() -> GalleryTools:
+    from ui import variations
+
+    with gr.Accordion("Variations · re-run a plot", open=False, elem_id="gallery_iteration"):
+        rerun = gr.Button("Re-run plot", size="sm", elem_id="gallery_rerun_plot")
+        row = variations.build("gallery", own_results=True)
+    return GalleryTools(variations=row, rerun=rerun)
+
+
+def wire_gallery_tools(studio: Studio, tools: GalleryTools, current: gr.State) -> None:
+    """`current` holds the picked image's gallery id."""
+    from ui import variations
+
+    variations.wire_gallery(studio, tools.variations, current)
+    row = tools.variations
+
+    def on_rerun(image_id: int, request: gr.Request):
+        if not image_id:
+            raise gr.Error("Click a grid image first.")
+        try:
+            group = studio.rerun_plot(int(image_id), user_of(request))
+        except (PlotError, UnknownModel, QueueFull, KeyError) as exc:
+            raise gr.Error(str(exc).strip("'\""), title="Re-run plot") from None
+        for state in follow(group):
+            current_job = state.current
+            yield progress_html(state, studio.queue_position(current_job) if current_job else None), gr.skip()
+        if group.state is JobState.FAILED:
+            raise gr.Error(group.error or "The plot failed")
+        shown = ([group.grid] if group.grid is not None else []) + group.cell_images
+        yield plot_status(group), [(str(studio.image_path(i.id)), f"seed {i.seed}") for i in shown]
+
+    tools.rerun.click(
+        on_rerun, inputs=current, outputs=[row.status, row.gallery], api_visibility="private",
+        concurrency_id="generate", concurrency_limit=None, show_progress="hidden",
+    )  # fmt: skip
