@@ -8,7 +8,7 @@ import gradio as gr
 
 from core.requests import Txt2ImgRequest
 from studio import Studio
-from ui import variations, xyz
+from ui import hires, variations, xyz
 from ui.generation import Controls, Results, build_prompts, build_results, build_settings, wire
 
 
@@ -25,6 +25,7 @@ def build(studio: Studio) -> TabParts:
         with gr.Column(scale=5, min_width=320):
             controls = build_prompts(studio, "txt2img")
             build_settings(controls, "txt2img")
+            hires.build(studio, controls)
             plot = xyz.build("txt2img", Txt2ImgRequest)
         with gr.Column(scale=6, min_width=320):
             results = build_results("txt2img")
