@@ -13,6 +13,7 @@ from core.requests import Img2ImgRequest, Txt2ImgRequest, validation_message
 from core.xyz import (
     MAX_CELLS,
     Axis,
+    AxisContext,
     PlotError,
     PlotRequest,
     axis_choices,
@@ -147,6 +148,23 @@ def test_size_styles_sampler_and_variation_axes():
     made = cells(_plot(x=("sampler", "Euler a, DDIM"), y=("variation_strength", "0-1 [3]")))
     assert [c.request.sampler for c in made[:2]] == ["Euler a", "DDIM"]
     assert [c.request.subseed_strength for c in made[::2]] == [0.0, 0.5, 1.0]
+
+
+def test_preset_axis_applies_each_preset_and_keeps_one_image_per_cell():
+    from core.presets import Preset
+
+    presets = {
+        "Quick": Preset(name="Quick", steps=4, cfg_scale=5.0, batch_count=4),
+        "Wide": Preset(name="Wide", prompt="wide shot of {prompt}", aspect="2:1", styles=("Photo",)),
+    }
+    plot = _plot(x=("preset", "Quick, Wide"))
+    with pytest.raises(PlotError, match="unknown preset 'Quick'; available: none"):
+        cells(plot)
+    quick, wide = cells(plot, AxisContext(presets=presets, family_of=lambda model: "sd1"))
+    assert (quick.request.steps, quick.request.cfg_scale, quick.request.image_count) == (4, 5.0, 1)
+    assert quick.request.prompt == "a red fox logo" and quick.request.width == 64
+    assert wide.request.prompt == "wide shot of a red fox logo" and wide.request.styles == ("Photo",)
+    assert wide.request.width == 2 * wide.request.height and wide.request.steps == FAST["steps"]
 
 
 def test_a_bad_value_is_reported_with_its_axis_before_anything_runs():
@@ -372,3 +390,31 @@ def test_cancelling_a_plot_stops_its_jobs_and_makes_no_grid(make_studio):
     # the queue goes on
     after = studio.submit(Txt2ImgRequest(prompt="y", **FAST), "local")
     assert after.wait(60) and after.state is JobState.DONE
+
+
+def test_xyz_and_variations_over_the_gradio_api(running_app):
+    import base64
+    import io
+
+    from gradio_client import Client
+
+    app, url = running_app
+    client = Client(url, verbose=False)
+    plot = {
+        "base": {"task": "txt2img", "prompt": "a fox logo", "seed": 5, **FAST},
+        "x": {"type": "cfg_scale", "values": "4, 8"},
+    }
+    result = client.predict(plot=plot, api_name="/xyz")
+    assert result["state"] == "done" and len(result["ids"]) == 2 and result["seeds"] == [5, 5]
+    assert PlotRequest.model_validate(result["plot"]) == app.studio.plot_of(result["grid_id"])
+    with Image.open(io.BytesIO(base64.b64decode(result["grid"]))) as grid:
+        layout = grid_layout([(64, 64)] * 2, (2, 1, 1), ["CFG Scale: 4", "CFG Scale: 8"], [], [])
+        assert grid.size == layout.size
+    before = app.studio.gallery.count()
+    with pytest.raises(Exception, match="the plot would make 2 × 40 × 1 = 80 cells; at most 64"):
+        client.predict(plot={**plot, "y": {"type": "seed", "values": "1-40"}}, api_name="/xyz")
+    assert app.studio.gallery.count() == before
+    varied = client.predict(image_id=result["ids"][0], count=2, strength=0.2, api_name="/variations")
+    assert varied["seeds"] == [5, 5] and len(set(varied["subseeds"])) == 2
+    with pytest.raises(Exception, match="X/Y/Z plot grid; pick one of its cells"):
+        client.predict(image_id=result["grid_id"], count=2, strength=0.2, api_name="/variations")

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from core.requests import Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE
 from studio import JobState, Studio
+from ui import xyz
 from ui.common import build_request, submit, user_of
 
 
@@ -120,6 +121,7 @@ def register(studio: Studio) -> None:
 
     for fn in (txt2img, img2img, inpaint):
         gr.api(fn, api_name=fn.__name__, concurrency_id="generate", concurrency_limit=None)
+    xyz.register_api(studio)  # xyz (a whole plot) and variations
 
     from ui.retouch import register_api
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -197,3 +198,65 @@ def wire_gallery_tools(studio: Studio, tools: GalleryTools, current: gr.State) -
         on_rerun, inputs=current, outputs=[row.status, row.gallery], api_visibility="private",
         concurrency_id="generate", concurrency_limit=None, show_progress="hidden",
     )  # fmt: skip
+
+
+def register_api(studio: Studio) -> None:
+    """Gradio API endpoints `xyz` (a whole plot definition) and `variations` (of a gallery image)."""
+    import base64
+
+    def encoded(image: Any) -> str:
+        return base64.b64encode(studio.image_path(image.id).read_bytes()).decode()
+
+    def finished(group: Any) -> Any:
+        group.wait()
+        if group.state is JobState.FAILED:
+            raise gr.Error(group.error or "Generation failed")
+        return group
+
+    def xyz(plot: dict, request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        """Run an X/Y/Z plot: {"base": {request fields, "task": "txt2img"}, "x": {"type": "steps", "values":
+        "10-30 (+10)"}, "y": ..., "z": ...}. Returns the grid (id, base64 PNG) and every cell (layout order)."""
+        try:
+            definition = PlotRequest.model_validate(plot)
+        except ValidationError as exc:
+            raise gr.Error(validation_message(exc), title="Check the plot") from None
+        try:
+            group = studio.run_plot(definition, user_of(request))
+        except (PlotError, UnknownModel, QueueFull) as exc:
+            raise gr.Error(str(exc), title="Check the plot") from None
+        finished(group)
+        cells = group.cell_images
+        return {
+            "state": group.state.value,
+            "plot": json.loads(group.plot.model_dump_json()),
+            "grid_id": group.grid.id if group.grid is not None else None,
+            "grid": encoded(group.grid) if group.grid is not None else None,
+            "ids": [i.id for i in cells],
+            "seeds": [i.seed for i in cells],
+            "infotexts": [i.infotext for i in cells],
+            "images": [encoded(i) for i in cells],
+        }
+
+    def variations(
+        image_id: int,
+        count: int = 4,
+        strength: float = 0.15,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> dict:
+        """N candidates around a txt2img gallery image: its seed, new variation seeds, the given strength."""
+        try:
+            group = studio.variations(int(image_id), int(count), float(strength), user_of(request))
+        except (ValueError, UnknownModel, QueueFull, KeyError) as exc:
+            raise gr.Error(str(exc).strip("'\""), title="Variations") from None
+        finished(group)
+        return {
+            "state": group.state.value,
+            "ids": [i.id for i in group.images],
+            "seeds": [i.seed for i in group.images],
+            "subseeds": [job.request.subseed for job in group.jobs],
+            "infotexts": [i.infotext for i in group.images],
+            "images": [encoded(i) for i in group.images],
+        }
+
+    for fn in (xyz, variations):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="generate", concurrency_limit=None)
