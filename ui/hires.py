@@ -65,18 +65,18 @@ def build(studio: Studio, controls: Any, prefix: str = "txt2img") -> HiresParts:
                 0, 1, value=0.7, step=0.01, label="Denoising strength", elem_id=f"{prefix}_denoising_strength",
                 info="How much the second pass repaints: low keeps the first pass, high invents new detail",
             )  # fmt: skip
+        scale = gr.Slider(
+            1, 4, value=2, step=0.05, label="Upscale by", elem_id=f"{prefix}_hr_scale",
+            info="Used when both resize values are 0",
+        )  # fmt: skip
         with gr.Row():
-            scale = gr.Slider(
-                1, 4, value=2, step=0.05, label="Upscale by", elem_id=f"{prefix}_hr_scale",
-                info="Used when both resize values are 0",
-            )  # fmt: skip
             resize_x = gr.Slider(
                 0, MAX_SIZE, value=0, step=8, label="Resize width to", elem_id=f"{prefix}_hr_resize_x",
-                info="0 = from the scale (or from the height's aspect)",
+                info="0 = from the scale or the height",
             )  # fmt: skip
             resize_y = gr.Slider(
                 0, MAX_SIZE, value=0, step=8, label="Resize height to", elem_id=f"{prefix}_hr_resize_y",
-                info="0 = from the scale (or from the width's aspect)",
+                info="0 = from the scale or the width",
             )  # fmt: skip
         note = gr.Markdown("", elem_id=f"{prefix}_hr_size")
     controls.fields.update(

@@ -38,20 +38,20 @@ def build(controls: Any, prefix: str) -> VariationParts | None:
             random_subseed = gr.Button(
                 "Random", elem_id=f"{prefix}_random_subseed", scale=1, min_width=40, size="sm"
             )
-            strength = gr.Slider(
-                0, 1, value=0, step=0.01, label="Variation strength", scale=4,
-                info="0 = the seed's picture, 1 = the variation seed's; 0.05–0.2 gives close variations",
-                elem_id=f"{prefix}_subseed_strength",
-            )  # fmt: skip
+        strength = gr.Slider(
+            0, 1, value=0, step=0.01, label="Variation strength",
+            info="0 = the seed's picture, 1 = the variation seed's; 0.05–0.2 gives close variations",
+            elem_id=f"{prefix}_subseed_strength",
+        )  # fmt: skip
         with gr.Row():
             resize_w = gr.Slider(
                 0, MAX_SIZE, value=0, step=8, label="Resize seed from width",
-                info="0 = off. The size a seed was first used at: its composition then survives a size change",
+                info="0 = off; the width the seed was first used at, to keep its composition",
                 elem_id=f"{prefix}_seed_resize_from_w",
             )  # fmt: skip
             resize_h = gr.Slider(
                 0, MAX_SIZE, value=0, step=8, label="Resize seed from height",
-                info="0 = off; set both width and height", elem_id=f"{prefix}_seed_resize_from_h",
+                info="0 = off; set both or neither", elem_id=f"{prefix}_seed_resize_from_h",
             )  # fmt: skip
     random_subseed.click(lambda: -1, outputs=subseed, api_visibility="private", queue=False)
     controls.fields.update(
