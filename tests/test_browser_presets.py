@@ -102,8 +102,8 @@ def test_choosing_a_preset_sets_the_widgets_and_generates(running_app, page):
 
     before = app.studio.gallery.count()
     page.click("#txt2img_generate")
-    page.wait_for_function(
-        "document.querySelector('#txt2img_status')?.innerText.includes('Done')", timeout=120_000
+    page.wait_for_function(  # the info box is filled by the job's last update
+        "document.querySelector('#txt2img_info textarea')?.value.includes('Size: 128x64')", timeout=120_000
     )
     info = page.locator("#txt2img_info textarea").input_value()
     assert info.startswith("wide web banner of a fox in a meadow")
