@@ -6,6 +6,10 @@ straight to the second pass (no decode); every other upscaler decodes the first 
 (Lanczos, Nearest or a model upscaler) and lets the img2img pipeline encode it again. The second pass runs
 on the model's img2img pipeline (derived with shared weights) at `denoising_strength`, with
 `hr_second_pass_steps` (0 = the first pass's steps), its noise from the same per-image seeds.
+
+Difference from A1111: A1111 mixes the variation seed into the second pass's noise too. diffusers' img2img
+pipelines draw that noise inside the call (no way to pass it in), so here the variation shapes the first
+pass (the composition) and the second pass's noise comes from the seed alone.
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ def upscale_latents(latents: torch.Tensor, size: HiresSize, mode_name: str) -> t
     """Latents (N, C, h, w) interpolated to the hires size and centre-cropped to its target, as A1111 does."""
     mode, antialias = LATENT_UPSCALE_MODES[mode_name]
     width, height = size.upscale_to
+    # in float32: half-precision interpolation is missing for some modes on some devices; latents are small
     out = F.interpolate(
-        latents, size=(height // LATENT_SCALE, width // LATENT_SCALE), mode=mode, antialias=antialias
-    )
+        latents.float(), size=(height // LATENT_SCALE, width // LATENT_SCALE), mode=mode, antialias=antialias
+    ).to(latents.dtype)
     left, top, right, bottom = (v // LATENT_SCALE for v in size.crop_box)
     return out[:, :, top:bottom, left:right]
 
