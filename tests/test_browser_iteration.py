@@ -142,3 +142,35 @@ def test_variations_of_a_result_and_compare(running_app, page):
     page.wait_for_selector("#txt2img_compare", state="visible")
     page.wait_for_function("document.querySelectorAll('#txt2img_compare img').length >= 2")
     _shot(page, "variations-compare")
+
+
+def test_gallery_reruns_a_plot_from_its_grid_and_varies_a_cell(running_app, page):
+    app, _ = running_app
+    studio = app.studio
+    page.click("#tab_gallery-button")
+    page.wait_for_selector("#gallery_grid img")
+    task = page.locator("#gallery_task input")
+    task.click()
+    page.get_by_role("option", name="grid", exact=True).click()
+    page.wait_for_function("document.querySelector('#gallery_page')?.innerText.includes('1 image')")
+    page.locator("#gallery_grid img").first.click()
+    page.wait_for_function(
+        "document.querySelector('#gallery_details textarea')?.value.includes('X Type: Steps')"
+    )
+    page.click("#gallery_iteration button.label-wrap, #gallery_iteration > button")
+    page.wait_for_selector("#gallery_rerun_plot", state="visible")
+    before = studio.gallery.count()
+    page.click("#gallery_rerun_plot")
+    page.wait_for_function(
+        "document.querySelector('#gallery_variations_status')?.innerText.includes('grid + 4 cell(s)')",
+        timeout=120_000,
+    )
+    page.wait_for_function("document.querySelectorAll('#gallery_variations_gallery img').length >= 5")
+    assert studio.gallery.count() == before + 5
+    # variations of a grid make no sense: the toast says to pick a cell
+    page.click("#gallery_variations")
+    toast = page.locator(".toast-body").first
+    toast.wait_for(timeout=60_000)
+    assert "pick one of its cells" in toast.inner_text()
+    assert studio.gallery.count() == before + 5
+    _shot(page, "gallery-rerun")

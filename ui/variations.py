@@ -35,21 +35,21 @@ class VariationsRow:
 def build(prefix: str, *, own_results: bool = False) -> VariationsRow:
     """The button with its count and strength (and, with `own_results`, a status line and a results gallery)."""
     with gr.Row(equal_height=True):
-        button = gr.Button("Variations", size="sm", scale=2, min_width=80, elem_id=f"{prefix}_variations")
         count = gr.Number(
-            DEFAULT_COUNT, precision=0, minimum=1, maximum=MAX_VARIATIONS, label="Count", scale=1, min_width=60,
-            elem_id=f"{prefix}_variations_count",
+            DEFAULT_COUNT, precision=0, minimum=1, maximum=MAX_VARIATIONS, label="Variations", scale=1,
+            min_width=80, elem_id=f"{prefix}_variations_count",
         )  # fmt: skip
         strength = gr.Slider(
             0.01, 1, value=DEFAULT_STRENGTH, step=0.01, label="Variation strength", scale=3,
             info="How far from the picked image: small values keep its composition",
             elem_id=f"{prefix}_variations_strength",
         )  # fmt: skip
+    button = gr.Button("Variations of the picked image", size="sm", elem_id=f"{prefix}_variations")
     row = VariationsRow(button=button, count=count, strength=strength)
     if own_results:
         row.status = gr.HTML("", elem_id=f"{prefix}_variations_status")
         row.gallery = gr.Gallery(
-            label="Variations", columns=4, height="auto", format="png", interactive=False,
+            label="Results", columns=4, height="auto", format="png", interactive=False,
             elem_id=f"{prefix}_variations_gallery",
         )  # fmt: skip
     return row
