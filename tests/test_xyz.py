@@ -418,3 +418,15 @@ def test_xyz_and_variations_over_the_gradio_api(running_app):
     assert varied["seeds"] == [5, 5] and len(set(varied["subseeds"])) == 2
     with pytest.raises(Exception, match="X/Y/Z plot grid; pick one of its cells"):
         client.predict(image_id=result["grid_id"], count=2, strength=0.2, api_name="/variations")
+
+
+def test_other_users_take_turns_between_the_cells_of_a_plot(make_studio):
+    studio = make_studio()
+    plot = _plot(base=Txt2ImgRequest(prompt="x", steps=8, width=64, height=64, seed=1), x=("seed", "1-3"))
+    group = studio.run_plot(plot, "alice")
+    while not group.jobs or group.jobs[0].step < 1:
+        assert not group.wait(0.01), group.error
+    bob = studio.submit(Txt2ImgRequest(prompt="y", **FAST), "bob")
+    _finished(group)
+    assert bob.wait(60) and bob.state is JobState.DONE and group.state is JobState.DONE
+    assert group.jobs[0].finished <= bob.started <= bob.finished <= group.jobs[1].started
