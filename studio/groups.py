@@ -30,7 +30,7 @@ from core.requests import (
     InpaintRequest,
     Txt2ImgRequest,
 )
-from core.xyz import AxisContext, PlotError, PlotRequest, cells, plot_from_json, run_order
+from core.xyz import AxisContext, Cell, PlotError, PlotRequest, cells, plot_from_json, run_order
 from gallery.store import GalleryImage
 from studio.jobs import FINISHED, Job, JobState
 from studio.queue import QueueFull
@@ -228,9 +228,9 @@ class StudioGroups:
         return None
 
     # -- X/Y/Z plots -------------------------------------------------------------------------------
-    def plot_cells(self: Studio, plot: PlotRequest) -> list:  # type: ignore[misc]
+    def plot_cells(self: Studio, plot: PlotRequest) -> list[Cell]:  # type: ignore[misc]
         """The plot's cells (layout order), with presets and model families known to this Studio."""
-        presets = {p.name: p for p in self.presets()} if hasattr(self, "presets") else {}
+        presets = {p.name: p for p in self.presets()}
         families = {m.name: m.family for m in self.models()}
         default = self.default_model() or ""
         context = AxisContext(presets=presets, family_of=lambda name: families.get(name or default))
