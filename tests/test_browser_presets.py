@@ -2,11 +2,13 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from core.aspect import size_for
+from core.styles import read_styles_csv
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -129,3 +131,33 @@ def test_save_a_preset_from_the_page_and_delete_it(running_app, page):
     page.click("#txt2img_preset_delete")
     page.wait_for_function("document.querySelector('#txt2img_preset input')?.value === ''")
     assert "Our banner" not in [p.name for p in app.studio.presets()]
+
+
+def test_import_a1111_styles_csv_and_export_it(running_app, page, tmp_path):
+    app, _ = running_app
+    source = tmp_path / "styles.csv"
+    source.write_bytes(
+        '\ufeffname,prompt,negative_prompt\nTeam neon,"neon sign of {prompt}, glowing",dull\n'.encode()
+    )
+    page.set_input_files("#txt2img_styles_import input[type=file]", str(source))
+    deadline = time.monotonic() + 90
+    while "Team neon" not in [s.name for s in app.studio.styles()]:
+        assert time.monotonic() < deadline, "the styles file was not imported"
+        page.wait_for_timeout(200)
+    styles = page.locator("#txt2img_styles input")
+    styles.click()
+    page.locator("#txt2img_styles li[role=option]", has_text="Team neon").first.click()
+    page.locator("#txt2img_prompt textarea").fill("a cafe")
+    page.wait_for_function(
+        "(v => v.startsWith('neon sign of ') && v.includes('a cafe') && v.includes(', glowing'))"
+        "(document.querySelector('#txt2img_final_prompt textarea')?.value || '')"
+    )
+    page.click("#txt2img_styles_export")
+    link = page.locator("#txt2img_styles_file a").first
+    link.wait_for()
+    href = link.get_attribute("href") or ""
+    assert href.endswith("styles.csv")
+    exported = read_styles_csv(
+        page.request.get(href if "://" in href else page.url.rstrip("/") + href).body()
+    )
+    assert exported == app.studio.styles() and "Team neon" in [s.name for s in exported]
