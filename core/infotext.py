@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.requests import GenerationRequest
-from core.styles import Style, strip_styles
+from core.styles import Style, extract_styles, strip_styles
 
 INFOTEXT_KEY = "parameters"
 """PNG text chunk that holds the A1111 infotext."""
@@ -253,6 +253,11 @@ def request_fields_from_infotext(parsed: ParsedInfotext, styles: Sequence[Style]
             typed = strip_styles(parsed.prompt, parsed.negative_prompt, [known[n] for n in names])
             if typed is not None:
                 fields.update(prompt=typed[0], negative_prompt=typed[1], styles=names)
+    elif styles and not params.get("Version", "").startswith("easel"):
+        # A1111 writes no style names: like its paste ("Apply if any"), find the styles the text carries
+        found, prompt, negative = extract_styles(parsed.prompt, parsed.negative_prompt, styles)
+        if found:
+            fields.update(prompt=prompt, negative_prompt=negative, styles=found)
     if "Steps" in params:
         fields["steps"] = _number(params["Steps"], int)
     if "Sampler" in params:

@@ -126,6 +126,26 @@ def strip_styles(prompt: str, negative: str, styles: Sequence[Style]) -> tuple[s
     return prompt, negative
 
 
+def extract_styles(prompt: str, negative: str, styles: Sequence[Style]) -> tuple[list[str], str, str]:
+    """Guess which of `styles` made (prompt, negative), as A1111 does when an infotext without style names
+    is pasted: take off one matching style at a time (a style must match both its parts and have text).
+    Returns (style names in the order they were applied, prompt, negative); applying them gives back the
+    text exactly."""
+    found: list[Style] = []
+    left = [style for style in styles if style.prompt.strip() or style.negative_prompt.strip()]
+    while True:
+        for style in left:
+            typed = strip_styles(prompt, negative, [style])
+            if typed is not None and typed != (prompt, negative):
+                prompt, negative = typed
+                found.append(style)
+                left.remove(style)
+                break
+        else:
+            break
+    return [style.name for style in reversed(found)], prompt, negative
+
+
 # --- files --------------------------------------------------------------------------------------------
 
 

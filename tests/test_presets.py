@@ -325,6 +325,18 @@ def test_styles_expand_once_and_the_infotext_records_them(make_studio, tmp_path:
     assert request_fields_from_infotext(parse_infotext(infotext), changed)["styles"] == []
 
 
+def test_pasting_an_a1111_infotext_finds_its_styles_as_a1111_does(book: PresetBook) -> None:
+    styles = book.styles()
+    prompt, negative = book.expand("a mug", "", ["Studio product white", "Base quality"])
+    a1111 = f"{prompt}\nNegative prompt: {negative}\nSteps: 20, Sampler: Euler a, Seed: 1, Version: v1.10.1"
+    fields = request_fields_from_infotext(parse_infotext(a1111), styles)
+    assert (fields["prompt"], fields["styles"]) == ("a mug", ["Studio product white", "Base quality"])
+    assert book.expand("a mug", "", fields["styles"]) == (prompt, negative)
+    # our own pictures name their styles; one that names none had none, whatever its text looks like
+    ours = a1111.replace("v1.10.1", "easel-0.1.0")
+    assert request_fields_from_infotext(parse_infotext(ours), styles)["styles"] == []
+
+
 def test_unknown_styles_and_overlong_expansions_are_refused(make_studio, tmp_path: Path) -> None:
     studio = make_studio()
     with pytest.raises(UnknownStyle, match="Unknown style 'Nope'. Available: .*Cinematic"):

@@ -13,6 +13,7 @@ from core.styles import (
     Style,
     StylesFileError,
     apply_styles,
+    extract_styles,
     merge_prompt,
     read_fooocus_styles,
     read_styles,
@@ -78,6 +79,14 @@ def test_strip_styles_refuses_text_that_does_not_carry_the_styles() -> None:
     assert strip_styles("a fox, sharp, clean edges", "", [CRISP]) is None  # its negative is missing
     assert strip_styles("a fox, sharp, clean edges", "text, blurry", [CRISP]) == ("a fox", "text")
     assert strip_styles("a fox", "", [LOGO]) is None
+
+
+def test_extract_styles_finds_the_styles_a_prompt_carries() -> None:
+    expanded = apply_styles("a fox", "text", [LOGO, CRISP, NEG_ONLY])
+    assert extract_styles(*expanded, [NEG_ONLY, CRISP, LOGO]) == (["Logo", "Crisp", "Base"], "a fox", "text")
+    assert extract_styles("a fox, sharp", "", [LOGO, CRISP, NEG_ONLY]) == ([], "a fox, sharp", "")
+    # Crisp was not the last style applied, so it cannot come off on its own
+    assert extract_styles(*expanded, [CRISP]) == ([], *expanded)
 
 
 def test_style_names_are_checked() -> None:
