@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api import a1111
 from api.a1111 import BadRequest
 from api.schemas import ExtraSingleImageBody, RembgBody
-from api.sdapi import ApiError, _checked_picture, _finished, _JsonErrors, _Logins, read_json
+from api.sdapi import ApiError, _checked_picture, _JsonErrors, _Logins, read_json, submit_and_wait
 from core.backend import RetouchTools
 from core.images import MAX_PIXELS, encode_png
 from core.infotext import INFOTEXT_KEY
@@ -39,7 +39,7 @@ from core.retouch import (
     parse_recipe,
 )
 from core.users import UserBook
-from studio import Job, JobState, QueueFull, Studio, UnknownModel
+from studio import Job, JobState, Studio
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,7 @@ def _build(ops: Sequence[Any], image: bytes, seed: int = -1) -> RetouchRequest:
 async def run_job(studio: Studio, request: RetouchRequest, user: str) -> Job:
     """Queue the request for `user` and wait for it; 422/503 before queueing, 500 when it fails."""
     check_weights(request.ops, studio.retouch_tools())
-    try:
-        job = studio.submit(request, user)
-    except UnknownModel as exc:
-        raise ApiError(422, str(exc)) from None
-    except QueueFull as exc:
-        raise ApiError(503, str(exc)) from None
-    await _finished(job)
-    if job.state is JobState.FAILED:
-        raise ApiError(500, job.error or "The retouch failed.")
+    job = await submit_and_wait(studio, request, user, "The retouch failed.")
     if job.state is JobState.CANCELLED:
         raise ApiError(500, "The retouch was interrupted.", error="Interrupted")
     return job

@@ -179,6 +179,21 @@ async def _finished(job: Job) -> None:
         await anyio.sleep(_POLL_SECONDS)
 
 
+async def submit_and_wait(studio: Studio, request: Any, user: str, failed: str) -> Job:
+    """Queue `request` for `user` and wait until it ends: 422 when the Studio refuses it (unknown model, style,
+    tool), 503 when the queue is full, 500 with the job's error (else `failed`) when it fails."""
+    try:
+        job = studio.submit(request, user)
+    except UnknownModel as exc:
+        raise ApiError(422, str(exc)) from None
+    except QueueFull as exc:
+        raise ApiError(503, str(exc)) from None
+    await _finished(job)
+    if job.state is JobState.FAILED:
+        raise ApiError(500, job.error or failed)
+    return job
+
+
 def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
     """The `/sdapi/v1` routes over `studio`. With users (non-empty), every route needs HTTP Basic auth."""
     router = APIRouter(prefix=PREFIX, tags=["AUTOMATIC1111 API"], route_class=_JsonErrors)
@@ -231,16 +246,8 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
         plan = await run_in_threadpool(plan_for, raw, resolve_model)
         # 2. queue it like a click in the UI
         timestamp = a1111.job_timestamp()
-        try:
-            job = studio.submit(plan.request, user)
-        except UnknownModel as exc:
-            raise ApiError(422, str(exc)) from None
-        except QueueFull as exc:
-            raise ApiError(503, str(exc)) from None
         # 3. wait, then answer with what was made (an interrupted job keeps its finished images)
-        await _finished(job)
-        if job.state is JobState.FAILED:
-            raise ApiError(500, job.error or "The generation failed.")
+        job = await submit_and_wait(studio, plan.request, user, "The generation failed.")
         return await run_in_threadpool(answer, job, plan, timestamp)
 
     # -- generation ------------------------------------------------------------------------------

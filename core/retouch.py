@@ -27,7 +27,7 @@ from pydantic import (
 
 from core.images import MAX_PIXELS, ImageInputError, decode_image
 from core.requests import MAX_PROMPT_CHARS, MAX_SEED, MAX_SIZE, MIN_SIZE, Seed, validation_message
-from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES, resolve_schedule
+from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SamplerName, ScheduleType, resolve_schedule
 
 MAX_OPS = 8
 MAX_UPSCALE = 8.0
@@ -74,41 +74,50 @@ def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-class _Diffusion(_Op):
+class _Sampling(_Op):
     """Fields of the operations that sample with a Stable Diffusion model."""
 
     model: ModelName = ""
-    prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
-    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
-    sampler: str = Field(DEFAULT_SAMPLER, description="A1111 sampler name")
-    schedule_type: str = Field(DEFAULT_SCHEDULE, description="A1111 schedule type")
+    sampler: SamplerName = DEFAULT_SAMPLER
+    schedule_type: ScheduleType = DEFAULT_SCHEDULE
     steps: int = Field(20, ge=1, le=150)
     cfg_scale: float = Field(7.0, ge=0.0, le=30.0)
     seed: Seed = -1
 
-    @field_validator("sampler")
+    @field_validator("model")
     @classmethod
-    def _known_sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
-        return value
-
-    @field_validator("schedule_type")
-    @classmethod
-    def _known_schedule(cls, value: str) -> str:
-        if value not in SCHEDULE_TYPES:
-            raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
-        return value
-
-    @field_validator("prompt", "negative_prompt", "model")
-    @classmethod
-    def _text(cls, value: str) -> str:
+    def _plain_model(cls, value: str) -> str:
         return _no_nul(value)
 
     @model_validator(mode="after")
-    def _schedule_supported(self) -> _Diffusion:
+    def _schedule_supported(self) -> _Sampling:
         resolve_schedule(self.sampler, self.schedule_type)
         return self
+
+    def sampling_fields(self) -> dict[str, Any]:
+        """The generation-request fields this operation sets: model, prompts, sampler, steps, CFG, seed."""
+        return {
+            "model": self.model,
+            "prompt": getattr(self, "prompt", ""),
+            "negative_prompt": getattr(self, "negative_prompt", ""),
+            "sampler": self.sampler,
+            "schedule_type": self.schedule_type,
+            "steps": self.steps,
+            "cfg_scale": self.cfg_scale,
+            "seed": self.seed,
+        }
+
+
+class _Diffusion(_Sampling):
+    """A sampling operation that follows a prompt."""
+
+    prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _no_nul(value)
 
 
 def _check_working_size(value: int | None, info: ValidationInfo) -> int | None:
@@ -296,7 +305,7 @@ class ReplaceBackgroundOp(_Diffusion):
         return self.steps + 1
 
 
-class EraseOp(_Op):
+class EraseOp(_Sampling):
     """Refill the brushed area from its surroundings (inpaint with masked content "fill", no prompt)."""
 
     model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
@@ -304,31 +313,6 @@ class EraseOp(_Op):
     op: Literal["erase"] = "erase"
     mask: bytes = Field(repr=False, description="White (or painted) = erase; the picture's size")
     mask_blur: int = Field(4, ge=0, le=64)
-    model: ModelName = ""
-    sampler: str = DEFAULT_SAMPLER
-    schedule_type: str = DEFAULT_SCHEDULE
-    steps: int = Field(20, ge=1, le=150)
-    cfg_scale: float = Field(7.0, ge=0.0, le=30.0)
-    seed: Seed = -1
-
-    @field_validator("sampler")
-    @classmethod
-    def _known_sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
-        return value
-
-    @field_validator("schedule_type")
-    @classmethod
-    def _known_schedule(cls, value: str) -> str:
-        if value not in SCHEDULE_TYPES:
-            raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
-        return value
-
-    @field_validator("model")
-    @classmethod
-    def _plain_model(cls, value: str) -> str:
-        return _no_nul(value)
 
     @field_validator("mask")
     @classmethod
@@ -338,11 +322,6 @@ class EraseOp(_Op):
         except ImageInputError as exc:
             raise ValueError(f"mask: {exc}") from None
         return value
-
-    @model_validator(mode="after")
-    def _schedule_supported(self) -> EraseOp:
-        resolve_schedule(self.sampler, self.schedule_type)
-        return self
 
     @property
     def prompt(self) -> str:

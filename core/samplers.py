@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
 # Sampler names as AUTOMATIC1111 shows them, in its order.
 SAMPLERS: tuple[str, ...] = (
     "DPM++ 2M",
@@ -77,3 +81,22 @@ def split_legacy_name(name: str) -> tuple[str, str | None]:
         if name.endswith(suffix) and name[: -len(suffix)] in SAMPLERS:
             return name[: -len(suffix)], schedule
     return name, None
+
+
+def check_sampler(value: str) -> str:
+    """`value` when it is an A1111 sampler name we run; ValueError listing the names otherwise."""
+    if value not in SAMPLERS:
+        raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
+    return value
+
+
+def check_schedule_type(value: str) -> str:
+    """`value` when it is an A1111 schedule type; ValueError listing the types otherwise."""
+    if value not in SCHEDULE_TYPES:
+        raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
+    return value
+
+
+# Request fields: a sampler name and a schedule type, each checked against the lists above.
+SamplerName = Annotated[str, AfterValidator(check_sampler), Field(description="A1111 sampler name")]
+ScheduleType = Annotated[str, AfterValidator(check_schedule_type), Field(description="A1111 schedule type")]

@@ -53,14 +53,7 @@ def enhance(
     Raises :class:`RetouchError` for a strength outside 0..1.
     """
     # 1. check inputs
-    strengths = {
-        "levels": levels,
-        "white_balance": white_balance,
-        "contrast": contrast,
-        "saturation": saturation,
-        "denoise": denoise,
-        "sharpen": sharpen,
-    }
+    strengths = _by_field(levels, white_balance, contrast, saturation, denoise, sharpen)
     for name, value in strengths.items():
         _check_strength(name, value)
     rgb, alpha = split_alpha(image)
@@ -146,15 +139,13 @@ def auto_enhance_settings(image: Image.Image) -> dict[str, float]:
         0.0 if coloured.size < 0.05 * chroma.size else _clamp01((60.0 - float(np.median(coloured))) / 80.0)
     )
 
-    values = {
-        "levels": levels,
-        "white_balance": white_balance,
-        "contrast": contrast,
-        "saturation": saturation,
-        "denoise": denoise,
-        "sharpen": sharpen,
-    }
+    values = _by_field(levels, white_balance, contrast, saturation, denoise, sharpen)
     return {k: round(round(v * 20) / 20, 2) for k, v in values.items()}
+
+
+def _by_field(*strengths: float) -> dict[str, float]:
+    """The strengths (in ENHANCE_FIELDS order) by field name."""
+    return dict(zip(ENHANCE_FIELDS, strengths, strict=True))
 
 
 def _check_strength(name: str, value: object) -> None:

@@ -14,7 +14,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image, ImageOps
 
 from core.images import encode_png, flatten
-from core.requests import InpaintRequest, working_size
+from core.requests import InpaintRequest, MaskedContent, working_size
 from core.retouch import EraseOp, ReplaceBackgroundOp
 from pipelines.inpaint import run_inpaint
 from pipelines.retouch import RetouchError
@@ -60,27 +60,11 @@ def replace_background(
         raise RetouchError("the subject fills the whole picture: there is no background to replace")
 
     # 2. inpaint everything but the subject (the feathered edge lies in the background)
-    width, height = (op.width, op.height) if op.width and op.height else working_size(*image.size)
-    source = flatten(image)
-    request = InpaintRequest(
-        init_image=encode_png(source),
-        mask=encode_png(background),
-        model=op.model,
-        prompt=op.prompt,
-        negative_prompt=op.negative_prompt,
-        sampler=op.sampler,
-        schedule_type=op.schedule_type,
-        steps=op.steps,
-        cfg_scale=op.cfg_scale,
-        width=width,
-        height=height,
-        seed=op.seed,
-        denoising_strength=1.0,
-        mask_blur=op.edge_blur,
-        masked_content="original",
-        inpaint_area="whole picture",
-    )
-    painted = run_inpaint(pipe, request, [op.seed], on_step)[0].convert("RGB")
+    size = (op.width, op.height) if op.width and op.height else working_size(*image.size)
+    painted = _repaint(
+        pipe, op, flatten(image), encode_png(background), size=size, blur=op.edge_blur, content="original",
+        on_step=on_step,
+    ).convert("RGB")  # fmt: skip
 
     # 3. a cut-out's semi-transparent edge is laid over the new background; opaque pixels stay exact
     if _has_transparency(image):
@@ -92,23 +76,31 @@ def replace_background(
 
 def erase(pipe: DiffusionPipeline, op: EraseOp, image: Image.Image, *, on_step: StepCallback) -> Image.Image:
     """The brushed area refilled from its surroundings (`pipe`: inpaint); the rest is unchanged."""
-    width, height = working_size(*image.size)
+    size = working_size(*image.size)
+    return _repaint(pipe, op, image, op.mask, size=size, blur=op.mask_blur, content="fill", on_step=on_step)
+
+
+def _repaint(
+    pipe: DiffusionPipeline,
+    op: ReplaceBackgroundOp | EraseOp,
+    image: Image.Image,
+    mask: bytes,
+    *,
+    size: tuple[int, int],
+    blur: int,
+    content: MaskedContent,
+    on_step: StepCallback,
+) -> Image.Image:
+    """`image` repainted where `mask` is white (the whole picture worked at `size`), the rest kept exactly."""
     request = InpaintRequest(
+        **op.sampling_fields(),
         init_image=encode_png(image),
-        mask=op.mask,
-        model=op.model,
-        prompt="",
-        negative_prompt="",
-        sampler=op.sampler,
-        schedule_type=op.schedule_type,
-        steps=op.steps,
-        cfg_scale=op.cfg_scale,
-        width=width,
-        height=height,
-        seed=op.seed,
+        mask=mask,
+        width=size[0],
+        height=size[1],
         denoising_strength=1.0,
-        mask_blur=op.mask_blur,
-        masked_content="fill",
+        mask_blur=blur,
+        masked_content=content,
         inpaint_area="whole picture",
     )
     return run_inpaint(pipe, request, [op.seed], on_step)[0]

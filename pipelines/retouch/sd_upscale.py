@@ -68,17 +68,10 @@ def blend_tiles(
 def _tile_request(op: SdUpscaleOp, tile: Image.Image) -> Img2ImgRequest:
     width, height = working_size(*tile.size)
     return Img2ImgRequest(
+        **op.sampling_fields(),
         init_image=encode_png(tile),
-        model=op.model,
-        prompt=op.prompt,
-        negative_prompt=op.negative_prompt,
-        sampler=op.sampler,
-        schedule_type=op.schedule_type,
-        steps=op.steps,
-        cfg_scale=op.cfg_scale,
         width=width,
         height=height,
-        seed=op.seed,
         denoising_strength=op.denoising_strength,
         resize_mode="just resize",
     )
