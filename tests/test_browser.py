@@ -1,77 +1,53 @@
 """The page in a real Chromium: type a prompt, generate, see the image, find the file and its index row."""
 
-import os
+import io
 import re
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-SCREENSHOTS = Path(os.environ.get("EASEL_SCREENSHOTS", "")) if os.environ.get("EASEL_SCREENSHOTS") else None
+from tests.browser import (
+    app_page,
+    close_accordion,
+    fetch,
+    open_accordion,
+    require_chromium,
+    search_gallery,
+    set_slider,
+    shot,
+    slider_value,
+    small_settings,
+    wait_status,
+    wait_until,
+)
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("EASEL_REQUIRE_BROWSER"):
-        raise RuntimeError(
-            "EASEL_REQUIRE_BROWSER is set but Debian's chromium is missing (apt-get install chromium)"
-        )
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def page(running_app):
-    from playwright.sync_api import sync_playwright
-
-    _, url = running_app
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
-        page.set_default_timeout(90_000)  # generous: CI machines are slow and busy
-        page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_selector("#txt2img_generate")
+    with app_page(running_app[1]) as page:
         yield page
-        browser.close()
-
-
-def _shot(page, name):
-    if SCREENSHOTS:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def _set_slider(page, elem_id, value):
-    box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
 
 
 def test_type_prompt_generate_and_see_the_saved_image(running_app, page):
     app, _ = running_app
     before = app.studio.gallery.count()
-    _shot(page, "txt2img-empty")
-    page.locator("#txt2img_prompt textarea").fill("a red fox logo, flat vector")
-    _set_slider(page, "txt2img_steps", 2)
-    _set_slider(page, "txt2img_width", 64)
-    _set_slider(page, "txt2img_height", 64)
+    shot(page, "txt2img-empty")
+    small_settings(page, "txt2img", "a red fox logo, flat vector")
     seed = page.locator("#txt2img_seed input")
     seed.fill("4242")
     seed.press("Tab")
     page.click("#txt2img_generate")
     page.wait_for_selector("#txt2img_gallery img", timeout=120_000)
-    page.wait_for_function(
-        "document.querySelector('#txt2img_status')?.innerText.includes('Done')", timeout=90_000
-    )
-    _shot(page, "txt2img-result")
+    wait_status(page, "txt2img", timeout=90_000)
+    for accordion in ("txt2img_variation", "txt2img_hires"):
+        open_accordion(page, accordion)
+    page.wait_for_selector("#txt2img_subseed_strength", state="visible")
+    page.wait_for_selector("#txt2img_hr_scale", state="visible")
+    shot(page, "tab_txt2img")
+    for accordion in ("txt2img_variation", "txt2img_hires"):
+        close_accordion(page, accordion)
     assert "seed 4242" in page.inner_text("#txt2img_status")
     info = page.locator("#txt2img_info textarea").input_value()
     assert info.startswith("a red fox logo, flat vector") and "Seed: 4242" in info and "Steps: 2" in info
@@ -87,13 +63,13 @@ def test_invalid_value_shows_an_error_toast_and_saves_nothing(running_app, page)
     before = app.studio.gallery.count()
     page.locator("#txt2img_model input").fill("")
     page.evaluate("document.querySelector('#txt2img_sampler input').value = ''")
-    _set_slider(page, "txt2img_width", 64)
+    set_slider(page, "txt2img_width", 64)
     page.locator("#txt2img_prompt textarea").fill("x" * 8001)
     page.click("#txt2img_generate")
     toast = page.locator(".toast-body").first
     toast.wait_for(timeout=90_000)
     assert "prompt" in toast.inner_text().lower()
-    _shot(page, "txt2img-error")
+    shot(page, "txt2img-error")
     assert app.studio.gallery.count() == before
     page.locator("#txt2img_prompt textarea").fill("a red fox logo")
 
@@ -103,20 +79,18 @@ def test_gallery_search_open_an_image_and_reuse_its_parameters(running_app, page
     page.click("#tab_gallery-button")
     page.wait_for_selector("#gallery_grid img")
     assert page.locator("#gallery_grid img").count() == app.studio.gallery.count()
-    search = page.locator("#gallery_search textarea, #gallery_search input").first
-    search.fill("fox")
-    search.press("Enter")
+    search_gallery(page, "fox")
     page.wait_for_function("document.querySelector('#gallery_page')?.innerText.includes('1 image')")
     page.locator("#gallery_grid img").first.click()
     page.wait_for_function(
         "document.querySelector('#gallery_details textarea')?.value.includes('Seed: 4242')"
     )
-    _shot(page, "gallery")
+    shot(page, "tab_gallery")
     page.click("#gallery_reuse")
     page.wait_for_function("document.querySelector('#txt2img_seed input')?.value === '4242'")
     page.wait_for_selector("#tab_txt2img", state="visible")
     assert page.locator("#txt2img_prompt textarea").input_value() == "a red fox logo, flat vector"
-    assert page.locator("#txt2img_steps input[type=number]").input_value() == "2"
+    assert slider_value(page, "txt2img_steps") == "2"
     page.locator("#txt2img_seed input").fill("-1")
 
 
@@ -127,6 +101,7 @@ def test_png_info_reads_a_picture_and_sends_it_to_txt2img(running_app, page):
     page.set_input_files("#pnginfo_image input[type=file]", str(app.studio.image_path(record.id)))
     page.wait_for_function("document.querySelector('#pnginfo_text textarea')?.value.includes('Seed:')")
     assert page.locator("#pnginfo_text textarea").input_value() == record.infotext
+    shot(page, "tab_pnginfo")
     page.click("#pnginfo_send_txt2img")
     page.wait_for_function(f"document.querySelector('#txt2img_seed input')?.value === '{record.seed}'")
     assert page.locator("#txt2img_prompt textarea").input_value() == record.prompt
@@ -136,20 +111,18 @@ def test_png_info_reads_a_picture_and_sends_it_to_txt2img(running_app, page):
 def test_settings_survive_a_reload_in_the_same_browser(running_app, page):
     page.click("#tab_txt2img-button")
     page.locator("#txt2img_prompt textarea").fill("kept across reloads")
-    _set_slider(page, "txt2img_steps", 3)
-    _set_slider(page, "txt2img_width", 72)
-    _set_slider(page, "txt2img_height", 64)
+    set_slider(page, "txt2img_steps", 3)
+    set_slider(page, "txt2img_width", 72)
+    set_slider(page, "txt2img_height", 64)
     page.click("#txt2img_generate")
-    page.wait_for_function(
-        "document.querySelector('#txt2img_status')?.innerText.includes('Done')", timeout=90_000
-    )
+    wait_status(page, "txt2img", timeout=90_000)
     page.reload(wait_until="domcontentloaded")
     page.wait_for_selector("#txt2img_generate")
     page.wait_for_function(
         "document.querySelector('#txt2img_prompt textarea')?.value === 'kept across reloads'", timeout=90_000
     )
-    assert page.locator("#txt2img_steps input[type=number]").input_value() == "3"
-    assert page.locator("#txt2img_width input[type=number]").input_value() == "72"
+    assert slider_value(page, "txt2img_steps") == "3"
+    assert slider_value(page, "txt2img_width") == "72"
     assert page.locator("#txt2img_seed input").input_value() == "-1"  # the seed is not remembered
 
 
@@ -165,33 +138,44 @@ def _source_png(tmp_path_factory) -> Path:
     return path
 
 
-def _wait_done(page, prefix):
-    page.wait_for_function(
-        f"document.querySelector('#{prefix}_status')?.innerText.includes('Done')", timeout=120_000
-    )
-
-
 def test_send_a_txt2img_result_to_img2img_and_generate(running_app, page):
     app, _ = running_app
     page.click("#tab_txt2img-button")
-    page.locator("#txt2img_prompt textarea").fill("a badge")
-    _set_slider(page, "txt2img_steps", 2)
-    _set_slider(page, "txt2img_width", 64)
-    _set_slider(page, "txt2img_height", 64)
+    small_settings(page, "txt2img", "a badge")
     page.click("#txt2img_generate")
-    _wait_done(page, "txt2img")
+    wait_status(page, "txt2img")
     page.click("#txt2img_send_img2img")
     page.wait_for_selector("#img2img_image img")
     page.wait_for_selector("#tab_img2img", state="visible")
-    _shot(page, "img2img-sent")
+    shot(page, "img2img-sent")
     page.wait_for_function("document.querySelector('#img2img_width input[type=number]')?.value === '64'")
     before = app.studio.gallery.count()
-    _set_slider(page, "img2img_steps", 4)
+    set_slider(page, "img2img_steps", 4)
     page.click("#img2img_generate")
-    _wait_done(page, "img2img")
+    wait_status(page, "img2img")
     assert app.studio.gallery.count() == before + 1
     record = app.studio.recent_images(limit=1)[0]
     assert record.task == "img2img" and "Denoising strength: 0.75" in record.infotext
+
+
+def test_compare_an_img2img_result_with_its_source(running_app, page):
+    import numpy as np
+    from PIL import Image
+
+    app, _ = running_app
+    result, source = app.studio.recent_images(
+        limit=2
+    )  # the img2img result, the txt2img picture it started from
+    assert (result.task, source.task) == ("img2img", "txt2img")
+    page.click("#img2img_compare_source")
+    page.wait_for_function("document.querySelectorAll('#img2img_compare img').length === 2")
+    shot(page, "tab_img2img")
+    sources = [img.get_attribute("src") or "" for img in page.locator("#img2img_compare img").all()]
+    shown = [np.asarray(Image.open(io.BytesIO(fetch(page, src))).convert("RGB")) for src in sources]
+    expected = [np.asarray(Image.open(app.studio.image_path(r.id)).convert("RGB")) for r in (source, result)]
+    assert not np.array_equal(*expected)  # img2img changed the picture, so the two sides tell them apart
+    assert np.array_equal(shown[0], expected[0]), "the slider's A side is not the source picture"
+    assert np.array_equal(shown[1], expected[1]), "the slider's B side is not the result"
 
 
 def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory):
@@ -205,9 +189,7 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
         Image.open(source), infotext="gradient source", seed=1, task="txt2img", author="local", model="upload"
     )
     page.click("#tab_gallery-button")
-    search = page.locator("#gallery_search textarea, #gallery_search input").first
-    search.fill("gradient")
-    search.press("Enter")
+    search_gallery(page, "gradient")
     page.wait_for_function("document.querySelector('#gallery_page')?.innerText.includes('· 1 image')")
     page.locator("#gallery_grid img").first.click()
     page.wait_for_function("document.querySelector('#gallery_details textarea')?.value === 'gradient source'")
@@ -224,13 +206,13 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
     for i in range(7):
         page.mouse.move(cx - 30 + i * 10, cy)
     page.mouse.up()
-    _shot(page, "inpaint-painted")
+    shot(page, "inpaint-painted")
     page.locator("#inpaint_prompt textarea").fill("a red dot")
-    _set_slider(page, "inpaint_steps", 2)
+    set_slider(page, "inpaint_steps", 2)
     before = app.studio.gallery.count()
     page.click("#inpaint_generate")
-    _wait_done(page, "inpaint")
-    _shot(page, "inpaint-result")
+    wait_status(page, "inpaint")
+    shot(page, "tab_inpaint")
     assert app.studio.gallery.count() == before + 1
     record = app.studio.recent_images(limit=1)[0]
     assert record.task == "inpaint" and "Mask blur: 4" in record.infotext
@@ -245,9 +227,7 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
 
     # "Erase" refills the same mask from its surroundings, with no prompt
     page.click("#inpaint_erase")
-    deadline = time.monotonic() + 120
-    while app.studio.gallery.count() < before + 2 and time.monotonic() < deadline:
-        page.wait_for_timeout(200)
+    wait_until(page, lambda: app.studio.gallery.count() >= before + 2, "the erased picture")
     erased = app.studio.recent_images(limit=1)[0]
     assert erased.prompt == "" and "Masked content: fill" in erased.infotext
 
@@ -274,8 +254,7 @@ def test_gallery_refresh_picks_up_files_copied_into_outputs(running_app, page):
     shutil.copy(source, copy)
     before = app.studio.gallery.count()
     page.click("#tab_gallery-button")
-    search = page.locator("#gallery_search textarea, #gallery_search input").first
-    search.fill("")
+    page.locator("#gallery_search textarea, #gallery_search input").first.fill("")
     page.click("#gallery_refresh")
     page.wait_for_function(
         f"document.querySelector('#gallery_page')?.innerText.includes('{before + 1} image')"

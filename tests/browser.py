@@ -1,0 +1,167 @@
+"""What the browser tests share: Debian's Chromium under Playwright, screenshots, and small page actions.
+
+Each browser test module calls `require_chromium()` right after its imports: without Chromium the module is
+skipped, or fails when EASEL_REQUIRE_BROWSER is set (CI machines that must run the browser tests).
+With EASEL_SCREENSHOTS=/some/dir, `shot(page, name)` saves a full-page screenshot there as `name.png`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1366, "height": 900}
+TIMEOUT_MS = 90_000  # generous: CI machines are slow and busy
+JOB_TIMEOUT_MS = 120_000  # a generation: queue, model load on first use, the steps
+
+
+def require_chromium() -> None:
+    """Skip the calling test module without Debian's Chromium; fail instead when EASEL_REQUIRE_BROWSER is set."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("EASEL_REQUIRE_BROWSER"):
+        raise RuntimeError(
+            "EASEL_REQUIRE_BROWSER is set but Debian's chromium is missing (apt-get install chromium)"
+        )
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def screenshots_dir() -> Path | None:
+    """Where screenshots go (EASEL_SCREENSHOTS), or None when they are not wanted."""
+    value = os.environ.get("EASEL_SCREENSHOTS")
+    return Path(value) if value else None
+
+
+def shot(page: Page, name: str) -> None:
+    """A full-page screenshot `name.png` in EASEL_SCREENSHOTS (nothing when it is not set)."""
+    folder = screenshots_dir()
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser: Browser, **context: Any) -> Page:
+    """A page in a fresh browser context (cookies and storage of its own), laptop-sized."""
+    page = browser.new_context(viewport=VIEWPORT, **context).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    return page
+
+
+@contextlib.contextmanager
+def app_page(url: str, ready: str = "#txt2img_generate", **context: Any) -> Iterator[Page]:
+    """The app at `url` in a new Chromium, once the element `ready` is on the page."""
+    with chromium() as browser:
+        page = new_page(browser, **context)
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector(ready)
+        yield page
+
+
+def set_slider(page: Page, elem_id: str, value: float) -> None:
+    """Type `value` into a slider's number box and confirm it."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def slider_value(page: Page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} input[type=number]").input_value()
+
+
+def fill(page: Page, selector: str, value: object) -> None:
+    """Type into a box and leave it (Tab), so its change event fires."""
+    box = page.locator(selector)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def small_settings(page: Page, prefix: str, prompt: str, steps: int = 2, size: int = 64) -> None:
+    """A prompt and the cheapest settings: a few steps on a small picture."""
+    page.locator(f"#{prefix}_prompt textarea").fill(prompt)
+    set_slider(page, f"{prefix}_steps", steps)
+    set_slider(page, f"{prefix}_width", size)
+    set_slider(page, f"{prefix}_height", size)
+
+
+def wait_status(page: Page, prefix: str, text: str = "Done", timeout: float = JOB_TIMEOUT_MS) -> None:
+    """Wait until the tab's status line (`#{prefix}_status`) says `text`."""
+    page.wait_for_function(
+        f"document.querySelector('#{prefix}_status')?.innerText.includes({text!r})", timeout=timeout
+    )
+
+
+def open_accordion(page: Page, elem_id: str) -> None:
+    """Open the accordion `elem_id` (a click on its header; nothing when it is already open)."""
+    header = page.locator(f"#{elem_id} > button, #{elem_id} button.label-wrap").first
+    if "open" not in (header.get_attribute("class") or "").split():
+        header.click()
+
+
+def close_accordion(page: Page, elem_id: str) -> None:
+    header = page.locator(f"#{elem_id} > button, #{elem_id} button.label-wrap").first
+    if "open" in (header.get_attribute("class") or "").split():
+        header.click()
+
+
+def pick(page: Page, elem_id: str, text: str) -> None:
+    """Choose the dropdown option whose label is `text`."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(text)
+    page.locator(f"#{elem_id} li[role=option]", has_text=text).first.click()
+
+
+def search_gallery(page: Page, text: str) -> None:
+    """Search the Gallery tab (Enter runs the search)."""
+    search = page.locator("#gallery_search textarea, #gallery_search input").first
+    search.fill(text)
+    search.press("Enter")
+
+
+def fetch(page: Page, src: str) -> bytes:
+    """The bytes behind a link or image source on the page, fetched with the page's cookies."""
+    url = src if "://" in src else page.url.split("?")[0].rstrip("/") + "/" + src.lstrip("/")
+    response = page.request.get(url)
+    assert response.ok, f"{url}: HTTP {response.status}"
+    return response.body()
+
+
+def wait_until(page: Page, condition: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
+    """Poll a server-side condition (e.g. a gallery count) while the page keeps running."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(200)
