@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,8 +27,10 @@ from pydantic import (
 )
 
 from core.images import MAX_PIXELS, ImageInputError, decode_image
-from core.requests import MAX_PROMPT_CHARS, MAX_SEED, MAX_SIZE, MIN_SIZE, Seed, validation_message
+from core.presets import Preset, apply_preset, check_preset_name
+from core.requests import MAX_PROMPT_CHARS, MAX_SEED, MAX_SIZE, MAX_STYLES, MIN_SIZE, Seed, validation_message
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SamplerName, ScheduleType, resolve_schedule
+from core.styles import Style, apply_styles, check_style_name
 
 MAX_OPS = 8
 MAX_UPSCALE = 8.0
@@ -39,6 +42,7 @@ DIFFUSION_OPS = frozenset({"sd_upscale", "replace_background", "erase"})
 _NAME_CHARS = 200
 
 ModelName = Annotated[str, Field(max_length=_NAME_CHARS, description="Empty = the default")]
+StyleName = Annotated[str, AfterValidator(check_style_name)]
 
 
 class _Op(BaseModel):
@@ -266,11 +270,28 @@ class RemoveBackgroundOp(_Op):
     alpha_matting: bool = False
 
 
+class AppliedStyling(BaseModel):
+    """What a preset and styles made of a replace-background operation, recorded once they are applied: the
+    operation then carries the final prompt and settings, so replaying it applies nothing a second time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: str = Field("", max_length=_NAME_CHARS, description='The preset applied ("" = none)')
+    styles: list[StyleName] = Field(default_factory=list, max_length=MAX_STYLES, description="In order")
+    prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="The prompt as typed, before")
+    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="The negative, before")
+
+
 class ReplaceBackgroundOp(_Diffusion):
-    """Cut the subject out and paint a new background around it from the prompt; the subject stays exact."""
+    """Cut the subject out and paint a new background around it from the prompt; the subject stays exact.
+
+    `preset` and `styles` are applied when the job is submitted (the preset's styles first, then the
+    operation's own): the queued operation carries the final prompt, sampler, steps and CFG, with `preset`
+    and `styles` emptied and what was applied recorded in `applied`.
+    """
 
     op: Literal["replace_background"] = "replace_background"
-    prompt: str = Field(..., min_length=1, max_length=MAX_PROMPT_CHARS, description="The new background")
+    prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="The new background")
     method: SegmentMethod = "auto"
     segmenter: ModelName = ""
     width: int | None = Field(
@@ -280,9 +301,12 @@ class ReplaceBackgroundOp(_Diffusion):
     edge_blur: int = Field(
         4, ge=0, le=64, description="Soft edge of the new background next to the subject, px"
     )
-    preset: str = Field("", max_length=_NAME_CHARS)
-    styles: list[Annotated[str, Field(min_length=1, max_length=_NAME_CHARS)]] = Field(
-        default_factory=list, max_length=8
+    preset: str = Field("", max_length=_NAME_CHARS, description="A preset's styles and settings")
+    styles: list[StyleName] = Field(
+        default_factory=list, max_length=MAX_STYLES, description="Applied in order"
+    )
+    applied: AppliedStyling | None = Field(
+        None, description="Recorded when the preset and styles are applied"
     )
 
     @field_validator("width", "height")
@@ -290,16 +314,58 @@ class ReplaceBackgroundOp(_Diffusion):
     def _size_multiple_of_8(cls, value: int | None, info: ValidationInfo) -> int | None:
         return _check_working_size(value, info)
 
-    @field_validator("preset", "segmenter")
+    @field_validator("segmenter")
     @classmethod
     def _plain(cls, value: str) -> str:
         return _no_nul(value)
+
+    @field_validator("preset")
+    @classmethod
+    def _preset_name(cls, value: str) -> str:
+        return check_preset_name(value) if value else value
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> ReplaceBackgroundOp:
         if (self.width is None) != (self.height is None):
             raise ValueError("give both width and height, or neither (the picture's own size)")
+        if not self.prompt.strip() and not (self.preset or self.styles):
+            raise ValueError("prompt: describe the new background (or pick a preset or styles that do)")
+        if self.applied is not None and (self.preset or self.styles):
+            raise ValueError(
+                "the prompt already has its preset and styles applied (see applied); "
+                "leave preset and styles empty, or remove applied"
+            )
         return self
+
+    def styled(self, preset: Preset | None, styles: Sequence[Style]) -> ReplaceBackgroundOp:
+        """This operation with `preset` (its settings, and its prompt templates) and then `styles` applied, as
+        a generating tab applies them; the size and batch of a preset do not apply (the picture keeps its
+        size), nor its model when this operation names one. `styles` are the Style objects of
+        :meth:`style_names`. Raises ValueError (readable) when the result is not a valid operation."""
+        fields = self.sampling_fields()
+        if preset is not None:
+            applied = apply_preset(preset, fields, family=None)
+            fields = {key: applied[key] for key in fields}
+            fields["model"] = self.model or fields["model"]
+        fields["prompt"], fields["negative_prompt"] = apply_styles(
+            fields["prompt"], fields["negative_prompt"], styles
+        )
+        record = AppliedStyling(
+            preset=self.preset,
+            styles=[style.name for style in styles],
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+        )
+        data = {**self.model_dump(), **fields, "preset": "", "styles": [], "applied": record}
+        try:
+            return ReplaceBackgroundOp.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(validation_message(exc)) from None
+
+    def style_names(self, preset: Preset | None) -> list[str]:
+        """The styles to apply: the preset's, then this operation's own that the preset does not list."""
+        names = list(preset.styles) if preset is not None else []
+        return names + [name for name in self.styles if name not in names]
 
     def work_units(self, size: tuple[int, int]) -> int:
         return self.steps + 1

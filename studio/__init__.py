@@ -2,7 +2,7 @@
 
 from studio.jobs import Job, JobState, NotYourJob
 from studio.queue import QueueFull
-from studio.studio import LOCAL_USER, Studio, StyleProblem, UnknownModel, UnknownStyle
+from studio.studio import LOCAL_USER, Studio, StyleProblem, UnknownModel, UnknownPreset, UnknownStyle
 
 __all__ = [
     "LOCAL_USER",
@@ -13,5 +13,6 @@ __all__ = [
     "Studio",
     "StyleProblem",
     "UnknownModel",
+    "UnknownPreset",
     "UnknownStyle",
 ]

@@ -23,10 +23,10 @@ from core.backend import (
     RetouchTools,
 )
 from core.hires import LATENT_UPSCALE_MODES
-from core.presets import Preset, PresetBook, Problem
+from core.presets import Preset, PresetBook, PresetError, Problem
 from core.requests import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
-from core.styles import Style
+from core.styles import Style, apply_styles
 from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
 from studio.groups import StudioGroups
@@ -55,6 +55,10 @@ class StyleProblem(UnknownModel):
 
 class UnknownStyle(StyleProblem):
     """The request names a style that is not in styles.csv."""
+
+
+class UnknownPreset(StyleProblem):
+    """The request names a preset that is not in presets/."""
 
 
 class Studio(StudioGroups):
@@ -108,7 +112,7 @@ class Studio(StudioGroups):
             if request.subseed == -1 and request.subseed_strength > 0:  # image i uses subseed + i
                 updates["subseed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
             job = Job(request=request.model_copy(update=updates), user=user)
-        job.total = _steps_per_batch(request) * request.batch_count
+        job.total = _steps_per_batch(job.request) * request.batch_count  # a preset may set the steps
         self._queue.put(job)
         with self._jobs_lock:
             self._jobs[job.id] = job
@@ -131,19 +135,36 @@ class Studio(StudioGroups):
         return model
 
     def _styled(self, request: GenerationRequest) -> tuple[str, str]:
-        try:
-            prompt, negative = self.presets_book.expand(
-                request.prompt, request.negative_prompt, request.styles
-            )
-        except KeyError as exc:
-            names = ", ".join(sorted(s.name for s in self.presets_book.styles())) or "none"
-            raise UnknownStyle(f"Unknown style {exc.args[0]!r}. Available: {names}") from None
+        styles = self._named_styles(request.styles)
+        prompt, negative = apply_styles(request.prompt, request.negative_prompt, styles)
         for what, text in (("prompt", prompt), ("negative prompt", negative)):
             if len(text) > MAX_PROMPT_CHARS:
                 raise StyleProblem(
                     f"With its styles the {what} has {len(text)} characters; at most {MAX_PROMPT_CHARS} fit"
                 )
         return prompt, negative
+
+    def _named_styles(self, names: Sequence[str]) -> list[Style]:
+        try:
+            return self.presets_book.styles_named(names)
+        except KeyError as exc:
+            known = ", ".join(sorted(s.name for s in self.presets_book.styles())) or "none"
+            raise UnknownStyle(f"Unknown style {exc.args[0]!r}. Available: {known}") from None
+
+    def _styled_background(self, op: ReplaceBackgroundOp) -> ReplaceBackgroundOp:
+        """The operation with its preset and styles applied, once, here (as `_styled` does for generation)."""
+        preset = None
+        if op.preset:
+            try:
+                preset = self.presets_book.get(op.preset)
+            except PresetError:
+                known = ", ".join(sorted(p.name for p in self.presets_book.presets())) or "none"
+                raise UnknownPreset(f"Unknown preset {op.preset!r}. Available: {known}") from None
+        styles = self._named_styles(op.style_names(preset))
+        try:
+            return op.styled(preset, styles)
+        except ValueError as exc:
+            raise StyleProblem(f"replace_background with its preset and styles: {exc}") from None
 
     def _resolved_retouch(self, request: RetouchRequest, user: str) -> RetouchRequest:
         """The chain with its tools checked, a model for each diffusion step (only those need one) and
@@ -153,6 +174,8 @@ class Studio(StudioGroups):
         seed = request.seed if request.seed != -1 else secrets.randbelow(MAX_SEED + 1 - max(1, diffusion))
         ops, nth = [], 0
         for op in request.ops:
+            if isinstance(op, ReplaceBackgroundOp) and (op.preset or op.styles):
+                op = self._styled_background(op)
             if op.needs_model:
                 updates: dict[str, object] = {"model": self._model_for(op.model, user)}  # type: ignore[attr-defined]
                 if op.seed == -1:  # type: ignore[attr-defined]

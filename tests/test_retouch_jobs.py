@@ -232,3 +232,76 @@ def test_cancel_stops_a_retouch_job_and_saves_nothing(studio):
     assert job.wait(60)
     assert job.state is JobState.CANCELLED and job.images == []
     assert studio.gallery.count() == before
+
+
+def _pixels(studio, job) -> np.ndarray:
+    with Image.open(studio.image_path(job.images[0].id)) as out:
+        return np.asarray(out.convert("RGB"))
+
+
+def test_replace_background_with_a_preset_and_a_style_keeps_the_subject_and_its_recipe_replays_exactly(
+    studio,
+):
+    from core.styles import apply_styles
+    from pipelines.retouch.background import subject_mask
+
+    preset = studio.preset("Product — studio white (1:1)")
+    extra = next(s.name for s in studio.styles() if s.prompt and s.name not in preset.styles)
+    names = [*preset.styles, extra]
+    source = product()
+    ops = [
+        {
+            "op": "replace_background",
+            "prompt": "a marble table",
+            "negative_prompt": "dust",
+            "method": "key",
+            "preset": preset.name,
+            "styles": [extra],
+        }
+    ]
+    job = run(studio, ops, source, seed=21)
+    assert job.state is JobState.DONE, job.error
+    # 1. expanded once, at submit, exactly as a generation prompt is; the preset's settings came along
+    op = job.request.ops[0]
+    expected = apply_styles("a marble table", "dust", studio.presets_book.styles_named(names))
+    assert (op.prompt, op.negative_prompt) == expected and op.prompt != "a marble table"
+    assert (op.sampler, op.schedule_type, op.steps, op.cfg_scale) == (
+        preset.sampler, preset.schedule_type, preset.steps, preset.cfg_scale,
+    )  # fmt: skip
+    assert op.preset == "" and op.styles == [] and op.applied.preset == preset.name
+    assert op.applied.styles == names and op.applied.prompt == "a marble table"
+    assert job.step == job.total == preset.steps + 1
+    # 2. the subject is exact; the infotext carries the final prompt and the styles
+    result = _pixels(studio, job)
+    subject = (
+        np.asarray(subject_mask(source, method="key", models_dir=studio.backend.registry.models_dir)) >= 128
+    )
+    assert subject.sum() > 500 and np.array_equal(result[subject], np.asarray(source)[subject])
+    parsed = parse_infotext(job.images[0].infotext)
+    assert (parsed.prompt, parsed.negative_prompt) == expected
+    assert parsed.params["Styles"] == ", ".join(names)
+    # 3. the recipe holds what was applied; replayed, it applies nothing again and paints the same pixels
+    recipe = recipe_from_png(studio.image_path(job.images[0].id).read_bytes())
+    assert recipe is not None and recipe.ops == [op]
+    again = studio.submit(recipe.request(encode_png(source)))
+    assert again.wait(120) and again.state is JobState.DONE, again.error
+    assert again.request.ops == [op]
+    assert np.array_equal(_pixels(studio, again), result)
+
+
+def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studio):
+    from core.requests import Txt2ImgRequest
+    from studio import UnknownModel, UnknownPreset, UnknownStyle
+
+    before = studio.gallery.count()
+    picture = encode_png(product())
+    background = {"op": "replace_background", "prompt": "sand", "method": "key"}
+    with pytest.raises(UnknownPreset, match="Unknown preset 'No such preset'. Available: .*Banner"):
+        studio.submit(RetouchRequest(image=picture, ops=[{**background, "preset": "No such preset"}]))
+    with pytest.raises(UnknownStyle) as retouch_error:
+        studio.submit(RetouchRequest(image=picture, ops=[{**background, "styles": ["Nope"]}]))
+    with pytest.raises(UnknownStyle) as generation_error:
+        studio.submit(Txt2ImgRequest(prompt="sand", styles=("Nope",)))
+    assert str(retouch_error.value) == str(generation_error.value)
+    assert issubclass(UnknownPreset, UnknownModel)  # the API answers 422, the UI shows the message
+    assert studio.gallery.count() == before

@@ -9,17 +9,20 @@ from PIL import Image
 from pydantic import ValidationError
 
 from core.images import encode_png
+from core.presets import Preset, apply_preset
 from core.requests import validation_message
 from core.retouch import (
     MAX_OUTPUT_PIXELS,
     EraseOp,
     RecipeError,
+    ReplaceBackgroundOp,
     RetouchRequest,
     UpscaleOp,
     make_recipe,
     parse_recipe,
     tile_boxes,
 )
+from core.styles import Style, apply_styles
 
 PICTURE = encode_png(Image.new("RGB", (100, 80), (200, 200, 200)))
 MASK = encode_png(Image.new("L", (100, 80), 255))
@@ -191,3 +194,95 @@ def test_tiles_cover_every_pixel_and_overlap_by_at_least_the_overlap():
         xs = sorted({b[0] for b in boxes})
         for a, b in zip(xs, xs[1:], strict=False):
             assert a + min(tile, width) - b >= overlap
+
+
+# --- presets and styles on replace background ----------------------------------------------------------
+
+
+def _studio_look() -> tuple[Preset, list[Style]]:
+    preset = Preset(
+        name="Studio look",
+        styles=("Clean",),
+        prompt="product photo backdrop, {prompt}",
+        negative_prompt="clutter",
+        sampler="Euler",
+        schedule_type="Karras",
+        steps=12,
+        cfg_scale=5.5,
+        aspect="4:5",
+        model="other-model",
+        batch_size=4,
+    )
+    styles = [
+        Style(name="Clean", prompt="{prompt}, seamless backdrop", negative_prompt="text"),
+        Style(name="Warm", prompt="warm light", negative_prompt=""),
+    ]
+    return preset, styles
+
+
+def test_a_preset_and_styles_expand_the_background_as_they_expand_a_generation_prompt():
+    preset, styles = _studio_look()
+    op = ReplaceBackgroundOp(
+        prompt="a marble table", negative_prompt="blurry", preset="Studio look", styles=["Warm"]
+    )
+    assert op.style_names(preset) == ["Clean", "Warm"]
+    styled = op.styled(preset, styles)
+    # the generating tabs: the preset applied over the request fields, then the styles at submit
+    fields = apply_preset(preset, {"prompt": "a marble table", "negative_prompt": "blurry"}, family="sd1")
+    expected = apply_styles(str(fields["prompt"]), str(fields["negative_prompt"]), styles)
+    assert (styled.prompt, styled.negative_prompt) == expected
+    assert expected[0] == "product photo backdrop, a marble table, seamless backdrop, warm light"
+    assert (styled.sampler, styled.schedule_type, styled.steps, styled.cfg_scale) == (
+        "Euler",
+        "Karras",
+        12,
+        5.5,
+    )
+    assert styled.model == "other-model"  # the operation named none
+    assert (styled.width, styled.height) == (None, None)  # the picture keeps its size
+    assert styled.preset == "" and styled.styles == []
+    assert styled.applied is not None and styled.applied.model_dump() == {
+        "preset": "Studio look",
+        "styles": ["Clean", "Warm"],
+        "prompt": "a marble table",
+        "negative_prompt": "blurry",
+    }
+    # an operation that names its model keeps it; styles alone touch only the prompts
+    assert (
+        ReplaceBackgroundOp(prompt="x", model="mine", preset="Studio look").styled(preset, styles).model
+        == "mine"
+    )
+    only = ReplaceBackgroundOp(prompt="sand", styles=["Warm"]).styled(None, styles[1:])
+    assert (only.prompt, only.sampler, only.steps) == ("sand, warm light", "DPM++ 2M", 20)
+
+
+def test_an_applied_operation_replays_as_it_is_and_cannot_be_styled_twice():
+    preset, styles = _studio_look()
+    styled = ReplaceBackgroundOp(prompt="a marble table", preset="Studio look").styled(preset, styles[:1])
+    request = RetouchRequest(image=PICTURE, ops=[styled], seed=3)
+    replayed = parse_recipe(json.dumps(request.recipe())).request(PICTURE, seed=3)
+    assert replayed.ops == [styled]  # the final prompt and settings, nothing left to apply
+    again = {**styled.model_dump(), "styles": ["Clean"]}
+    assert "already has its preset and styles applied" in _error([again])
+
+
+@pytest.mark.parametrize(
+    ("op", "needle"),
+    [
+        ({"op": "replace_background", "prompt": " "}, "describe the new background"),
+        ({"op": "replace_background", "prompt": "x", "styles": ["a,b"]}, "comma"),
+        ({"op": "replace_background", "prompt": "x", "preset": "../etc/passwd"}, "not a path"),
+        ({"op": "replace_background", "prompt": "x", "styles": ["s"] * 17}, "at most 16"),
+    ],
+)
+def test_bad_presets_and_styles_on_a_background_are_refused(op, needle):
+    assert needle in _error([op])
+
+
+def test_a_preset_or_styles_may_make_the_whole_background_prompt():
+    preset, styles = _studio_look()
+    op = ReplaceBackgroundOp(styles=["Clean"])
+    assert op.styled(None, styles[:1]).prompt == "seamless backdrop"
+    empty = Style(name="Neg", prompt="", negative_prompt="text")
+    with pytest.raises(ValueError, match="describe the new background"):
+        ReplaceBackgroundOp(styles=["Neg"]).styled(None, [empty])

@@ -50,8 +50,8 @@ def replace_background(
     Returns an opaque RGB picture of the same size; subject pixels are exactly those of `image`.
     """
     # 1. check inputs, find the subject
-    if op.preset or op.styles:
-        raise RetouchError("presets and styles cannot be applied to a background here yet; leave them empty")
+    if op.preset or op.styles:  # the Studio applies them when the job is submitted
+        raise RetouchError("the preset and styles were not applied; submit the operation through the Studio")
     subject = subject_area(image, op, models_dir)
     if subject.getbbox() is None:
         raise RetouchError("no subject was found in the picture; try another method or segmentation model")

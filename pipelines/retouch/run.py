@@ -20,7 +20,7 @@ from PIL import Image
 
 from core.backend import ExportedFile, GeneratedImage, JobCancelled, JobFailed, Progress
 from core.images import decode_image
-from core.infotext import format_infotext, parse_infotext
+from core.infotext import STYLES_KEY, format_infotext, parse_infotext
 from core.pnginfo import read_text_chunks
 from core.retouch import (
     RECIPE_CHUNK_FIELD,
@@ -261,6 +261,8 @@ def retouch_infotext(
     background = next((op for op in request.ops if isinstance(op, ReplaceBackgroundOp)), None)
     if background is not None and not prompt:
         prompt, negative = background.prompt, background.negative_prompt
+        if background.applied is not None:  # the prompt is the one its styles made, as in generation
+            params[STYLES_KEY] = ", ".join(background.applied.styles) or None
     if used:
         params.update(Seed=request.seed, **{"Model hash": model_hash(used[0]), "Model": used[0].name})
     params["Size"] = f"{image.width}x{image.height}"
