@@ -5,11 +5,15 @@ The latent modes ("Latent", "Latent (bicubic)", ...) interpolate the first pass'
 straight to the second pass (no decode); every other upscaler decodes the first pass, upscales the picture
 (Lanczos, Nearest or a model upscaler) and lets the img2img pipeline encode it again. The second pass runs
 on the model's img2img pipeline (derived with shared weights) at `denoising_strength`, with
-`hr_second_pass_steps` (0 = the first pass's steps), its noise from the same per-image seeds.
+`hr_second_pass_steps` (0 = the first pass's steps).
 
-Difference from A1111: A1111 mixes the variation seed into the second pass's noise too. diffusers' img2img
-pipelines draw that noise inside the call (no way to pass it in), so here the variation shapes the first
-pass (the composition) and the second pass's noise comes from the seed alone.
+Variation seeds apply in both passes, as in A1111 (`sample_hr_pass` builds its noise with the job's seeds,
+subseeds, subseed strength and seed resize): the second pass's start noise is the seed's noise mixed with the
+variation seed's (pipelines/variation.py). diffusers' img2img pipelines draw that noise inside the call; the
+run's scheduler swaps it for the mix as it is added (`replace_start_noise`). Strength 0 gives exactly the
+seed's hires picture; with a latent upscaler and a non-ancestral sampler, strength 1 gives exactly the
+variation seed's. With a picture upscaler (Lanczos, a model) the second pass first encodes the upscaled picture with a
+sample drawn from the seed's generator, so strength 1 is close to the variation seed's picture, not identical.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from PIL import Image
 from core.hires import LATENT_SCALE, LATENT_UPSCALE_MODES, HiresSize, is_latent_upscaler, second_pass_steps
 from core.requests import Txt2ImgRequest
 from pipelines.sampling import StepCallback, sample
-from pipelines.txt2img import run_txt2img
+from pipelines.txt2img import job_subseeds, run_txt2img
+from pipelines.variation import vary_batch_noise
 
 # (picture, (width, height)) → the picture at that size
 ImageUpscaler = Callable[[Image.Image, tuple[int, int]], Image.Image]
@@ -118,7 +123,7 @@ def run_hires(
         assert upscale_image is not None
         second_input = [upscale_picture(image, size, upscale_image) for image in output]
 
-    # 4. second pass: img2img at the target size, on the same seeds
+    # 4. second pass: img2img at the target size, on the same seeds (and variation seeds)
     width, height = size.target
     second = request.model_copy(
         update={"steps": request.hr_second_pass_steps or request.steps, "width": width, "height": height}
@@ -127,6 +132,16 @@ def run_hires(
     def second_step(step: int, steps: int, latents: torch.Tensor) -> bool:
         return on_step(first_steps + step, first_steps + steps, latents)
 
+    start_noise = None
+    if request.subseed_strength > 0 or request.seed_resize_from is not None:
+        subseeds = job_subseeds(request, seeds)
+
+        def start_noise(noise: torch.Tensor) -> torch.Tensor:
+            return vary_batch_noise(
+                noise, seeds, subseeds, request.subseed_strength, request.seed_resize_from, LATENT_SCALE
+            )
+
     return sample(
-        img2img_pipe, second, seeds, second_step, image=second_input, strength=request.denoising_strength
-    )
+        img2img_pipe, second, seeds, second_step,
+        image=second_input, strength=request.denoising_strength, start_noise=start_noise,
+    )  # fmt: skip

@@ -13,6 +13,7 @@ from core.backend import JobCancelled
 from core.requests import GenerationRequest
 from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.schedulers import make_scheduler, with_scheduler
+from pipelines.variation import replace_start_noise
 
 # step callback: (step index within this batch, steps in this batch, latents) → keep going?
 StepCallback = Callable[[int, int, torch.Tensor], bool]
@@ -28,9 +29,13 @@ def sample(
     request: GenerationRequest,
     seeds: Sequence[int],
     on_step: StepCallback,
+    *,
+    start_noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **call_kwargs: Any,
 ) -> list[Image.Image]:
     """Run `pipe` once for `len(seeds)` images with a scheduler of its own; `on_step` False cancels.
+
+    `start_noise` (img2img pipelines): maps the start noise the pipeline drew to the one to use (variation seeds).
 
     The cached pipeline is never modified: the run uses a pipeline object sharing its components.
     The prompts are encoded with A1111's syntax (weights, long prompts, BREAK); see prompt_weighting.
@@ -38,6 +43,8 @@ def sample(
     if not seeds:
         raise ValueError("a batch needs at least one seed")
     scheduler = make_scheduler(request.sampler, request.schedule_type, pipe.scheduler.config, seed=seeds[0])
+    if start_noise is not None:
+        replace_start_noise(scheduler, start_noise)
     run_pipe = with_scheduler(pipe, scheduler)
 
     def callback(p: DiffusionPipeline, step: int, timestep: object, tensors: dict) -> dict:

@@ -57,6 +57,63 @@ def test_first_pass_is_a_plain_txt2img_and_both_passes_report_steps(tiny_sd1_pip
     assert np.array_equal(np.asarray(again[0]), np.asarray(images[0]))
 
 
+def _hires_pixels(pipe, img2img_pipe, seed: int, **fields) -> np.ndarray:
+    request = _hires(**{"seed": seed, **fields})
+    images = run_hires(pipe, request, [seed], lambda *a: True, img2img_pipe=img2img_pipe)
+    return np.asarray(images[0])
+
+
+def test_the_variation_seed_shapes_the_second_pass_too(tiny_sd1_pipe, img2img_pipe):
+    # as A1111's sample_hr_pass: the second pass's noise mixes the seed's and the variation seed's
+    fields = {"hr_upscaler": "Latent", "steps": 2, "hr_second_pass_steps": 4, "denoising_strength": 0.75}
+    base = _hires_pixels(tiny_sd1_pipe, img2img_pipe, 5, **fields)
+    other = _hires_pixels(tiny_sd1_pipe, img2img_pipe, 99, **fields)
+    assert not np.array_equal(base, other)
+
+    def varied(strength: float) -> np.ndarray:
+        return _hires_pixels(tiny_sd1_pipe, img2img_pipe, 5, subseed=99, subseed_strength=strength, **fields)
+
+    assert np.array_equal(varied(0.0), base)
+    assert np.array_equal(varied(1.0), other)
+    middle = varied(0.5)
+    assert not np.array_equal(middle, base) and not np.array_equal(middle, other)
+    assert np.array_equal(varied(0.5), middle)
+
+
+def test_the_second_pass_noise_is_the_variation_mix_added_once():
+    # replace_start_noise swaps the noise of the run scheduler's first add_noise call only
+    from diffusers import DPMSolverMultistepScheduler
+
+    from pipelines.variation import replace_start_noise, slerp, vary_batch_noise
+
+    scheduler = DPMSolverMultistepScheduler()
+    scheduler.set_timesteps(4)
+    t = scheduler.timesteps[:1]
+    latents = torch.zeros(1, 4, 16, 16)
+    drawn = torch.randn((1, 4, 16, 16), generator=torch.Generator("cpu").manual_seed(21))
+    other = torch.randn((4, 16, 16), generator=torch.Generator("cpu").manual_seed(99))
+    replace_start_noise(scheduler, lambda noise: vary_batch_noise(noise, [21], [99], 0.3))
+    first = scheduler.add_noise(latents, drawn, t)
+    second = scheduler.add_noise(latents, drawn, t)
+    plain = DPMSolverMultistepScheduler()
+    plain.set_timesteps(4)
+    assert torch.equal(first, plain.add_noise(latents, slerp(0.3, drawn[0], other)[None], t))
+    assert torch.equal(second, plain.add_noise(latents, drawn, t))
+    replace_start_noise(scheduler, lambda noise: noise[:, :2])
+    with pytest.raises(ValueError, match="start noise of shape"):
+        scheduler.add_noise(latents, drawn, t)
+
+
+def test_a_picture_upscaler_second_pass_also_varies(tiny_sd1_pipe, img2img_pipe):
+    fields = {"hr_upscaler": "Lanczos", "steps": 2, "hr_second_pass_steps": 4, "denoising_strength": 0.75}
+    base = _hires_pixels(tiny_sd1_pipe, img2img_pipe, 5, **fields)
+    assert np.array_equal(
+        _hires_pixels(tiny_sd1_pipe, img2img_pipe, 5, subseed=99, subseed_strength=0.0, **fields), base
+    )
+    middle = _hires_pixels(tiny_sd1_pipe, img2img_pipe, 5, subseed=99, subseed_strength=0.5, **fields)
+    assert not np.array_equal(middle, base)
+
+
 @pytest.mark.parametrize(
     ("fields", "size"),
     [
