@@ -242,7 +242,8 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
     async def retouch(request: Request, user: str = Depends(who)) -> dict[str, Any]:
         """`{"image": b64, "ops": [{"op": "remove_background"}, {"op": "upscale", "scale": 2}], "seed": -1}`
         (or `"recipe": {...}` instead of `ops`) → the picture (b64 PNG with its metadata), exports (SVG, zip),
-        the recipe and the infotext."""
+        the recipe and the infotext. A `replace_background` operation may name a `preset` and `styles`; they
+        are applied once, at submit (an unknown one is a 422), and the recipe records what was applied."""
         raw = await read_json(request)
         retouch_request = await run_in_threadpool(_native_request, raw)
         job = await run_job(studio, retouch_request, user)

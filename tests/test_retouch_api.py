@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from core.infotext import parse_infotext
 from tests.conftest import served_app
 
 
@@ -112,6 +113,15 @@ def test_native_retouch_runs_a_chain_and_answers_pictures_exports_and_recipe(ser
         ({"image": "PNG", "ops": [{"op": "upscale"}], "colour": "red"}, "unknown field"),
         ({"image": "PNG", "ops": [{"op": "upscale", "upscaler": "4x-Nothing"}]}, "Unknown upscaler"),
         ({"image": "PNG", "ops": [{"op": "restore_faces"}]}, "face_restore"),
+        (
+            {"image": "PNG", "ops": [{"op": "replace_background", "prompt": "x", "preset": "Nope"}]},
+            "Unknown preset",
+        ),
+        (
+            {"image": "PNG", "ops": [{"op": "replace_background", "prompt": "x", "styles": ["Nope"]}]},
+            "Unknown style",
+        ),
+        ({"image": "PNG", "ops": [{"op": "replace_background", "prompt": "x", "styles": ["a,b"]}]}, "comma"),
     ],
 )
 def test_bad_native_requests_get_422_and_nothing_is_saved(server, ann, body, needle):
@@ -123,6 +133,35 @@ def test_bad_native_requests_get_422_and_nothing_is_saved(server, ann, body, nee
     assert response.status_code == 422, response.text
     assert needle in response.json()["detail"]
     assert app.studio.gallery.count() == before
+
+
+def test_native_retouch_applies_a_preset_and_styles_to_a_new_background_and_its_recipe_replays(server, ann):
+    app, _ = server
+    preset = app.studio.preset("Logo — line art (1:1)")
+    extra = next(s.name for s in app.studio.styles() if s.prompt and s.name not in preset.styles)
+    op = {
+        "op": "replace_background",
+        "prompt": "sand",
+        "method": "key",
+        "preset": preset.name,
+        "styles": [extra],
+    }
+    response = ann.post("/easel/v1/retouch", json={"image": b64_png(product()), "ops": [op], "seed": 5})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    applied = answer["recipe"]["ops"][0]
+    expected = app.studio.presets_book.expand("sand", "", [*preset.styles, extra])
+    assert (applied["prompt"], applied["negative_prompt"]) == expected
+    assert applied["steps"] == preset.steps and applied["preset"] == "" and applied["styles"] == []
+    assert applied["applied"]["preset"] == preset.name and applied["applied"]["prompt"] == "sand"
+    first = open_b64(answer["images"][0])
+    assert parse_infotext(first.info["parameters"]).params["Styles"] == ", ".join([*preset.styles, extra])
+    subject = np.asarray(product()) != 240
+    assert np.array_equal(np.asarray(first.convert("RGB"))[subject], np.asarray(product())[subject])
+    again = ann.post("/easel/v1/retouch", json={"image": b64_png(product()), "recipe": answer["recipe"]})
+    assert again.status_code == 200, again.text
+    assert again.json()["recipe"] == answer["recipe"]
+    assert np.array_equal(np.asarray(open_b64(again.json()["images"][0])), np.asarray(first))
 
 
 def test_rembg_answers_a_transparent_png_or_its_mask(ann):
