@@ -11,6 +11,7 @@ import binascii
 import gradio as gr
 from pydantic import BaseModel
 
+from core.hires import DEFAULT_HR_UPSCALER
 from core.requests import Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE
 from studio import JobState, Studio
@@ -61,9 +62,21 @@ def register(studio: Studio) -> None:
         batch_size: int = 1,
         batch_count: int = 1,
         styles: list[str] | None = None,
+        subseed: int = -1,
+        subseed_strength: float = 0.0,
+        seed_resize_from_w: int = 0,
+        seed_resize_from_h: int = 0,
+        enable_hr: bool = False,
+        hr_scale: float = 2.0,
+        hr_upscaler: str = DEFAULT_HR_UPSCALER,
+        hr_second_pass_steps: int = 0,
+        hr_resize_x: int = 0,
+        hr_resize_y: int = 0,
+        denoising_strength: float = 0.7,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
-        """Generate images from a prompt. Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
+        """Generate images from a prompt, optionally with a variation seed and hires fix (A1111's field names).
+        Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
         return run(Txt2ImgRequest, _fields(locals(), Txt2ImgRequest), request)
 
     def img2img(
@@ -83,6 +96,10 @@ def register(studio: Studio) -> None:
         batch_size: int = 1,
         batch_count: int = 1,
         styles: list[str] | None = None,
+        subseed: int = -1,
+        subseed_strength: float = 0.0,
+        seed_resize_from_w: int = 0,
+        seed_resize_from_h: int = 0,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Push a base64 image toward the prompt. Returns ids, seeds, infotexts and base64 PNGs."""
@@ -112,6 +129,10 @@ def register(studio: Studio) -> None:
         batch_size: int = 1,
         batch_count: int = 1,
         styles: list[str] | None = None,
+        subseed: int = -1,
+        subseed_strength: float = 0.0,
+        seed_resize_from_w: int = 0,
+        seed_resize_from_h: int = 0,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Repaint where the base64 mask is white; everything else is kept exactly. Returns base64 PNGs."""
