@@ -151,8 +151,10 @@ class Studio(StudioGroups):
             known = ", ".join(sorted(s.name for s in self.presets_book.styles())) or "none"
             raise UnknownStyle(f"Unknown style {exc.args[0]!r}. Available: {known}") from None
 
-    def _styled_background(self, op: ReplaceBackgroundOp) -> ReplaceBackgroundOp:
-        """The operation with its preset and styles applied, once, here (as `_styled` does for generation)."""
+    def styled_background(self, op: ReplaceBackgroundOp) -> ReplaceBackgroundOp:
+        """The operation with its preset and styles applied (as `_styled` does for generation): `submit` does
+        this once; the Retouch tab calls it to show the final prompt. UnknownPreset, UnknownStyle or
+        StyleProblem when they cannot be applied."""
         preset = None
         if op.preset:
             try:
@@ -175,7 +177,7 @@ class Studio(StudioGroups):
         ops, nth = [], 0
         for op in request.ops:
             if isinstance(op, ReplaceBackgroundOp) and (op.preset or op.styles):
-                op = self._styled_background(op)
+                op = self.styled_background(op)
             if op.needs_model:
                 updates: dict[str, object] = {"model": self._model_for(op.model, user)}  # type: ignore[attr-defined]
                 if op.seed == -1:  # type: ignore[attr-defined]

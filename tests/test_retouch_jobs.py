@@ -305,3 +305,23 @@ def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studi
     assert str(retouch_error.value) == str(generation_error.value)
     assert issubclass(UnknownPreset, UnknownModel)  # the API answers 422, the UI shows the message
     assert studio.gallery.count() == before
+
+
+def test_the_retouch_tab_sends_the_preset_and_styles_and_shows_the_prompt_the_studio_will_send(studio):
+    from ui.retouch import _background_preview, ops_from_values
+
+    preset = studio.preset("Product — studio white (1:1)")
+    values = {
+        "ops": ["replace_background"], "bg_prompt": "a marble table", "bg_negative": "", "bg_method": "key",
+        "bg_model": None, "bg_preset": preset.name, "bg_styles": ["Cinematic"], "model": "tiny-sd1",
+        "sampler": "Euler", "steps": 4, "cfg_scale": 7, "seed": 3,
+    }  # fmt: skip
+    (op,) = RetouchRequest(image=encode_png(product()), ops=ops_from_values(values)).ops
+    assert (op.preset, op.styles) == (preset.name, ["Cinematic"])
+    styled = studio.styled_background(op)
+    shown = _background_preview(studio, "a marble table", "", preset.name, ["Cinematic"], "tiny-sd1")
+    assert shown.visible and shown.value.splitlines()[0] == styled.prompt
+    assert f"{preset.steps} steps" in shown.value and styled.steps == preset.steps
+    unknown = _background_preview(studio, "x", "", None, ["Nope"], "tiny-sd1")
+    assert unknown.value.startswith("Unknown style 'Nope'")
+    assert not _background_preview(studio, "x", "", None, [], "tiny-sd1").visible

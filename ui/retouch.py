@@ -15,12 +15,15 @@ from typing import Any
 
 import gradio as gr
 from PIL import Image
+from pydantic import ValidationError
 
 from core.images import ImageInputError, encode_png, mask_from_layers, require_nonempty
+from core.requests import validation_message
 from core.retouch import (
     DEFAULT_LOGO_SIZES,
     ENHANCE_STRENGTHS,
     RecipeError,
+    ReplaceBackgroundOp,
     RestoreFacesOp,
     RetouchRequest,
     parse_recipe,
@@ -30,6 +33,7 @@ from core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from studio import Job, JobState, Studio
 from ui.common import build_request, follow, progress_html, submit, user_of
 from ui.generation import model_choices
+from ui.presets import preset_choices, style_choices
 
 Component = gr.components.Component
 
@@ -88,7 +92,8 @@ def ops_from_values(values: dict[str, Any], image: Image.Image | None = None) ->
         elif name == "replace_background":
             ops.append(
                 {"op": name, "prompt": values["bg_prompt"], "negative_prompt": values["bg_negative"],
-                 "method": values["bg_method"], "segmenter": _choice(values["bg_model"]), **diffusion}
+                 "method": values["bg_method"], "segmenter": _choice(values["bg_model"]),
+                 "preset": _choice(values["bg_preset"]), "styles": list(values["bg_styles"] or []), **diffusion}
             )  # fmt: skip
         elif name == "restore_faces":
             ops.append(
@@ -133,6 +138,32 @@ def _warn_missing(studio: Studio, request: RetouchRequest) -> None:
         tools = studio.retouch_tools()
         if not tools.face_restorers:
             raise gr.Error(tools.missing.get("restore_faces") or "No face restoration model is installed.")
+
+
+def _background_preview(
+    studio: Studio, prompt: str, negative: str, preset: str | None, styles: list[str] | None, model: Any
+) -> Any:
+    """The "Final background prompt" box: the prompt and settings the Studio will send with the preset and
+    styles applied (hidden when neither is chosen)."""
+    if not preset and not styles:
+        return gr.Textbox(value="", visible=False)
+    try:
+        op = ReplaceBackgroundOp(
+            prompt=prompt or "", negative_prompt=negative or "", model=_choice(model), preset=preset or "",
+            styles=list(styles or []),
+        )  # fmt: skip
+        styled = studio.styled_background(op)
+    except ValidationError as exc:
+        return gr.Textbox(value=validation_message(exc), visible=True)
+    except ValueError as exc:
+        return gr.Textbox(value=str(exc), visible=True)
+    text = styled.prompt + (f"\nNegative prompt: {styled.negative_prompt}" if styled.negative_prompt else "")
+    if preset:
+        text += (
+            f"\n(preset: {styled.sampler}, {styled.schedule_type} schedule, {styled.steps} steps, "
+            f"CFG {styled.cfg_scale:g}{', model ' + styled.model if styled.model else ''})"
+        )
+    return gr.Textbox(value=text, visible=True)
 
 
 def _outcome(studio: Studio, job: Job) -> tuple[str | None, list[str], str]:
@@ -184,6 +215,22 @@ def build(studio: Studio) -> RetouchParts:
                     placeholder="a marble table in soft daylight, product photo", elem_id="retouch_bg_prompt",
                 )  # fmt: skip
                 bg_negative = gr.Textbox(label="Negative prompt", lines=1, elem_id="retouch_bg_negative")
+                with gr.Row():
+                    bg_preset = gr.Dropdown(
+                        preset_choices(studio), value=None, label="Preset",
+                        info="Its styles, sampler, steps and CFG (and model, when the model is left empty) "
+                        "apply to the new background; the picture keeps its size",
+                        elem_id="retouch_bg_preset",
+                    )  # fmt: skip
+                    bg_styles = gr.Dropdown(
+                        style_choices(studio), value=[], multiselect=True, label="Styles",
+                        info="Applied after the preset's, in order: {prompt} in a style is replaced by your prompt",
+                        elem_id="retouch_bg_styles",
+                    )  # fmt: skip
+                bg_final = gr.Textbox(
+                    label="Final background prompt (what will be sent)", lines=2, interactive=False,
+                    visible=False, elem_id="retouch_bg_final_prompt",
+                )  # fmt: skip
             with gr.Accordion("Restore faces", open=False):
                 face_model = gr.Dropdown(
                     list(tools.face_restorers), value=tools.face_restorers[0] if tools.face_restorers else None,
@@ -323,6 +370,7 @@ def build(studio: Studio) -> RetouchParts:
     fields: dict[Component, str] = {
         image: "image", ops: "ops", erase_editor: "erase_editor", bg_method: "bg_method", bg_model: "bg_model",
         alpha_matting: "alpha_matting", bg_prompt: "bg_prompt", bg_negative: "bg_negative",
+        bg_preset: "bg_preset", bg_styles: "bg_styles",
         face_model: "face_model", face_visibility: "face_visibility", enhance_auto: "enhance_auto",
         upscaler: "upscaler", scale: "scale", sd_prompt: "sd_prompt", sd_strength: "sd_strength",
         tile_size: "tile_size", overlap: "overlap", model: "model", sampler: "sampler", steps: "steps",
@@ -423,6 +471,15 @@ def build(studio: Studio) -> RetouchParts:
     load_recipe.click(on_load_recipe, inputs=image, outputs=recipe, api_visibility="private")
     interrupt.click(on_interrupt, inputs=job_ids, outputs=None, api_visibility="private", queue=False)
     image.change(lambda path: path, inputs=image, outputs=erase_editor, api_visibility="private", queue=False)
+    quick = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    styling = [bg_prompt, bg_negative, bg_preset, bg_styles, model]
+    for source in styling:
+        source.change(
+            lambda *args: _background_preview(studio, *args), inputs=styling, outputs=bg_final, **quick
+        )
+    # teammates may have added presets and styles since the page was built
+    bg_preset.focus(lambda: gr.Dropdown(choices=preset_choices(studio)), outputs=bg_preset, **quick)
+    bg_styles.focus(lambda: gr.Dropdown(choices=style_choices(studio)), outputs=bg_styles, **quick)
     return RetouchParts(image=image, run=run)
 
 
