@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.hires import DEFAULT_HR_UPSCALER, HiresSize, hires_size, second_pass_steps
 from core.samplers import (
@@ -31,6 +39,15 @@ MAX_STYLES = 16
 Seed = Annotated[int, Field(ge=-1, le=MAX_SEED, description="-1 picks a random seed; otherwise 0..2^32-1")]
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_no_nul)]  # text with no NUL characters
+
+
 class GenerationRequest(BaseModel):
     """Fields every diffusion task shares."""
 
@@ -38,8 +55,8 @@ class GenerationRequest(BaseModel):
 
     task: str = "txt2img"
     model: str = Field("", description="Model name as listed by the registry; empty = the default model")
-    prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
-    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    prompt: PlainText = Field("", max_length=MAX_PROMPT_CHARS)
+    negative_prompt: PlainText = Field("", max_length=MAX_PROMPT_CHARS)
     sampler: SamplerName = DEFAULT_SAMPLER
     schedule_type: ScheduleType = DEFAULT_SCHEDULE
     steps: int = Field(20, ge=1, le=150)
@@ -89,13 +106,6 @@ class GenerationRequest(BaseModel):
             raise ValueError(
                 f"{info.field_name} must be a multiple of 8 (got {value}; try {lower} or {lower + 8})"
             )
-        return value
-
-    @field_validator("prompt", "negative_prompt")
-    @classmethod
-    def _no_nul(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
         return value
 
     @field_validator("styles")
@@ -237,7 +247,8 @@ InpaintArea = Literal["whole picture", "only masked"]
 IMAGE_FIELDS = frozenset({"init_image", "mask"})
 
 
-def _check_image(value: bytes, name: str) -> bytes:
+def check_image(value: bytes, name: str) -> bytes:
+    """`value` when it decodes as a picture we accept; ValueError naming the field `name` otherwise."""
     from core.images import ImageInputError, decode_image
 
     try:
@@ -260,7 +271,7 @@ class SourceImageRequest(GenerationRequest):
     @field_validator("init_image")
     @classmethod
     def _valid_init_image(cls, value: bytes) -> bytes:
-        return _check_image(value, "init_image")
+        return check_image(value, "init_image")
 
     @model_validator(mode="after")
     def _some_sampling(self) -> SourceImageRequest:
@@ -305,7 +316,7 @@ class InpaintRequest(SourceImageRequest):
     @field_validator("mask")
     @classmethod
     def _valid_mask(cls, value: bytes) -> bytes:
-        return _check_image(value, "mask")
+        return check_image(value, "mask")
 
 
 def request_summary(request: GenerationRequest) -> dict[str, object]:

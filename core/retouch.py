@@ -26,9 +26,19 @@ from pydantic import (
     model_validator,
 )
 
-from core.images import MAX_PIXELS, ImageInputError, decode_image
+from core.images import MAX_PIXELS, decode_image
 from core.presets import Preset, apply_preset, check_preset_name
-from core.requests import MAX_PROMPT_CHARS, MAX_SEED, MAX_SIZE, MAX_STYLES, MIN_SIZE, Seed, validation_message
+from core.requests import (
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_STYLES,
+    MIN_SIZE,
+    PlainText,
+    Seed,
+    check_image,
+    validation_message,
+)
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SamplerName, ScheduleType, resolve_schedule
 from core.styles import Style, apply_styles, check_style_name
 
@@ -41,7 +51,7 @@ DEFAULT_LOGO_SIZES = (64, 128, 256, 512, 1024)
 DIFFUSION_OPS = frozenset({"sd_upscale", "replace_background", "erase"})
 _NAME_CHARS = 200
 
-ModelName = Annotated[str, Field(max_length=_NAME_CHARS, description="Empty = the default")]
+ModelName = Annotated[PlainText, Field(max_length=_NAME_CHARS, description="Empty = the default")]
 StyleName = Annotated[str, AfterValidator(check_style_name)]
 
 
@@ -68,12 +78,6 @@ class _Op(BaseModel):
         return 1
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
@@ -87,11 +91,6 @@ class _Sampling(_Op):
     steps: int = Field(20, ge=1, le=150)
     cfg_scale: float = Field(7.0, ge=0.0, le=30.0)
     seed: Seed = -1
-
-    @field_validator("model")
-    @classmethod
-    def _plain_model(cls, value: str) -> str:
-        return _no_nul(value)
 
     @model_validator(mode="after")
     def _schedule_supported(self) -> _Sampling:
@@ -115,13 +114,8 @@ class _Sampling(_Op):
 class _Diffusion(_Sampling):
     """A sampling operation that follows a prompt."""
 
-    prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
-    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
-
-    @field_validator("prompt", "negative_prompt")
-    @classmethod
-    def _text(cls, value: str) -> str:
-        return _no_nul(value)
+    prompt: PlainText = Field("", max_length=MAX_PROMPT_CHARS)
+    negative_prompt: PlainText = Field("", max_length=MAX_PROMPT_CHARS)
 
 
 def _check_working_size(value: int | None, info: ValidationInfo) -> int | None:
@@ -270,6 +264,10 @@ class RemoveBackgroundOp(_Op):
     alpha_matting: bool = False
 
 
+def _preset_name(value: str) -> str:
+    return check_preset_name(value) if value else value  # "" = no preset
+
+
 class AppliedStyling(BaseModel):
     """What a preset and styles made of a replace-background operation, recorded once they are applied: the
     operation then carries the final prompt and settings, so replaying it applies nothing a second time."""
@@ -291,7 +289,7 @@ class ReplaceBackgroundOp(_Diffusion):
     """
 
     op: Literal["replace_background"] = "replace_background"
-    prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="The new background")
+    prompt: PlainText = Field("", max_length=MAX_PROMPT_CHARS, description="The new background")
     method: SegmentMethod = "auto"
     segmenter: ModelName = ""
     width: int | None = Field(
@@ -301,7 +299,9 @@ class ReplaceBackgroundOp(_Diffusion):
     edge_blur: int = Field(
         4, ge=0, le=64, description="Soft edge of the new background next to the subject, px"
     )
-    preset: str = Field("", max_length=_NAME_CHARS, description="A preset's styles and settings")
+    preset: Annotated[str, AfterValidator(_preset_name)] = Field(
+        "", description="A preset's styles and settings"
+    )
     styles: list[StyleName] = Field(
         default_factory=list, max_length=MAX_STYLES, description="Applied in order"
     )
@@ -313,16 +313,6 @@ class ReplaceBackgroundOp(_Diffusion):
     @classmethod
     def _size_multiple_of_8(cls, value: int | None, info: ValidationInfo) -> int | None:
         return _check_working_size(value, info)
-
-    @field_validator("segmenter")
-    @classmethod
-    def _plain(cls, value: str) -> str:
-        return _no_nul(value)
-
-    @field_validator("preset")
-    @classmethod
-    def _preset_name(cls, value: str) -> str:
-        return check_preset_name(value) if value else value
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> ReplaceBackgroundOp:
@@ -383,11 +373,7 @@ class EraseOp(_Sampling):
     @field_validator("mask")
     @classmethod
     def _valid_mask(cls, value: bytes) -> bytes:
-        try:
-            decode_image(value)
-        except ImageInputError as exc:
-            raise ValueError(f"mask: {exc}") from None
-        return value
+        return check_image(value, "mask")
 
     @property
     def prompt(self) -> str:
@@ -428,29 +414,12 @@ class LogoPackOp(_Op):
         return f"logo_pack {'/'.join(str(s) for s in self.sizes)}"
 
 
-Op = Annotated[
-    UpscaleOp
-    | SdUpscaleOp
-    | RestoreFacesOp
-    | EnhanceOp
-    | RemoveBackgroundOp
-    | ReplaceBackgroundOp
-    | EraseOp
-    | VectorizeOp
-    | LogoPackOp,
-    Field(discriminator="op"),
-]
-RecipeOp = Annotated[
-    UpscaleOp
-    | SdUpscaleOp
-    | RestoreFacesOp
-    | EnhanceOp
-    | RemoveBackgroundOp
-    | ReplaceBackgroundOp
-    | VectorizeOp
-    | LogoPackOp,
-    Field(discriminator="op"),
-]
+_REPLAYABLE = (
+    UpscaleOp | SdUpscaleOp | RestoreFacesOp | EnhanceOp | RemoveBackgroundOp | ReplaceBackgroundOp | VectorizeOp
+    | LogoPackOp
+)  # fmt: skip
+Op = Annotated[_REPLAYABLE | EraseOp, Field(discriminator="op")]
+RecipeOp = Annotated[_REPLAYABLE, Field(discriminator="op")]  # erase is drawn on one picture: not in recipes
 OP_NAMES = (
     "erase",
     "remove_background",
@@ -514,11 +483,7 @@ class RetouchRequest(BaseModel):
     @field_validator("image")
     @classmethod
     def _valid_image(cls, value: bytes) -> bytes:
-        try:
-            decode_image(value)
-        except ImageInputError as exc:
-            raise ValueError(f"image: {exc}") from None
-        return value
+        return check_image(value, "image")
 
     @model_validator(mode="after")
     def _chain(self) -> RetouchRequest:
