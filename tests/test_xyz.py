@@ -344,6 +344,101 @@ def test_each_cell_equals_a_direct_generation_and_the_grid_holds_them(make_studi
     assert np.array_equal(_pixels(studio, again.grid), grid)
 
 
+def test_an_img2img_plot_over_denoising_and_seed_equals_direct_img2img_generations(make_studio):
+    studio = make_studio()
+    source = _png()
+    base = Img2ImgRequest(init_image=source, prompt="a red fox logo", seed=4, steps=4, width=64, height=64)
+    plot = PlotRequest(
+        base=base,
+        x=Axis(type="denoising_strength", values="0.5, 1"),
+        y=Axis(type="seed", values="7, 8"),
+    )
+    group = _finished(studio.run_plot(plot, "local"))
+    assert group.state is JobState.DONE, group.error
+    assert len(group.cell_images) == 4 and group.grid is not None
+    assert [(i.seed, i.task) for i in group.cell_images] == [(7, "img2img")] * 2 + [(8, "img2img")] * 2
+    xs, ys, _ = plot.axis_labels()
+    assert xs == ["Denoising: 0.5", "Denoising: 1"] and ys == ["Seed: 7", "Seed: 8"]
+    layout = grid_layout([(64, 64)] * 4, (2, 2, 1), xs, ys, [])
+    assert (group.grid.width, group.grid.height) == layout.size
+    grid = _pixels(studio, group.grid)
+    cell_pixels = [_pixels(studio, image) for image in group.cell_images]
+    for cell, pixels in zip(studio.plot_cells(group.plot), cell_pixels, strict=True):
+        request = Img2ImgRequest(
+            init_image=source, prompt="a red fox logo", steps=4, width=64, height=64, model="tiny-sd1",
+            denoising_strength=(0.5, 1.0)[cell.x], seed=(7, 8)[cell.y],
+        )  # fmt: skip
+        assert (cell.request.denoising_strength, cell.request.seed) == (
+            request.denoising_strength,
+            request.seed,
+        )
+        assert cell.request.init_image == source and cell.request.subseed_strength == 0
+        direct = studio.submit(request, "local")
+        assert direct.wait(60) and direct.state is JobState.DONE, direct.error
+        assert np.array_equal(_pixels(studio, direct.images[0]), pixels), (cell.x, cell.y)
+        ox, oy = layout.cell_origin(cell.x, cell.y, 0)
+        assert np.array_equal(grid[oy : oy + 64, ox : ox + 64], pixels)
+    # the strength and the seed each change the picture
+    assert not np.array_equal(cell_pixels[0], cell_pixels[1]) and not np.array_equal(
+        cell_pixels[0], cell_pixels[2]
+    )
+    # the grid's metadata holds the plot, source picture included, and re-running it gives the same grid
+    assert studio.plot_of(group.grid.id) == group.plot and group.plot.base.init_image == source
+    again = _finished(studio.rerun_plot(group.grid.id, "local"))
+    assert again.state is JobState.DONE, again.error
+    assert np.array_equal(_pixels(studio, again.grid), grid)
+
+
+def test_the_img2img_tab_has_its_own_plot_accordion(make_studio):
+    import gradio as gr
+
+    from core.images import encode_png
+    from ui import img2img, txt2img
+
+    with gr.Blocks() as page:
+        studio = make_studio()
+        txt2img.build(studio)
+        img2img.build(studio)
+    ids = [block.elem_id for block in page.blocks.values() if getattr(block, "elem_id", None)]
+    wanted = [
+        "img2img_xyz",
+        "img2img_xyz_run",
+        "img2img_xyz_x_type",
+        "img2img_xyz_y_values",
+        "img2img_xyz_z_type",
+    ]
+    assert all(ids.count(elem_id) == 1 for elem_id in wanted), ids
+    assert ids.count("txt2img_xyz_run") == 1
+    by_id = {block.elem_id: block for block in page.blocks.values() if getattr(block, "elem_id", None)}
+    x_type = by_id["img2img_xyz_x_type"]
+    assert x_type.value == "denoising_strength"
+    assert "hires_steps" not in {key for _, key in x_type.choices}
+    # Make grid: the tab's source picture, strength and prompt are the plot's base
+    run = by_id["img2img_xyz_run"]
+    (handler,) = [f for f in page.fns.values() if (run._id, "click") in f.targets]
+    # the widgets' values as the page sends them (an empty text box sends "")
+    data = {c: "" if isinstance(c, gr.Textbox) and c.value is None else c.value for c in handler.inputs}
+    source = Image.new("RGB", (64, 64), (200, 30, 30))
+    data.update({
+        by_id["img2img_image"]: source, by_id["img2img_prompt"]: "a fox", by_id["img2img_denoising"]: 0.5,
+        by_id["img2img_xyz_x_values"]: "0.5, 1", by_id["img2img_xyz_y_values"]: "7, 8",
+        by_id["img2img_steps"]: 2, by_id["img2img_width"]: 64, by_id["img2img_height"]: 64,
+    })  # fmt: skip
+    *_, last = handler.fn(data, None)
+    gallery = last[by_id["img2img_gallery"]]
+    assert [caption for _, caption in gallery] == [
+        "grid", "Denoising: 0.5 · Seed: 7", "Denoising: 1 · Seed: 7", "Denoising: 0.5 · Seed: 8",
+        "Denoising: 1 · Seed: 8",
+    ]  # fmt: skip
+    direct = studio.submit(
+        Img2ImgRequest(init_image=encode_png(source), prompt="a fox", steps=2, width=64, height=64, seed=8),
+        "local",
+    )
+    assert direct.wait(60) and direct.state is JobState.DONE, direct.error
+    with Image.open(gallery[3][0]) as cell:
+        assert np.array_equal(np.asarray(cell.convert("RGB")), _pixels(studio, direct.images[0]))
+
+
 def test_a_random_seed_is_fixed_once_for_the_whole_plot(make_studio):
     studio = make_studio()
     group = _finished(

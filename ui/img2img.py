@@ -10,6 +10,7 @@ from PIL import Image
 from core.images import encode_png
 from core.requests import Img2ImgRequest, working_size
 from studio import Studio
+from ui import xyz
 from ui.generation import build_prompts, build_results, build_settings, wire
 from ui.txt2img import TabParts
 
@@ -46,6 +47,7 @@ def build(studio: Studio) -> tuple[TabParts, gr.Image]:
                     info="How the picture is fitted to width × height", elem_id="img2img_resize_mode",
                 )  # fmt: skip
             build_settings(controls, "img2img")
+            plot = xyz.build("img2img", Img2ImgRequest, x="denoising_strength", y="seed")
         with gr.Column(scale=6, min_width=320):
             results = build_results("img2img")
 
@@ -55,13 +57,8 @@ def build(studio: Studio) -> tuple[TabParts, gr.Image]:
             raise gr.Error("Upload or paste a source image first.")
         return {**values, "init_image": encode_png(picture)}
 
-    wire(
-        studio,
-        controls,
-        results,
-        Img2ImgRequest,
-        extra={image: "init_image", strength: "denoising_strength", resize_mode: "resize_mode"},
-        prepare=prepare,
-    )
+    extra = {image: "init_image", strength: "denoising_strength", resize_mode: "resize_mode"}
+    wire(studio, controls, results, Img2ImgRequest, extra=extra, prepare=prepare)
+    xyz.wire(studio, plot, controls, results, Img2ImgRequest, extra=extra, prepare=prepare)
     image.upload(size_for, inputs=image, outputs=[controls.width, controls.height], api_visibility="private")
     return TabParts(controls=controls, results=results), image

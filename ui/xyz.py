@@ -31,10 +31,13 @@ class XyzParts:
     run: gr.Button
 
 
-def build(prefix: str, request_cls: type[GenerationRequest]) -> XyzParts:
-    """The accordion (call it inside the settings column)."""
+def build(
+    prefix: str, request_cls: type[GenerationRequest], *, x: str = "steps", y: str = "seed"
+) -> XyzParts:
+    """The accordion (call it inside the settings column); `x` and `y` are the axis types it starts with.
+    Its element ids are `{prefix}_xyz_...`."""
     choices = axis_choices(request_cls)
-    defaults = {"x": "steps", "y": "seed", "z": "nothing"}
+    defaults = {"x": x, "y": y, "z": "nothing"}
     types, values = {}, {}
     with gr.Accordion("X/Y/Z plot", open=False, elem_id=f"{prefix}_xyz"):
         gr.Markdown(HELP)
@@ -76,10 +79,14 @@ def wire(
     results: Results,
     request_cls: Callable[..., BaseModel],
     *,
+    extra: dict[Any, str] | None = None,
     prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
-    """Make grid: the tab's widgets (one image each) as the base, the axes over it; grid and cells shown."""
-    fields = dict(controls.fields)
+    """Make grid: the tab's widgets (one image each) as the base, the axes over it; grid and cells shown.
+
+    `extra` and `prepare` are as in ui.generation.wire (the tab's own widgets, e.g. img2img's source picture).
+    """
+    fields = {**controls.fields, **(extra or {})}
     axis_inputs = [*parts.types.values(), *parts.values.values()]
 
     def on_run(data: dict[Any, Any], request: gr.Request):
