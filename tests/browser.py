@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -75,7 +75,7 @@ def chromium() -> Iterator[Browser]:
 
 def new_page(browser: Browser, **context: Any) -> Page:
     """A page in a fresh browser context (cookies and storage of its own), laptop-sized."""
-    page = browser.new_context(viewport=VIEWPORT, **context).new_page()
+    page = browser.new_context(**{"viewport": VIEWPORT, **context}).new_page()
     page.set_default_timeout(TIMEOUT_MS)
     return page
 
@@ -123,15 +123,21 @@ def wait_status(page: Page, prefix: str, text: str = "Done", timeout: float = JO
     )
 
 
-def open_accordion(page: Page, elem_id: str) -> None:
-    """Open the accordion `elem_id` (a click on its header; nothing when it is already open)."""
-    header = page.locator(f"#{elem_id} > button, #{elem_id} button.label-wrap").first
+def _accordion_header(page: Page, elem_id: str = "", title: str = "") -> Locator:
+    if title:
+        return page.locator("button.label-wrap", has_text=title).first
+    return page.locator(f"#{elem_id} > button, #{elem_id} button.label-wrap").first
+
+
+def open_accordion(page: Page, elem_id: str = "", *, title: str = "") -> None:
+    """Open the accordion `elem_id` (or the one headed `title`); nothing when it is already open."""
+    header = _accordion_header(page, elem_id, title)
     if "open" not in (header.get_attribute("class") or "").split():
         header.click()
 
 
-def close_accordion(page: Page, elem_id: str) -> None:
-    header = page.locator(f"#{elem_id} > button, #{elem_id} button.label-wrap").first
+def close_accordion(page: Page, elem_id: str = "", *, title: str = "") -> None:
+    header = _accordion_header(page, elem_id, title)
     if "open" in (header.get_attribute("class") or "").split():
         header.click()
 

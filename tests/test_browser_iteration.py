@@ -1,95 +1,35 @@
 """Iteration tools in a real Chromium: an X/Y plot from the txt2img tab, Variations on a result, Compare."""
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from core.infotext import parse_infotext
+from tests.browser import app_page, fill, open_accordion, require_chromium, shot, small_settings, wait_status
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-SCREENSHOTS = Path(os.environ["EASEL_SCREENSHOTS"]) if os.environ.get("EASEL_SCREENSHOTS") else None
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("EASEL_REQUIRE_BROWSER"):
-        raise RuntimeError(
-            "EASEL_REQUIRE_BROWSER is set but Debian's chromium is missing (apt-get install chromium)"
-        )
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def page(running_app):
-    from playwright.sync_api import sync_playwright
-
-    _, url = running_app
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
-        page.set_default_timeout(90_000)
-        page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_selector("#txt2img_generate")
+    with app_page(running_app[1]) as page:
         yield page
-        browser.close()
-
-
-def _shot(page, name):
-    if SCREENSHOTS:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def _set_slider(page, elem_id, value):
-    box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
-
-
-def _fill(page, selector, value):
-    box = page.locator(selector)
-    box.fill(str(value))
-    box.press("Tab")
-
-
-def _wait_done(page, text="Done"):
-    page.wait_for_function(
-        f"document.querySelector('#txt2img_status')?.innerText.includes({text!r})", timeout=120_000
-    )
-
-
-def _small_settings(page, prompt):
-    page.locator("#txt2img_prompt textarea").fill(prompt)
-    _set_slider(page, "txt2img_steps", 2)
-    _set_slider(page, "txt2img_width", 64)
-    _set_slider(page, "txt2img_height", 64)
 
 
 def test_make_a_2x2_grid_over_steps_and_seed(running_app, page):
     app, _ = running_app
     studio = app.studio
     before = studio.gallery.count()
-    _small_settings(page, "a fox badge")
-    page.click("#txt2img_xyz button.label-wrap, #txt2img_xyz > button")  # open the accordion
+    small_settings(page, "txt2img", "a fox badge")
+    open_accordion(page, "txt2img_xyz")
     page.wait_for_selector("#txt2img_xyz_x_values textarea", state="visible")
     # the axis types default to Steps (X) and Seed (Y)
     assert page.locator("#txt2img_xyz_x_type input").input_value() == "Steps"
     assert page.locator("#txt2img_xyz_y_type input").input_value() == "Seed"
-    _fill(page, "#txt2img_xyz_x_values textarea", "1-2")
-    _fill(page, "#txt2img_xyz_y_values textarea", "11, 12")
+    fill(page, "#txt2img_xyz_x_values textarea", "1-2")
+    fill(page, "#txt2img_xyz_y_values textarea", "11, 12")
     page.click("#txt2img_xyz_run")
-    _wait_done(page, "grid + 4 cell(s)")
+    wait_status(page, "txt2img", "grid + 4 cell(s)")
     page.wait_for_function("document.querySelectorAll('#txt2img_gallery img').length >= 5")
-    _shot(page, "xyz-grid")
+    shot(page, "tab_xyz")
     assert studio.gallery.count() == before + 5
     newest = studio.recent_images(limit=5)
     grid = newest[0]
@@ -104,7 +44,7 @@ def test_make_a_2x2_grid_over_steps_and_seed(running_app, page):
 
 def test_a_bad_axis_value_is_an_error_toast(running_app, page):
     before = running_app[0].studio.gallery.count()
-    _fill(page, "#txt2img_xyz_x_values textarea", "1-2 (+0)")
+    fill(page, "#txt2img_xyz_x_values textarea", "1-2 (+0)")
     page.click("#txt2img_xyz_run")
     toast = page.locator(".toast-body").first
     toast.wait_for(timeout=60_000)
@@ -116,18 +56,18 @@ def test_a_bad_axis_value_is_an_error_toast(running_app, page):
 def test_variations_of_a_result_and_compare(running_app, page):
     app, _ = running_app
     studio = app.studio
-    _small_settings(page, "a heron logo")
+    small_settings(page, "txt2img", "a heron logo")
     seed = page.locator("#txt2img_seed input")
     seed.fill("777")
     seed.press("Tab")
     page.click("#txt2img_generate")
-    _wait_done(page, "seed 777")
+    wait_status(page, "txt2img", "seed 777")
     original = studio.recent_images(limit=1)[0]
     page.click("#txt2img_compare_a")  # the result as A
-    _fill(page, "#txt2img_variations_count input", 3)
+    fill(page, "#txt2img_variations_count input", 3)
     before = studio.gallery.count()
     page.click("#txt2img_variations")
-    _wait_done(page, "3 image(s)")
+    wait_status(page, "txt2img", "3 image(s)")
     page.wait_for_function("document.querySelectorAll('#txt2img_gallery img').length === 3")
     assert studio.gallery.count() == before + 3
     made = studio.recent_images(limit=3)
@@ -141,7 +81,7 @@ def test_variations_of_a_result_and_compare(running_app, page):
     page.click("#txt2img_compare_b")
     page.wait_for_selector("#txt2img_compare", state="visible")
     page.wait_for_function("document.querySelectorAll('#txt2img_compare img').length >= 2")
-    _shot(page, "variations-compare")
+    shot(page, "variations-compare")
 
 
 def test_gallery_reruns_a_plot_from_its_grid_and_varies_a_cell(running_app, page):
@@ -157,7 +97,7 @@ def test_gallery_reruns_a_plot_from_its_grid_and_varies_a_cell(running_app, page
     page.wait_for_function(
         "document.querySelector('#gallery_details textarea')?.value.includes('X Type: Steps')"
     )
-    page.click("#gallery_iteration button.label-wrap, #gallery_iteration > button")
+    open_accordion(page, "gallery_iteration")
     page.wait_for_selector("#gallery_rerun_plot", state="visible")
     before = studio.gallery.count()
     page.click("#gallery_rerun_plot")
@@ -173,4 +113,4 @@ def test_gallery_reruns_a_plot_from_its_grid_and_varies_a_cell(running_app, page
     toast.wait_for(timeout=60_000)
     assert "pick one of its cells" in toast.inner_text()
     assert studio.gallery.count() == before + 5
-    _shot(page, "gallery-rerun")
+    shot(page, "gallery-rerun")

@@ -1,4 +1,5 @@
-"""The Retouch tab in a real Chromium: upload a product shot, remove its background, download a transparent PNG."""
+"""The Retouch tab in a real Chromium: remove a product shot's background, download a transparent PNG, then
+replay the run's recipe on a batch of uploads."""
 
 from __future__ import annotations
 
@@ -7,22 +8,32 @@ import io
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.test_browser import ARGS, CHROMIUM, _shot  # noqa: F401  (skips the module without chromium)
+from core.retouch import parse_recipe, recipe_from_png
+from tests.browser import app_page, open_accordion, require_chromium, shot, wait_status
+
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def page(running_app):
-    from playwright.sync_api import sync_playwright
-
-    _, url = running_app
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 900}, accept_downloads=True)
-        page.set_default_timeout(90_000)
-        page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_selector("#tab_retouch-button")
+    with app_page(running_app[1], ready="#tab_retouch-button", accept_downloads=True) as page:
         yield page
-        browser.close()
+
+
+def _product(path, size, colour):
+    """A "product" (a disc) on a near-white studio background."""
+    width, height = size
+    picture = Image.new("RGB", size, (245, 245, 245))
+    ImageDraw.Draw(picture).ellipse((width * 0.3, height * 0.2, width * 0.7, height * 0.8), fill=colour)
+    picture.save(path)
+    return path
+
+
+def _corners_clear_centre_solid(picture):
+    alpha = picture.getchannel("A")
+    w, h = picture.size
+    corners = [alpha.getpixel(p) for p in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1))]
+    return corners == [0, 0, 0, 0] and alpha.getpixel((w // 2, h // 2)) == 255
 
 
 def test_remove_background_and_download_a_png_with_transparent_corners(running_app, page, tmp_path):
@@ -46,7 +57,8 @@ def test_remove_background_and_download_a_png_with_transparent_corners(running_a
         timeout=120_000,
     )
     page.wait_for_selector("#retouch_downloads a")
-    _shot(page, "retouch-result")
+    page.wait_for_function("document.querySelectorAll('#retouch_result img').length === 2")
+    shot(page, "tab_retouch")
     assert "Done" in page.inner_text("#retouch_status")
     assert app.studio.gallery.count() == before + 1
 
@@ -57,6 +69,40 @@ def test_remove_background_and_download_a_png_with_transparent_corners(running_a
     with Image.open(io.BytesIO(data)) as result:
         result.load()
         assert result.format == "PNG" and result.mode == "RGBA" and result.size == (120, 90)
-        alpha = result.getchannel("A")
-        corners = [alpha.getpixel(p) for p in ((0, 0), (119, 0), (0, 89), (119, 89))]
-        assert corners == [0, 0, 0, 0] and alpha.getpixel((60, 45)) == 255
+        assert _corners_clear_centre_solid(result)
+
+
+def test_apply_the_recipe_of_a_run_to_a_batch_of_two_pictures(running_app, page, tmp_path):
+    app, _ = running_app
+    studio = app.studio
+    # the run above filled the recipe box with its chain; that run's gallery picture carries the same recipe
+    (last_run,) = studio.recent_images(limit=1)
+    recipe = recipe_from_png(studio.image_path(last_run.id).read_bytes())
+    assert recipe is not None and [op.op for op in recipe.ops] == ["remove_background"]
+    open_accordion(page, title="Recipe: replay this chain")
+    page.wait_for_selector("#retouch_recipe .cm-content", state="visible")
+    shown = parse_recipe(page.locator("#retouch_recipe .cm-content").inner_text())
+    assert shown == recipe
+
+    sizes = [(96, 64), (64, 80)]  # different sizes tell the two results apart
+    files = [
+        _product(tmp_path / f"item{i}.png", size, colour)
+        for i, (size, colour) in enumerate(zip(sizes, [(200, 30, 30), (30, 30, 200)], strict=True))
+    ]
+    before = studio.gallery.count()
+    page.set_input_files("#retouch_batch input[type=file]", [str(f) for f in files])
+    for file in files:  # both uploads listed under the file box
+        page.wait_for_selector(f"#retouch_batch [aria-label='{file.name}']")
+    page.click("#retouch_apply_batch")
+    wait_status(page, "retouch", "2 of 2 pictures done")
+    page.wait_for_function("document.querySelectorAll('#retouch_batch_gallery img').length === 2")
+    shot(page, "retouch-batch")
+
+    assert studio.gallery.count() == before + 2
+    made = studio.recent_images(limit=2)[::-1]  # oldest first: the order of the uploads
+    for image, size in zip(made, sizes, strict=True):
+        data = studio.image_path(image.id).read_bytes()
+        assert recipe_from_png(data) == recipe, "a batch result does not carry the recipe it was made with"
+        with Image.open(io.BytesIO(data)) as result:
+            assert result.mode == "RGBA" and result.size == size
+            assert _corners_clear_centre_solid(result)
