@@ -29,8 +29,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipelines.retouch import MissingWeights, RetouchError
+from pipelines.retouch import RetouchError
 from pipelines.retouch.pixels import split_alpha
+from pipelines.retouch.weights import pick_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -120,21 +121,15 @@ def _segmenters(models_dir: str | Path) -> dict[str, Path]:
 
 def _find_segmenter(models_dir: str | Path, segmenters: dict[str, Path], model: str) -> Path:
     folder = Path(models_dir) / SEGMENTER_FOLDER
-    if not model:
-        if not segmenters:
-            raise MissingWeights(
-                f"Background removal with a model needs a segmentation model: put {DEFAULT_SEGMENTER}.onnx "
-                f"(from rembg's model releases, e.g. ~/.u2net/{DEFAULT_SEGMENTER}.onnx) into {folder}/, "
-                'or use method "key" (no model; for logos and studio shots)'
-            )
-        return segmenters.get(DEFAULT_SEGMENTER) or segmenters[sorted(segmenters, key=str.lower)[0]]
-    path = segmenters.get(model)
-    if path is None:
-        raise MissingWeights(
-            f"Segmentation model {model!r} is not on disk: put {model}.onnx into {folder}/"
-            + (f" (found: {', '.join(sorted(segmenters))})" if segmenters else "")
-        )
-    return path
+    return pick_model_file(
+        segmenters,
+        model,
+        default=DEFAULT_SEGMENTER,
+        none=f"Background removal with a model needs a segmentation model: put {DEFAULT_SEGMENTER}.onnx "
+        f"(from rembg's model releases, e.g. ~/.u2net/{DEFAULT_SEGMENTER}.onnx) into {folder}/, "
+        'or use method "key" (no model; for logos and studio shots)',
+        unknown=f"Segmentation model {model!r} is not on disk: put {model}.onnx into {folder}/",
+    )
 
 
 def _family(name: str) -> tuple[tuple[float, ...], tuple[float, ...], int, bool]:

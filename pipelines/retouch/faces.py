@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from pipelines.retouch import MissingWeights, RetouchError
+from pipelines.retouch import RetouchError
 from pipelines.retouch.pixels import merge_alpha, rgb_to_tensor, split_alpha, tensor_to_rgb
-from pipelines.retouch.weights import ModelCache, find_model_files, get_model
+from pipelines.retouch.weights import ModelCache, find_model_files, get_model, pick_model_file
 
 if TYPE_CHECKING:
     import torch
@@ -135,20 +135,14 @@ def _restorers(models_dir: str | Path) -> dict[str, Path]:
 def _find(models_dir: str | Path, model: str) -> Path:
     restorers = _restorers(models_dir)
     folder = Path(models_dir) / FACE_FOLDERS[0]
-    if not model:
-        if not restorers:
-            raise MissingWeights(
-                f"Face restoration needs {SUGGESTED} weights: put {SUGGESTED}.safetensors (or .pth) into {folder}/ "
-                "(GFPGAN and RestoreFormer weights work; A1111's models/GFPGAN/ folder is read too)"
-            )
-        return restorers[sorted(restorers, key=str.lower)[0]]
-    path = restorers.get(model)
-    if path is None:
-        raise MissingWeights(
-            f"Face restoration model {model!r} is not on disk: put {model}.safetensors (or .pth) into {folder}/"
-            + (f" (found: {', '.join(sorted(restorers))})" if restorers else "")
-        )
-    return path
+    return pick_model_file(
+        restorers,
+        model,
+        default="",  # the first by name
+        none=f"Face restoration needs {SUGGESTED} weights: put {SUGGESTED}.safetensors (or .pth) into {folder}/ "
+        "(GFPGAN and RestoreFormer weights work; A1111's models/GFPGAN/ folder is read too)",
+        unknown=f"Face restoration model {model!r} is not on disk: put {model}.safetensors (or .pth) into {folder}/",
+    )
 
 
 def _feather(side: int, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:

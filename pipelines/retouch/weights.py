@@ -18,7 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.retouch import RetouchError
+from pipelines.retouch import MissingWeights, RetouchError
 from pipelines.retouch.spandrel_compat import import_spandrel
 
 if TYPE_CHECKING:
@@ -46,6 +46,20 @@ def find_model_files(models_dir: str | Path, folders: tuple[str, ...]) -> dict[s
         for path in files:
             found.setdefault(path.stem, path)
     return found
+
+
+def pick_model_file(found: dict[str, Path], model: str, *, default: str, none: str, unknown: str) -> Path:
+    """The file of `model` among `found` (name → path). With no name: `default` when it is there, else the
+    first by name. MissingWeights saying `none` when nothing is installed, or `unknown` (with the names that
+    are) for a name that is not."""
+    if not model:
+        if not found:
+            raise MissingWeights(none)
+        return found.get(default) or found[sorted(found, key=str.lower)[0]]
+    path = found.get(model)
+    if path is None:
+        raise MissingWeights(unknown + (f" (found: {', '.join(sorted(found))})" if found else ""))
+    return path
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
