@@ -76,9 +76,12 @@ def _round_to_storage_dtype(model: torch.nn.Module) -> None:
             param.copy_(param.to(STORAGE_DTYPE).to(param.dtype))
 
 
-def build_tiny_components(arch: TinyArch = "sd1", inpaint: bool = False, seed: int = 0) -> dict[str, object]:
+def build_tiny_components(
+    arch: TinyArch = "sd1", inpaint: bool = False, seed: int = 0, full_size: bool = False
+) -> dict[str, object]:
     """Build the pipeline components of a tiny model: unet, vae, text_encoder, tokenizer, scheduler
-    (and text_encoder_2, tokenizer_2 for SDXL). Same ``seed`` → same weights."""
+    (and text_encoder_2, tokenizer_2 for SDXL). Same ``seed`` → same weights. ``full_size=True`` keeps the
+    real family's sizes (random weights all the same), for speed and memory benchmarks on a GPU."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.schedulers import SchedulerMixin
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -87,7 +90,7 @@ def build_tiny_components(arch: TinyArch = "sd1", inpaint: bool = False, seed: i
 
     if arch not in _TINY:
         raise ValueError(f"unknown tiny architecture {arch!r}; expected 'sd1' or 'sdxl'")
-    sizes = _TINY[arch]
+    sizes = {name: {} for name in _TINY[arch]} if full_size else _TINY[arch]
     config_dir = shipped_config_dir(arch, inpaint)
     components: dict[str, object] = {}
     with torch.random.fork_rng(devices=[]):
@@ -131,11 +134,14 @@ def tiny_pipeline_class(arch: TinyArch, inpaint: bool) -> type:
     return getattr(diffusers, name)
 
 
-def save_tiny(path: str | Path, arch: TinyArch = "sd1", inpaint: bool = False, seed: int = 0) -> Path:
+def save_tiny(
+    path: str | Path, arch: TinyArch = "sd1", inpaint: bool = False, seed: int = 0, full_size: bool = False
+) -> Path:
     """Write a tiny model: one ``.safetensors`` file in the original (A1111) layout if ``path`` ends with
-    ``.safetensors``, otherwise a diffusers folder. Returns the path written."""
+    ``.safetensors``, otherwise a diffusers folder. Returns the path written. ``full_size``: as for
+    `build_tiny_components`."""
     path = Path(path)
-    components = build_tiny_components(arch, inpaint=inpaint, seed=seed)
+    components = build_tiny_components(arch, inpaint=inpaint, seed=seed, full_size=full_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
