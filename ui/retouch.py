@@ -160,7 +160,7 @@ def _background_preview(
     text = styled.prompt + (f"\nNegative prompt: {styled.negative_prompt}" if styled.negative_prompt else "")
     if preset:
         text += (
-            f"\n(preset: {styled.sampler}, {styled.schedule_type} schedule, {styled.steps} steps, "
+            f"\n(sent with: {styled.sampler}, {styled.schedule_type} schedule, {styled.steps} steps, "
             f"CFG {styled.cfg_scale:g}{', model ' + styled.model if styled.model else ''})"
         )
     return gr.Textbox(value=text, visible=True)
