@@ -411,7 +411,7 @@ def main() -> None:
     checks = Checks()
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_checks:
-            part1(Path(tmp), checks, args.device)
+            checks.run("part 1 as a whole", lambda: part1(Path(tmp), checks, args.device) or "done")
         if args.full:
             part2(Path(tmp), args.rounds, args.device, args.size, args.steps)
     if checks.failed:
