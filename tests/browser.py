@@ -129,6 +129,18 @@ def _accordion_header(page: Page, elem_id: str = "", title: str = "") -> Locator
     return page.locator(f"#{elem_id} > button, #{elem_id} button.label-wrap").first
 
 
+def wait_images(page: Page, selector: str, count: int, timeout: float = TIMEOUT_MS) -> None:
+    """Wait until exactly `count` images match `selector` and every one of them has loaded."""
+    page.wait_for_function(
+        """([selector, count]) => {
+            const images = Array.from(document.querySelectorAll(selector));
+            return images.length === count && images.every(i => i.complete && i.naturalWidth > 0);
+        }""",
+        arg=[selector, count],
+        timeout=timeout,
+    )
+
+
 def open_accordion(page: Page, elem_id: str = "", *, title: str = "") -> None:
     """Open the accordion `elem_id` (or the one headed `title`); nothing when it is already open."""
     header = _accordion_header(page, elem_id, title)

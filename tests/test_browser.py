@@ -17,6 +17,7 @@ from tests.browser import (
     shot,
     slider_value,
     small_settings,
+    wait_images,
     wait_status,
     wait_until,
 )
@@ -70,6 +71,8 @@ def test_invalid_value_shows_an_error_toast_and_saves_nothing(running_app, page)
     toast.wait_for(timeout=90_000)
     assert "prompt" in toast.inner_text().lower()
     shot(page, "txt2img-error")
+    page.locator(".toast-body .toast-close, .toast-close").first.click()
+    toast.wait_for(state="detached")
     assert app.studio.gallery.count() == before
     page.locator("#txt2img_prompt textarea").fill("a red fox logo")
 
@@ -168,7 +171,7 @@ def test_compare_an_img2img_result_with_its_source(running_app, page):
     )  # the img2img result, the txt2img picture it started from
     assert (result.task, source.task) == ("img2img", "txt2img")
     page.click("#img2img_compare_source")
-    page.wait_for_function("document.querySelectorAll('#img2img_compare img').length === 2")
+    wait_images(page, "#img2img_compare img", 2)
     shot(page, "tab_img2img")
     sources = [img.get_attribute("src") or "" for img in page.locator("#img2img_compare img").all()]
     shown = [np.asarray(Image.open(io.BytesIO(fetch(page, src))).convert("RGB")) for src in sources]

@@ -29,7 +29,14 @@ def test_make_a_2x2_grid_over_steps_and_seed(running_app, page):
     page.click("#txt2img_xyz_run")
     wait_status(page, "txt2img", "grid + 4 cell(s)")
     page.wait_for_function("document.querySelectorAll('#txt2img_gallery img').length >= 5")
+    page.locator("#txt2img_gallery .thumbnail-item").first.click()  # the grid, shown whole
+    page.wait_for_selector("#txt2img_gallery button[aria-label='Close']")
+    page.wait_for_function(
+        "document.querySelector('#txt2img_info textarea')?.value.includes('X Type: Steps')"
+    )
     shot(page, "tab_xyz")
+    page.click("#txt2img_gallery button[aria-label='Close']")
+    page.wait_for_selector("#txt2img_gallery button[aria-label='Close']", state="detached")
     assert studio.gallery.count() == before + 5
     newest = studio.recent_images(limit=5)
     grid = newest[0]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from core.retouch import parse_recipe, recipe_from_png
-from tests.browser import app_page, open_accordion, require_chromium, shot, wait_status
+from tests.browser import app_page, open_accordion, require_chromium, shot, wait_images, wait_status
 
 require_chromium()
 
@@ -57,7 +57,7 @@ def test_remove_background_and_download_a_png_with_transparent_corners(running_a
         timeout=120_000,
     )
     page.wait_for_selector("#retouch_downloads a")
-    page.wait_for_function("document.querySelectorAll('#retouch_result img').length === 2")
+    wait_images(page, "#retouch_result img", 2)
     shot(page, "tab_retouch")
     assert "Done" in page.inner_text("#retouch_status")
     assert app.studio.gallery.count() == before + 1
@@ -95,7 +95,7 @@ def test_apply_the_recipe_of_a_run_to_a_batch_of_two_pictures(running_app, page,
         page.wait_for_selector(f"#retouch_batch [aria-label='{file.name}']")
     page.click("#retouch_apply_batch")
     wait_status(page, "retouch", "2 of 2 pictures done")
-    page.wait_for_function("document.querySelectorAll('#retouch_batch_gallery img').length === 2")
+    wait_images(page, "#retouch_batch_gallery img", 2)
     shot(page, "retouch-batch")
 
     assert studio.gallery.count() == before + 2
