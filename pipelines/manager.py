@@ -136,7 +136,7 @@ class PipelineManager:
                 continue
             del self._on_device[name]
             if self.device.device != "cpu":
-                cached.pipe.to("cpu")
+                _park_in_ram(cached.pipe)
             self._in_ram[name] = cached
             moved = True
             log.info("moved %s to CPU RAM", name)
@@ -162,3 +162,11 @@ class PipelineManager:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _park_in_ram(pipe: DiffusionPipeline) -> None:
+    """Move a pipeline's weights to CPU RAM to wait there, not to run there. Module by module: diffusers'
+    ``pipe.to("cpu")`` warns on every fp16 pipeline that it cannot run on the CPU, which is beside the point."""
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.to("cpu")
