@@ -90,6 +90,19 @@ def app_page(url: str, ready: str = "#txt2img_generate", **context: Any) -> Iter
         yield page
 
 
+def page_fixture(ready: str = "#txt2img_generate", **context: Any) -> Any:
+    """A module-scoped `page` fixture: the module's `running_app` in one Chromium page, shared by its tests
+    (in file order, each test going on from where the one before left the page). In a test module:
+    `page = page_fixture()`."""
+
+    @pytest.fixture(scope="module")
+    def page(running_app: tuple[Any, str]) -> Iterator[Page]:
+        with app_page(running_app[1], ready, **context) as opened:
+            yield opened
+
+    return page
+
+
 def set_slider(page: Page, elem_id: str, value: float) -> None:
     """Type `value` into a slider's number box and confirm it."""
     box = page.locator(f"#{elem_id} input[type=number]")

@@ -4,13 +4,11 @@ import io
 import re
 from pathlib import Path
 
-import pytest
-
 from tests.browser import (
-    app_page,
     close_accordion,
     fetch,
     open_accordion,
+    page_fixture,
     require_chromium,
     search_gallery,
     set_slider,
@@ -23,12 +21,7 @@ from tests.browser import (
 )
 
 require_chromium()
-
-
-@pytest.fixture(scope="module")
-def page(running_app):
-    with app_page(running_app[1]) as page:
-        yield page
+page = page_fixture()
 
 
 def test_type_prompt_generate_and_see_the_saved_image(running_app, page):

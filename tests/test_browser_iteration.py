@@ -1,17 +1,18 @@
 """Iteration tools in a real Chromium: an X/Y plot from the txt2img tab, Variations on a result, Compare."""
 
-import pytest
-
 from core.infotext import parse_infotext
-from tests.browser import app_page, fill, open_accordion, require_chromium, shot, small_settings, wait_status
+from tests.browser import (
+    fill,
+    open_accordion,
+    page_fixture,
+    require_chromium,
+    shot,
+    small_settings,
+    wait_status,
+)
 
 require_chromium()
-
-
-@pytest.fixture(scope="module")
-def page(running_app):
-    with app_page(running_app[1]) as page:
-        yield page
+page = page_fixture()
 
 
 def test_make_a_2x2_grid_over_steps_and_seed(running_app, page):

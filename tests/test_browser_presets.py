@@ -1,13 +1,11 @@
 """Presets, styles and the aspect picker in a real Chromium: pick a preset, see the widgets change, generate."""
 
-import pytest
-
 from core.aspect import size_for
 from core.styles import read_styles_csv
 from tests.browser import (
-    app_page,
     fetch,
     open_accordion,
+    page_fixture,
     pick,
     require_chromium,
     set_slider,
@@ -17,12 +15,7 @@ from tests.browser import (
 )
 
 require_chromium()
-
-
-@pytest.fixture(scope="module")
-def page(running_app):
-    with app_page(running_app[1]) as page:
-        yield page
+page = page_fixture()
 
 
 def test_choosing_a_preset_sets_the_widgets_and_generates(running_app, page):

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from PIL import Image, ImageDraw
 
 from core.retouch import parse_recipe, recipe_from_png
-from tests.browser import app_page, open_accordion, require_chromium, shot, wait_images, wait_status
+from tests.browser import open_accordion, page_fixture, require_chromium, shot, wait_images, wait_status
 
 require_chromium()
-
-
-@pytest.fixture(scope="module")
-def page(running_app):
-    with app_page(running_app[1], ready="#tab_retouch-button", accept_downloads=True) as page:
-        yield page
+page = page_fixture(ready="#tab_retouch-button", accept_downloads=True)
 
 
 def _product(path, size, colour):
