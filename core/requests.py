@@ -282,16 +282,6 @@ class SourceImageRequest(GenerationRequest):
             )
         return self
 
-    @model_validator(mode="after")
-    def _no_variation_noise(self) -> SourceImageRequest:
-        # diffusers' img2img and inpaint pipelines draw their noise inside the call, with no way to pass it in
-        if self.subseed_strength > 0 or self.seed_resize_from is not None:
-            raise ValueError(
-                f"variation seeds and seed resize work in txt2img only, not in {self.task}; "
-                "set subseed_strength to 0 and seed resize to 0x0"
-            )
-        return self
-
 
 class Img2ImgRequest(SourceImageRequest):
     """img2img: the image is resized to width × height by `resize_mode`, re-noised to the strength and

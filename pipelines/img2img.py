@@ -1,15 +1,45 @@
-"""img2img: repaint a whole source image toward the prompt, on the loaded model's shared weights."""
+"""img2img: repaint a whole source image toward the prompt, on the loaded model's shared weights.
+
+Variation seeds and seed resize work as in A1111: the noise added to the source's latents is the seed's noise
+mixed with the variation seed's (pipelines/variation.py). diffusers' pipelines draw that noise inside the call,
+second from each image's generator (the first draw is the source's VAE sample); the run's scheduler swaps it
+for the mix as it is added. The variation seed's noise is drawn the same way (its generator's second draw), so
+at strength 1 the start noise is exactly the one the variation seed's own run adds. The source's VAE sample
+still comes from the seed's generator, so strength 1 is close to the variation seed's picture, not identical.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.images import decode_image, flatten, resize_for_mode
-from core.requests import Img2ImgRequest
+from core.requests import Img2ImgRequest, SourceImageRequest
 from pipelines.sampling import StepCallback, sample
+from pipelines.txt2img import job_subseeds
+from pipelines.variation import vary_batch_noise
+
+NoiseMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+def variation_noise(
+    request: SourceImageRequest, seeds: Sequence[int], scale: int, *, draw: int
+) -> NoiseMap | None:
+    """The start noise of a run with variation seeds or a seed resize, from the noise the pipeline drew
+    (`draw`-th from each image's generator); None without them (the drawn noise is used as it is)."""
+    if request.subseed_strength == 0 and request.seed_resize_from is None:
+        return None
+    subseeds = job_subseeds(request, seeds)
+
+    def start_noise(noise: torch.Tensor) -> torch.Tensor:
+        return vary_batch_noise(
+            noise, seeds, subseeds, request.subseed_strength, request.seed_resize_from, scale, draw=draw
+        )
+
+    return start_noise
 
 
 def source_image(request: Img2ImgRequest) -> Image.Image:
@@ -33,6 +63,9 @@ def run_img2img(
     if request.denoising_strength == 0:
         return [image.copy() for _ in seeds]
     # 3. denoise from the re-noised source; one copy per image, so each is encoded with its own generator
+    #    (its first draw); the start noise is the second draw, mixed with the variation seed's
+    start_noise = variation_noise(request, seeds, pipe.vae_scale_factor, draw=2)
     return sample(
-        pipe, request, seeds, on_step, image=[image] * len(seeds), strength=request.denoising_strength
-    )
+        pipe, request, seeds, on_step,
+        image=[image] * len(seeds), strength=request.denoising_strength, start_noise=start_noise,
+    )  # fmt: skip

@@ -4,6 +4,13 @@ Works with ordinary (4-channel) and inpainting (9-channel) checkpoints through t
 pipeline. The result always has the source image's size: the model works at width × height (on the
 whole picture, or on a crop around the mask), the result is scaled back and composited into the source
 through the feathered mask, whose soft edge lies inside the painted area.
+
+Variation seeds and seed resize (pipelines/img2img.py says how): below full denoising strength the drawn start
+noise is swapped as the scheduler adds it — also where 4-channel models re-noise the source at every step with
+that same noise, so the border of the mask sees one noise. At full strength the pipelines add no noise to the
+source (the start is `noise * init_noise_sigma`): the mixed noise is passed in as the start latents, drawn where
+the pipeline would have drawn it (first for 9-channel models, after the source's VAE sample for 4-channel ones),
+and the generators advance as if it had been drawn, so ancestral step noise is the seed's as without a variation.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from diffusers import DiffusionPipeline
+from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from core.images import (
@@ -28,7 +37,9 @@ from core.images import (
     require_nonempty,
 )
 from core.requests import InpaintRequest
-from pipelines.sampling import StepCallback, sample
+from pipelines.img2img import variation_noise
+from pipelines.sampling import StepCallback, generators_for, sample
+from pipelines.variation import skip_draws_before_first_step
 
 # The colour a zero latent decodes to, near enough: "latent nothing" starts the masked area from it.
 _NEUTRAL = (127, 127, 127)
@@ -72,6 +83,32 @@ def _start_image(rgb: Image.Image, mask: Image.Image, content: str, seed: int) -
     return Image.composite(noise, rgb, mask)
 
 
+def _noise_kwargs(pipe: DiffusionPipeline, request: InpaintRequest, seeds: Sequence[int]) -> dict:
+    """How a run with variation seeds or a seed resize gets its start noise (see the module docstring)."""
+    scale = pipe.vae_scale_factor
+    four_channel = pipe.unet.config.in_channels == 4
+    if request.denoising_strength < 1:
+        # the source is encoded first (its VAE sample), then the noise is drawn and added by the scheduler
+        return {"start_noise": variation_noise(request, seeds, scale, draw=2)}
+    draw = 2 if four_channel else 1  # 4-channel models encode the source first, even at full strength
+    start_noise = variation_noise(request, seeds, scale, draw=draw)
+    if start_noise is None:
+        return {}
+    shape = (len(seeds), 4, request.height // scale, request.width // scale)
+    dtype = pipe.unet.dtype
+    generators = generators_for(seeds)
+    drawing = generators if draw == 1 else generators_for(seeds)
+    for _ in range(draw):
+        drawn = randn_tensor(shape, generator=drawing, device=torch.device("cpu"), dtype=dtype)
+    latents = start_noise(drawn).to(device=pipe.device)
+    kwargs: dict = {"latents": latents, "generator": generators}
+    if draw == 2:  # the pipeline's generators skip the noise draw it did not make
+        kwargs["prepare_scheduler"] = lambda scheduler: skip_draws_before_first_step(
+            scheduler, generators, (1, *shape[1:]), dtype
+        )
+    return kwargs
+
+
 def run_inpaint(
     pipe: DiffusionPipeline,
     request: InpaintRequest,
@@ -97,6 +134,7 @@ def run_inpaint(
         request,
         seeds,
         on_step,
+        **_noise_kwargs(pipe, request, seeds),
         image=[work_image] * n,
         mask_image=[work_mask] * n,
         width=request.width,

@@ -31,11 +31,13 @@ def sample(
     on_step: StepCallback,
     *,
     start_noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    prepare_scheduler: Callable[[Any], None] | None = None,
     **call_kwargs: Any,
 ) -> list[Image.Image]:
     """Run `pipe` once for `len(seeds)` images with a scheduler of its own; `on_step` False cancels.
 
     `start_noise` (img2img pipelines): maps the start noise the pipeline drew to the one to use (variation seeds).
+    `prepare_scheduler`: called with the run's own scheduler before the run (see pipelines/variation.py).
 
     The cached pipeline is never modified: the run uses a pipeline object sharing its components.
     The prompts are encoded with A1111's syntax (weights, long prompts, BREAK); see prompt_weighting.
@@ -45,6 +47,8 @@ def sample(
     scheduler = make_scheduler(request.sampler, request.schedule_type, pipe.scheduler.config, seed=seeds[0])
     if start_noise is not None:
         replace_start_noise(scheduler, start_noise)
+    if prepare_scheduler is not None:
+        prepare_scheduler(scheduler)
     run_pipe = with_scheduler(pipe, scheduler)
 
     def callback(p: DiffusionPipeline, step: int, timestep: object, tensors: dict) -> dict:

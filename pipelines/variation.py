@@ -40,8 +40,18 @@ def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     ) * high
 
 
-def _randn(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
+def _randn(
+    seed: int, shape: tuple[int, ...], draw: int = 1, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The `draw`-th tensor of `shape` drawn (in `dtype`) from a fresh CPU generator seeded with `seed`, as float32.
+
+    img2img and inpaint pipelines draw their start noise second (after the source's VAE sample, of the same
+    shape): `draw=2` is then the noise the seed's own run starts from.
+    """
+    generator = torch.Generator("cpu").manual_seed(seed)
+    for _ in range(draw - 1):
+        torch.randn(shape, generator=generator, dtype=dtype)
+    return torch.randn(shape, generator=generator, dtype=dtype).float()
 
 
 def vary_noise(
@@ -51,16 +61,23 @@ def vary_noise(
     strength: float,
     resize_from: tuple[int, int] | None = None,
     scale: int = 8,
+    *,
+    draw: int = 1,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """A1111's start noise (C, H, W) of one image, given `noise`: the full-size noise drawn from the seed's
-    generator (see the module docstring). Unchanged when there is neither a variation nor a seed resize."""
+    generator (see the module docstring). Unchanged when there is neither a variation nor a seed resize.
+
+    `draw` and `dtype`: how the pipeline drew `noise` from the seed's generator (its `draw`-th tensor of that
+    shape, in `dtype`); the variation seed's noise is drawn the same way, so that it is exactly the noise the
+    variation seed's own run starts from."""
     channels, height, width = noise.shape
     shape = (channels, height, width)
     noise_shape = (
         shape if resize_from is None else (channels, resize_from[1] // scale, resize_from[0] // scale)
     )
-    subnoise = _randn(subseed, noise_shape) if strength != 0 else None
-    mixed = noise if noise_shape == shape else _randn(seed, noise_shape)
+    subnoise = _randn(subseed, noise_shape, draw, dtype) if strength != 0 else None
+    mixed = noise if noise_shape == shape else _randn(seed, noise_shape, draw, dtype)
     if subnoise is not None:
         mixed = slerp(strength, mixed, subnoise)
     if noise_shape == shape:
@@ -119,30 +136,61 @@ def vary_batch_noise(
     strength: float,
     resize_from: tuple[int, int] | None = None,
     scale: int = 8,
+    *,
+    draw: int = 1,
 ) -> torch.Tensor:
-    """`vary_noise` for a batch: `noise` (N, C, H, W), image k drawn from seeds[k]'s generator."""
+    """`vary_noise` for a batch: `noise` (N, C, H, W), image k the `draw`-th tensor drawn from seeds[k]'s
+    generator (in `noise`'s dtype)."""
     if noise.shape[0] != len(seeds):
         raise ValueError(f"noise for {noise.shape[0]} images, {len(seeds)} seeds")
     varied = [
-        vary_noise(n.float().cpu(), seed, subseed, strength, resize_from, scale)
+        vary_noise(n.float().cpu(), seed, subseed, strength, resize_from, scale, draw=draw, dtype=noise.dtype)
         for n, seed, subseed in zip(noise, seeds, subseeds, strict=True)
     ]
     return torch.stack(varied).to(device=noise.device, dtype=noise.dtype)
 
 
 def replace_start_noise(scheduler: object, make_noise: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Make the img2img start noise of one run `make_noise(drawn noise)`.
+    """Make the img2img / inpaint start noise of one run `make_noise(drawn noise)`.
 
-    diffusers' img2img pipelines draw the start noise inside the call and hand it to the run's own scheduler
-    (`scheduler.add_noise(latents, noise, timestep)`); this wraps that one call on that scheduler object.
+    diffusers' img2img and inpaint pipelines draw the start noise inside the call and hand it to the run's own
+    scheduler (`scheduler.add_noise(latents, noise, timestep)`); this wraps `add_noise` on that scheduler object.
+    The first call's noise tensor is the drawn start noise: it is replaced by `make_noise(noise)` there and in
+    every later call that passes that same tensor (4-channel inpaint models re-noise the source with it at every
+    step, so the area outside the mask sees the same noise as the start); other calls pass through unchanged.
     """
     add_noise = scheduler.add_noise  # type: ignore[attr-defined]
+    swap: list[tuple[torch.Tensor, torch.Tensor]] = []  # (drawn, replacement), set by the first call
 
     def add_start_noise(original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        scheduler.add_noise = add_noise  # type: ignore[attr-defined]  # only the start noise
-        replaced = make_noise(noise)
-        if replaced.shape != noise.shape:
-            raise ValueError(f"start noise of shape {tuple(replaced.shape)}, expected {tuple(noise.shape)}")
-        return add_noise(original, replaced.to(device=noise.device, dtype=noise.dtype), timesteps)
+        if not swap:
+            replaced = make_noise(noise)
+            if replaced.shape != noise.shape:
+                raise ValueError(
+                    f"start noise of shape {tuple(replaced.shape)}, expected {tuple(noise.shape)}"
+                )
+            swap.append((noise, replaced.to(device=noise.device, dtype=noise.dtype)))
+        drawn, replacement = swap[0]
+        return add_noise(original, replacement if noise is drawn else noise, timesteps)
 
     scheduler.add_noise = add_start_noise  # type: ignore[attr-defined]
+
+
+def skip_draws_before_first_step(
+    scheduler: object, generators: Sequence[torch.Generator], shape: tuple[int, ...], dtype: torch.dtype
+) -> None:
+    """Advance each generator by one draw of `shape` just before the run's first `scheduler.step`.
+
+    For a run given its start latents although the pipeline would have drawn them between other draws (an
+    inpaint at full denoising strength, whose source is encoded first): the step noise of ancestral samplers
+    then comes from the same place in the seed's stream as in the run that drew them.
+    """
+    step = scheduler.step  # type: ignore[attr-defined]
+
+    def first_step(*args: object, **kwargs: object) -> object:
+        scheduler.step = step  # type: ignore[attr-defined]
+        for generator in generators:
+            torch.randn(shape, generator=generator, dtype=dtype)
+        return step(*args, **kwargs)
+
+    scheduler.step = first_step  # type: ignore[attr-defined]

@@ -306,7 +306,8 @@ class StudioGroups:
     # -- variations --------------------------------------------------------------------------------
     def request_of(self: Studio, image_id: int) -> GenerationRequest:  # type: ignore[misc]
         """The request that made a gallery image (its exact, resolved settings). Source-image tasks keep no
-        source picture in the gallery, so only txt2img images (and A1111 files) give a request here."""
+        source picture in the gallery, so only txt2img images (and A1111 files) give a request here; for the
+        others `variations` takes the request itself (see `request_from_metadata`)."""
         chunk = self._easel_chunk(image_id)
         return request_from_metadata(chunk, self.gallery_image(image_id).infotext, f"image {image_id}")
 
@@ -340,10 +341,17 @@ class StudioGroups:
         return self.submit_group(requests, user, kind="variations")
 
 
-def request_from_metadata(chunk: dict[str, Any], infotext: str, what: str = "this image") -> Txt2ImgRequest:
-    """The txt2img request stored in an image's JSON chunk (its infotext for files from elsewhere).
+def request_from_metadata(
+    chunk: dict[str, Any],
+    infotext: str,
+    what: str = "this image",
+    images: dict[str, bytes] | None = None,
+) -> GenerationRequest:
+    """The request stored in an image's JSON chunk (its infotext for files from elsewhere).
 
-    ValueError for source-image results (their source picture is not kept) and for plot grids."""
+    The gallery keeps no source picture: an img2img or inpaint result gives its request only with `images`
+    (the picture fields, e.g. the img2img tab's source picture as `init_image`); without them, and for plot
+    grids, ValueError says what to do instead."""
     from core.infotext import request_fields_from_infotext
 
     stored = chunk.get("request")
@@ -351,16 +359,33 @@ def request_from_metadata(chunk: dict[str, Any], infotext: str, what: str = "thi
     if task == GRID_TASK or PLOT_KEY in chunk:
         raise ValueError(f"{what} is an X/Y/Z plot grid; pick one of its cells")
     if task in _REQUEST_CLASSES and task != "txt2img":
-        raise ValueError(
-            f"{what} is an {task} result; open it in the {task} tab (its source picture is there) "
-            "and make variations from there"
-        )
+        if images is None or not isinstance(stored, dict):
+            raise ValueError(_source_task_advice(task, what))
+        cls = _REQUEST_CLASSES[task]
+        fields = {k: v for k, v in stored.items() if k in cls.model_fields}
+        fields["styles"] = ()  # the stored prompt has its styles applied already
+        return cls(**{**fields, **images})
     if isinstance(stored, dict) and stored.get("task", "txt2img") == "txt2img":
         fields = {k: v for k, v in stored.items() if k in Txt2ImgRequest.model_fields}
         fields["styles"] = ()  # the stored prompt has its styles applied already
     else:
         fields = request_fields_from_infotext(parse_infotext(infotext))
     return Txt2ImgRequest(**fields)
+
+
+def _source_task_advice(task: str, what: str) -> str:
+    """How to vary an img2img or inpaint result, whose source picture the gallery does not keep."""
+    if task == "img2img":
+        return (
+            f"{what} is an img2img result and the gallery does not keep its source picture; in the img2img tab, "
+            "with that source picture loaded, pick the result among the tab's results (or make it again with "
+            "its seed) and click Variations there"
+        )
+    return (
+        f"{what} is an {task} result and the gallery does not keep its source picture and mask; in the "
+        f"{task} tab, load them, paste its seed and set a Variation seed and strength (the Variation seed "
+        "section) to make variations"
+    )
 
 
 def fixed_seeds(plot: PlotRequest) -> PlotRequest:

@@ -1,6 +1,9 @@
 """Variations: N candidates around a result — its seed, fresh variation seeds, the chosen strength — run as
 one group of single-image jobs and saved to the gallery."""
 
+import io
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -78,16 +81,82 @@ def test_bad_counts_and_strengths_are_clear_errors(make_studio):
     assert studio.gallery.count() == 0
 
 
-def test_variations_of_an_img2img_result_say_where_to_make_them(make_studio):
-    studio = make_studio()
+def _source_png(size=(64, 64)) -> bytes:
     from core.images import encode_png
-    from core.requests import Img2ImgRequest
 
-    png = encode_png(Image.new("RGB", (64, 64), "white"))
+    rng = np.random.default_rng(1)
+    return encode_png(Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB"))
+
+
+def _mask_png(size=(64, 64)) -> bytes:
+    from core.images import encode_png
+
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (16, 16, 48, 48))
+    return encode_png(mask)
+
+
+@pytest.mark.parametrize("task", ["img2img", "inpaint"])
+def test_variations_of_an_img2img_or_inpaint_request(make_studio, task):
+    from core.requests import Img2ImgRequest, InpaintRequest
+
+    studio = make_studio()
+    if task == "img2img":
+        base = Img2ImgRequest(init_image=_source_png(), prompt="x", seed=7, sampler="Euler", **FAST)
+    else:
+        base = InpaintRequest(
+            init_image=_source_png(),
+            mask=_mask_png(),
+            mask_blur=0,
+            prompt="x",
+            seed=7,
+            sampler="Euler",
+            **FAST,
+        )
+    original = studio.submit(base, "local")
+    assert original.wait(60) and original.state is JobState.DONE, original.error
+    group = _finished(studio.variations(base, 2, 0.3, "local"))
+    assert len(group.images) == 2
+    plain = _pixels(studio, original.images[0])
+    pictures = [_pixels(studio, image) for image in group.images]
+    assert not np.array_equal(pictures[0], pictures[1])
+    for job, image, picture in zip(group.jobs, group.images, pictures, strict=True):
+        assert job.request.task == task and job.request.init_image == base.init_image
+        assert (job.request.seed, job.request.subseed_strength) == (7, 0.3)
+        params = parse_infotext(image.infotext).params
+        assert params["Variation seed"] == str(job.request.subseed)
+        assert not np.array_equal(picture, plain)
+        if task == "inpaint":  # outside the mask, the source exactly
+            outside = np.asarray(Image.open(io.BytesIO(_mask_png()))) == 0
+            source = np.asarray(Image.open(io.BytesIO(_source_png())))
+            assert np.array_equal(picture[outside], source[outside])
+
+
+def test_variations_of_an_img2img_result_from_its_file_with_the_tab_source(make_studio):
+    from core.infotext import EASEL_CHUNK_KEY
+    from core.pnginfo import read_text_chunks
+    from core.requests import Img2ImgRequest
+    from studio.groups import request_from_metadata
+
+    studio = make_studio()
+    png = _source_png()
     job = studio.submit(Img2ImgRequest(init_image=png, prompt="x", seed=1, **FAST), "local")
     assert job.wait(60) and job.state is JobState.DONE
-    with pytest.raises(ValueError, match="is an img2img result; open it in the img2img tab"):
-        studio.variations(job.images[0].id, 2, 0.2, "local")
+    image_id = job.images[0].id
+    # the gallery does not keep the source: by id, a clear message saying where to make them
+    with pytest.raises(ValueError, match="does not keep its source picture; in the img2img tab"):
+        studio.variations(image_id, 2, 0.2, "local")
+    # from the result file plus the tab's source picture: the request that made it, back exactly
+    infotext, items = read_text_chunks(studio.image_path(image_id).read_bytes())
+    request = request_from_metadata(
+        json.loads(items[EASEL_CHUNK_KEY]), infotext, "this picture", {"init_image": png}
+    )
+    assert isinstance(request, Img2ImgRequest) and request.seed == 1 and request.init_image == png
+    again = studio.submit(request, "local")
+    assert again.wait(60) and again.state is JobState.DONE
+    assert np.array_equal(_pixels(studio, again.images[0]), _pixels(studio, job.images[0]))
+    group = _finished(studio.variations(request, 2, 0.2, "local"))
+    assert {job.request.seed for job in group.jobs} == {1}
 
 
 def test_cancelling_variations_stops_the_rest(make_studio):

@@ -10,7 +10,7 @@ from PIL import Image
 from core.images import encode_png
 from core.requests import Img2ImgRequest, working_size
 from studio import Studio
-from ui import xyz
+from ui import variations, xyz
 from ui.generation import build_prompts, build_results, build_settings, wire
 from ui.txt2img import TabParts
 
@@ -50,6 +50,12 @@ def build(studio: Studio) -> tuple[TabParts, gr.Image]:
             plot = xyz.build("img2img", Img2ImgRequest, x="denoising_strength", y="seed")
         with gr.Column(scale=6, min_width=320):
             results = build_results("img2img")
+            variation_row = variations.build("img2img")
+
+    def source_fields(picture: Image.Image | None) -> dict[str, bytes]:
+        if picture is None:
+            raise gr.Error("Load the source picture the result was made from, then ask for variations.")
+        return {"init_image": encode_png(picture)}
 
     def prepare(values: dict[str, Any]) -> dict[str, Any]:
         picture = values.pop("init_image")
@@ -60,5 +66,6 @@ def build(studio: Studio) -> tuple[TabParts, gr.Image]:
     extra = {image: "init_image", strength: "denoising_strength", resize_mode: "resize_mode"}
     wire(studio, controls, results, Img2ImgRequest, extra=extra, prepare=prepare)
     xyz.wire(studio, plot, controls, results, Img2ImgRequest, extra=extra, prepare=prepare)
+    variations.wire(studio, variation_row, results, source=image, source_fields=source_fields)
     image.upload(size_for, inputs=image, outputs=[controls.width, controls.height], api_visibility="private")
     return TabParts(controls=controls, results=results), image

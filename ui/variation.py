@@ -1,8 +1,9 @@
 """The "Variation seed" accordion under the seed row: A1111's variation seed, its strength and seed resize.
 
 Added to `controls.fields`, so requests (and remembered settings) get `subseed`, `subseed_strength`,
-`seed_resize_from_w` and `seed_resize_from_h`. Only the tabs whose task can use them get it: diffusers'
-img2img and inpaint pipelines draw their start noise inside the call, so those requests refuse a variation.
+`seed_resize_from_w` and `seed_resize_from_h`. The tabs whose task can use them get it (txt2img, img2img and
+inpaint: the noise added to the source is then the mix, see pipelines/img2img.py), each with its own ids
+(`{tab}_subseed`, `{tab}_subseed_strength`, ...).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import gradio as gr
 
 from core.requests import MAX_SIZE
 
-TABS_WITH_VARIATIONS = frozenset({"txt2img"})
+TABS_WITH_VARIATIONS = frozenset({"txt2img", "img2img", "inpaint"})
 
 
 @dataclass

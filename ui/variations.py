@@ -4,7 +4,7 @@ small variation strength — in one click."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,14 +62,17 @@ def _start(studio: Studio, source: Any, count: Any, strength: Any, user: str) ->
         raise gr.Error(str(exc).strip("'\""), title="Variations") from None
 
 
-def _request_of_file(path: str) -> Any:
-    """The request a result file was made with (its JSON chunk), or a gr.Error."""
+def _request_of_file(path: str, images: dict[str, bytes] | None = None) -> Any:
+    """The request a result file was made with (its JSON chunk; `images`: the source picture fields of an
+    img2img result, which the file does not hold), or a gr.Error."""
     if not path:
         raise gr.Error("Click a result first, then ask for variations.")
     try:
         infotext, items = read_text_chunks(Path(path).read_bytes())
         chunk = json.loads(items.get(EASEL_CHUNK_KEY, "{}"))
-        return request_from_metadata(chunk if isinstance(chunk, dict) else {}, infotext, "this picture")
+        return request_from_metadata(
+            chunk if isinstance(chunk, dict) else {}, infotext, "this picture", images
+        )
     except (OSError, ImageInputError, ValueError) as exc:
         raise gr.Error(str(exc), title="Variations") from None
 
@@ -90,11 +93,22 @@ def _shown(studio: Studio, group: JobGroup) -> list[tuple[str, str]]:
     ]
 
 
-def wire(studio: Studio, row: VariationsRow, results: Results) -> None:
-    """In a generating tab: variations of the selected result, shown in the tab's results."""
+def wire(
+    studio: Studio,
+    row: VariationsRow,
+    results: Results,
+    *,
+    source: gr.components.Component | None = None,
+    source_fields: Callable[[Any], dict[str, bytes]] | None = None,
+) -> None:
+    """In a generating tab: variations of the selected result, shown in the tab's results.
 
-    def on_click(path: str, count: Any, strength: Any, request: gr.Request):
-        group = _start(studio, _request_of_file(path), count, strength, user_of(request))
+    `source` and `source_fields` (the img2img tab): the tab's source picture widget, and its value turned into
+    the request's picture fields — results of a source-image task are varied with the tab's source picture.
+    """
+
+    def run(path: str, count: Any, strength: Any, images: dict[str, bytes] | None, user: str):
+        group = _start(studio, _request_of_file(path, images), count, strength, user)
         for status in _follow(studio, group):
             yield {results.job_id: group.id, results.status: status}
         shown = _shown(studio, group)
@@ -110,9 +124,20 @@ def wire(studio: Studio, row: VariationsRow, results: Results) -> None:
             results.selected: paths[0] if paths else "",
         }
 
+    if source is None:
+
+        def on_click(path: str, count: Any, strength: Any, request: gr.Request):
+            yield from run(path, count, strength, None, user_of(request))
+
+    else:
+        assert source_fields is not None
+
+        def on_click(path: str, count: Any, strength: Any, picture: Any, request: gr.Request):  # type: ignore[misc]
+            yield from run(path, count, strength, source_fields(picture), user_of(request))
+
     row.button.click(
         on_click,
-        inputs=[results.selected, row.count, row.strength],
+        inputs=[results.selected, row.count, row.strength, *([source] if source is not None else [])],
         outputs=[
             results.job_id, results.status, results.gallery, results.info, results.infotexts, results.paths,
             results.selected,
