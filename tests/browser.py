@@ -57,7 +57,32 @@ def shot(page: Page, name: str) -> None:
     folder = screenshots_dir()
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
+        settle(page)
         page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def settle(page: Page) -> None:
+    """Wait for the page's short animations (a toast flying in, a handle moving) to finish; long ones
+    (a toast's countdown bar, spinners) are left running."""
+    page.evaluate(
+        """async () => {
+            const frame = () => new Promise(resolve => requestAnimationFrame(resolve));
+            for (let round = 0; round < 20; round++) {
+                await frame(); await frame();  // animations start on the frames after a change
+                const short = document.getAnimations().filter(a => a.playState !== "finished"
+                    && a.effect && a.effect.getComputedTiming().endTime <= 2000);
+                if (!short.length) return;
+                await Promise.all(short.map(a => a.finished.catch(() => null)));
+            }
+        }"""
+    )
+
+
+def close_toasts(page: Page) -> None:
+    """Close every toast on the page (those that closed by themselves meanwhile included) and wait until
+    they are gone."""
+    page.evaluate("document.querySelectorAll('.toast-close').forEach(button => button.click())")
+    page.locator(".toast-body").first.wait_for(state="detached")
 
 
 @contextlib.contextmanager

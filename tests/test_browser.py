@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.browser import (
     close_accordion,
+    close_toasts,
     fetch,
     open_accordion,
     page_fixture,
@@ -64,8 +65,7 @@ def test_invalid_value_shows_an_error_toast_and_saves_nothing(running_app, page)
     toast.wait_for(timeout=90_000)
     assert "prompt" in toast.inner_text().lower()
     shot(page, "txt2img-error")
-    page.locator(".toast-body .toast-close, .toast-close").first.click()
-    toast.wait_for(state="detached")
+    close_toasts(page)
     assert app.studio.gallery.count() == before
     page.locator("#txt2img_prompt textarea").fill("a red fox logo")
 

@@ -2,6 +2,7 @@
 
 from core.infotext import parse_infotext
 from tests.browser import (
+    close_toasts,
     fill,
     open_accordion,
     page_fixture,
@@ -58,7 +59,7 @@ def test_a_bad_axis_value_is_an_error_toast(running_app, page):
     toast.wait_for(timeout=60_000)
     assert "the step must not be 0" in toast.inner_text()
     assert running_app[0].studio.gallery.count() == before
-    page.locator(".toast-body .toast-close, .toast-close").first.click()
+    close_toasts(page)
 
 
 def test_variations_of_a_result_and_compare(running_app, page):
