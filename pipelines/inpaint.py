@@ -39,7 +39,7 @@ from core.images import (
 from core.requests import InpaintRequest
 from pipelines.img2img import variation_noise
 from pipelines.sampling import StepCallback, generators_for, sample
-from pipelines.variation import skip_draws_before_first_step
+from pipelines.variation import replace_start_noise, skip_draws_before_first_step
 
 # The colour a zero latent decodes to, near enough: "latent nothing" starts the masked area from it.
 _NEUTRAL = (127, 127, 127)
@@ -88,8 +88,14 @@ def _noise_kwargs(pipe: DiffusionPipeline, request: InpaintRequest, seeds: Seque
     scale = pipe.vae_scale_factor
     four_channel = pipe.unet.config.in_channels == 4
     if request.denoising_strength < 1:
-        # the source is encoded first (its VAE sample), then the noise is drawn and added by the scheduler
-        return {"start_noise": variation_noise(request, seeds, scale, draw=2)}
+        # the source is encoded first (its VAE sample), then the noise is drawn and added by the scheduler,
+        # again at every step by 4-channel models (the same tensor: the same swap)
+        noise_map = variation_noise(request, seeds, scale, draw=2)
+        if noise_map is None:
+            return {}
+        return {
+            "prepare_scheduler": lambda scheduler: replace_start_noise(scheduler, noise_map, every_use=True)
+        }
     draw = 2 if four_channel else 1  # 4-channel models encode the source first, even at full strength
     start_noise = variation_noise(request, seeds, scale, draw=draw)
     if start_noise is None:

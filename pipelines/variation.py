@@ -150,20 +150,25 @@ def vary_batch_noise(
     return torch.stack(varied).to(device=noise.device, dtype=noise.dtype)
 
 
-def replace_start_noise(scheduler: object, make_noise: Callable[[torch.Tensor], torch.Tensor]) -> None:
+def replace_start_noise(
+    scheduler: object, make_noise: Callable[[torch.Tensor], torch.Tensor], *, every_use: bool = False
+) -> None:
     """Make the img2img / inpaint start noise of one run `make_noise(drawn noise)`.
 
     diffusers' img2img and inpaint pipelines draw the start noise inside the call and hand it to the run's own
     scheduler (`scheduler.add_noise(latents, noise, timestep)`); this wraps `add_noise` on that scheduler object.
-    The first call's noise tensor is the drawn start noise: it is replaced by `make_noise(noise)` there and in
-    every later call that passes that same tensor (4-channel inpaint models re-noise the source with it at every
-    step, so the area outside the mask sees the same noise as the start); other calls pass through unchanged.
+    The first call's noise tensor is the drawn start noise: it is replaced by `make_noise(noise)`. Later calls
+    pass through unchanged, except, with `every_use`, those that pass that same tensor again: 4-channel inpaint
+    models re-noise the source with it at every step, and the area outside the mask must see the same noise as
+    the start, or the mask border would meet two different noises.
     """
     add_noise = scheduler.add_noise  # type: ignore[attr-defined]
     swap: list[tuple[torch.Tensor, torch.Tensor]] = []  # (drawn, replacement), set by the first call
 
     def add_start_noise(original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         if not swap:
+            if not every_use:
+                scheduler.add_noise = add_noise  # type: ignore[attr-defined]  # only the start noise
             replaced = make_noise(noise)
             if replaced.shape != noise.shape:
                 raise ValueError(

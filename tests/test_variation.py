@@ -12,7 +12,13 @@ from core.infotext import parse_infotext, request_fields_from_infotext
 from core.requests import Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from pipelines.sampling import generators_for
 from pipelines.txt2img import initial_latents, run_txt2img
-from pipelines.variation import image_noise, slerp
+from pipelines.variation import (
+    image_noise,
+    replace_start_noise,
+    skip_draws_before_first_step,
+    slerp,
+    vary_batch_noise,
+)
 
 FAST = {"steps": 3, "width": 64, "height": 64, "sampler": "DPM++ 2M", "prompt": "a fox"}
 
@@ -230,8 +236,44 @@ def _diff(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize(("task", "model", "denoising"), SOURCE_CASES)
 def test_variation_seeds_in_img2img_and_inpaint(source_studio, task, model, denoising):
+    _check_source_variation(source_studio, task, model, denoising)
+
+
+@pytest.fixture(scope="module")
+def xl_studio(tmp_path_factory):
+    from app import build_studio
+    from core.settings import Settings
+    from pipelines.tiny import save_tiny
+
+    models = tmp_path_factory.mktemp("xl-models")
+    save_tiny(models / "tiny-xl.safetensors", arch="sdxl", seed=0)
+    save_tiny(models / "tiny-xl-inpainting.safetensors", arch="sdxl", inpaint=True, seed=0)
+    settings = Settings(
+        models_dir=models, outputs_dir=tmp_path_factory.mktemp("xl-out"), device="cpu",
+        default_model="tiny-xl", preview_every=0,
+    )  # fmt: skip
+    studio = build_studio(settings)
+    studio.start()
+    yield studio
+    studio.close()
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "denoising"),
+    [
+        ("img2img", "tiny-xl", 0.6),
+        ("inpaint", "tiny-xl", 1.0),
+        ("inpaint", "tiny-xl-inpainting", 0.75),
+        ("inpaint", "tiny-xl-inpainting", 1.0),
+    ],
+)
+def test_variation_seeds_in_sdxl_img2img_and_inpaint(xl_studio, task, model, denoising):
+    _check_source_variation(xl_studio, task, model, denoising)
+
+
+def _check_source_variation(studio, task: str, model: str, denoising: float) -> None:
     def made(**fields):
-        return _made(source_studio, _source_request(task, model, denoising, **fields))
+        return _made(studio, _source_request(task, model, denoising, **fields))
 
     base, _ = made(seed=5)
     other, _ = made(seed=99)
@@ -252,3 +294,53 @@ def test_variation_seeds_in_img2img_and_inpaint(source_studio, task, model, deno
         source = np.asarray(_source_picture())
         for picture in (middle, one):
             assert np.array_equal(picture[outside], source[outside])
+
+
+def test_the_variation_noise_of_a_source_task_is_the_variation_seeds_own_start_noise():
+    # img2img and inpaint pipelines draw the noise second (after the source's VAE sample, of the same shape):
+    # at strength 1 the mix is exactly the noise the variation seed's own run draws there, and at 0 the seed's
+    shape = (1, 4, 8, 8)
+    own = [torch.Generator("cpu").manual_seed(s) for s in (5, 99)]
+    for generator in own:
+        torch.randn(shape, generator=generator)  # the VAE sample
+    drawn_5, drawn_99 = (torch.randn(shape, generator=g) for g in own)
+    assert torch.equal(vary_batch_noise(drawn_5, [5], [99], 1.0, draw=2), drawn_99)
+    assert torch.equal(vary_batch_noise(drawn_5, [5], [99], 0.0, draw=2), drawn_5)
+    assert not torch.equal(vary_batch_noise(drawn_5, [5], [99], 1.0, draw=1), drawn_99)
+
+
+def test_the_swapped_start_noise_is_used_wherever_the_drawn_noise_is():
+    from diffusers import EulerDiscreteScheduler
+
+    scheduler = EulerDiscreteScheduler()
+    scheduler.set_timesteps(4)
+    drawn, other = _randn(1, (1, 4, 8, 8)), _randn(2, (1, 4, 8, 8))
+    replacement = _randn(3, (1, 4, 8, 8))
+    source = torch.zeros(1, 4, 8, 8)
+    t = scheduler.timesteps[:1]
+    plain = EulerDiscreteScheduler()
+    plain.set_timesteps(4)
+    replace_start_noise(scheduler, lambda noise: replacement, every_use=True)
+    first = scheduler.add_noise(source, drawn, t)
+    # 4-channel inpaint re-noises the source at every step with the same tensor: the same replacement
+    again = scheduler.add_noise(source, drawn, scheduler.timesteps[1:2])
+    assert torch.equal(first, plain.add_noise(source, replacement, t))
+    assert torch.equal(again, plain.add_noise(source, replacement, plain.timesteps[1:2]))
+    assert torch.equal(scheduler.add_noise(source, other, t), plain.add_noise(source, other, t))
+
+
+def test_skipping_a_draw_before_the_first_step_puts_the_generators_where_the_drawn_run_has_them():
+    class Stepper:
+        def step(self, *args, **kwargs):
+            return "stepped"
+
+    stepper = Stepper()
+    generators = generators_for([5, 6])
+    drawn = generators_for([5, 6])
+    for generator in drawn:
+        torch.randn((1, 4, 8, 8), generator=generator)
+    skip_draws_before_first_step(stepper, generators, (1, 4, 8, 8), torch.float32)
+    assert stepper.step() == "stepped"
+    assert stepper.step() == "stepped"  # only once
+    for mine, theirs in zip(generators, drawn, strict=True):
+        assert torch.equal(torch.randn(16, generator=mine), torch.randn(16, generator=theirs))
