@@ -113,14 +113,15 @@ def test_a_seed_resize_and_styles_over_the_gradio_api(client):
         )
 
 
-def test_img2img_refuses_a_variation_with_a_clear_error(client):
+def test_img2img_takes_a_variation_seed(client):
     _, gradio = client
-    with pytest.raises(Exception, match="variation seeds and seed resize work in txt2img only"):
-        gradio.predict(
-            init_image=_png(), prompt="x", steps=2, width=64, height=64, subseed=4, subseed_strength=0.5,
-            api_name="/img2img",
-        )  # fmt: skip
+    varied = gradio.predict(
+        init_image=_png(), prompt="x", steps=2, width=64, height=64, seed=4, subseed=9, subseed_strength=0.5,
+        api_name="/img2img",
+    )  # fmt: skip
+    params = parse_infotext(varied["infotexts"][0]).params
+    assert (params["Variation seed"], params["Variation seed strength"]) == ("9", "0.5")
     done = gradio.predict(
         init_image=_png(), prompt="x", steps=2, width=64, height=64, seed=4, subseed=9, api_name="/img2img"
     )
-    assert done["state"] == "done"
+    assert done["state"] == "done" and "Variation seed" not in done["infotexts"][0]

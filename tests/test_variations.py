@@ -157,6 +157,10 @@ def test_variations_of_an_img2img_result_from_its_file_with_the_tab_source(make_
     assert np.array_equal(_pixels(studio, again.images[0]), _pixels(studio, job.images[0]))
     group = _finished(studio.variations(request, 2, 0.2, "local"))
     assert {job.request.seed for job in group.jobs} == {1}
+    # the img2img tab's Variations button reads the picked file the same way, with the tab's source picture
+    from ui.variations import _request_of_file
+
+    assert _request_of_file(str(studio.image_path(image_id)), {"init_image": png}) == request
 
 
 def test_cancelling_variations_stops_the_rest(make_studio):
