@@ -13,6 +13,7 @@ from core.requests import validation_message
 from studio import LOCAL_USER, Job, JobState, QueueFull, Studio, UnknownModel
 
 POLL_SECONDS = 0.2
+FAILED_REASON_CHARS = 160
 
 
 def user_of(request: gr.Request | None) -> str:
@@ -56,13 +57,24 @@ def progress_html(job: Job, position: int | None, wait: float | None = None) -> 
         kept = f" ({len(job.images)} finished image(s) kept)" if job.images else ""
         return f'<div class="easel-status" data-state="cancelled">Interrupted{kept}</div>'
     if job.state is JobState.FAILED:
-        return f'<div class="easel-status" data-state="failed">{html.escape(job.error or "Failed")}</div>'
+        return failed_html(job.error or "")
     took = (job.finished or 0) - (job.started or 0)
+    # a chain with no diffusion operation (e.g. remove background only) used no seed: say none
+    seeded = getattr(getattr(job, "request", None), "needs_model", True)
     seeds = ", ".join(str(i.seed) for i in job.images)
+    seed_text = f" · seed {html.escape(seeds)}" if seeded and seeds else ""
     return (
         f'<div class="easel-status" data-state="done">Done in {took:.1f}s · '
-        f"{len(job.images)} image(s) · seed {html.escape(seeds)}</div>"
+        f"{len(job.images)} image(s){seed_text}</div>"
     )
+
+
+def failed_html(reason: str) -> str:
+    """The status line of a run that failed, with its reason cut to one short line."""
+    first = (reason or "").strip().splitlines()[0] if (reason or "").strip() else ""
+    short = first if len(first) <= FAILED_REASON_CHARS else first[: FAILED_REASON_CHARS - 1] + "…"
+    text = f"Failed: {short}" if short else "Failed"
+    return f'<div class="easel-status" data-state="failed">{html.escape(text)}</div>'
 
 
 def follow(job: Job) -> Iterator[Job]:

@@ -97,8 +97,8 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             grid = gr.Gallery(
-                label="Images", columns=[3, 4, 6], height=620, object_fit="contain", allow_preview=False,
-                format="webp", elem_id="gallery_grid", interactive=False,
+                label="Images", columns=4, fit_columns=False, height=620, object_fit="contain",
+                allow_preview=False, format="webp", elem_id="gallery_grid", interactive=False,
             )  # fmt: skip
             with gr.Row():
                 prev_page = gr.Button("← Newer", size="sm", elem_id="gallery_prev")
@@ -120,7 +120,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
                 type="filepath",
                 interactive=False,
                 format="png",
-                height=360,
+                height=460,
                 elem_id="gallery_detail_image",
             )
             meta = gr.Markdown("Click an image to see everything about it.", elem_id="gallery_meta")

@@ -15,9 +15,12 @@ from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_
 from studio import JobState, Studio
 from ui import compare, loras, variation
 from ui import presets as preset_tools
-from ui.common import build_request, follow, progress_html, submit, user_of
+from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 
 Component = gr.components.Component
+
+# Results galleries grow with their pictures (whole, never cropped) instead of scrolling inside a fixed box.
+RESULTS_HEIGHT = "fit-content"
 
 
 def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> list[tuple[str, str]]:
@@ -75,7 +78,10 @@ def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) 
             elem_id=f"{prefix}_model",
             scale=8,
         )
-        refresh = gr.Button("↻", elem_id=f"{prefix}_refresh_models", scale=1, min_width=40)
+        refresh = gr.Button(
+            "↻", elem_id=f"{prefix}_refresh_models", scale=1, min_width=40, size="sm",
+            elem_classes=["easel-side-button"],
+        )  # fmt: skip
     prompt = gr.Textbox(
         label="Prompt",
         lines=3,
@@ -169,8 +175,9 @@ def build_results(prefix: str) -> Results:
         label="Preview", visible=False, interactive=False, elem_id=f"{prefix}_preview", height=160
     )
     gallery = gr.Gallery(
-        label="Results", columns=2, height="auto", format="png", elem_id=f"{prefix}_gallery",
-        buttons=["download", "fullscreen"], interactive=False,
+        label="Results", columns=2, height=RESULTS_HEIGHT, object_fit="contain", format="png",
+        elem_id=f"{prefix}_gallery", elem_classes=["easel-results"], buttons=["download", "fullscreen"],
+        interactive=False,
     )  # fmt: skip
     with gr.Row():
         send_img2img = gr.Button("Send to img2img", size="sm", elem_id=f"{prefix}_send_img2img")
@@ -207,9 +214,13 @@ def wire(
         values = {name: data[component] for component, name in fields.items()}
         values["model"] = values["model"] or ""
         values.update(overrides or {})
-        if prepare is not None:
-            values = prepare(values)
-        job = submit(studio, build_request(request_cls, values), user_of(request))
+        try:
+            if prepare is not None:
+                values = prepare(values)
+            job = submit(studio, build_request(request_cls, values), user_of(request))
+        except gr.Error as exc:  # the status must not keep saying how the previous run went
+            yield {results.status: failed_html(str(exc.message))}
+            raise
         yield {
             results.job_id: job.id,
             results.status: progress_html(job, studio.queue_position(job), studio.wait_estimate(job)),
@@ -226,6 +237,11 @@ def wire(
                 update[results.preview] = gr.Image(value=state.preview, visible=True)
             yield update
         if job.state is JobState.FAILED:
+            yield {
+                results.job_id: "",
+                results.status: progress_html(job, None),
+                results.preview: gr.Image(visible=False),
+            }
             raise gr.Error(job.error or "Generation failed")
         paths = [str(studio.image_path(img.id)) for img in job.images]
         yield {

@@ -24,6 +24,24 @@ CSS = """
 .easel-status { font-size: 0.9rem; }
 .easel-bar { height: 6px; background: var(--neutral-200, #ddd); border-radius: 3px; margin-top: 4px; }
 .easel-bar > div { height: 100%; background: var(--color-accent, #f97316); border-radius: 3px; }
+.easel-status[data-state="failed"] { color: var(--error-text-color, #b91c1c); }
+/* results galleries: pictures whole (also the small strip under an opened picture), tiles start small */
+.easel-results .thumbnails img { object-fit: contain; }
+.easel-results .grid-wrap { min-height: 0; }
+[id$="_variations_gallery"] .thumbnail-lg > img, [id$="_variations_gallery"] .thumbnails img {
+  object-fit: contain !important; }
+[id$="_variations_gallery"] .grid-wrap.fixed-height { min-height: 0; max-height: none; }
+/* gallery tab: tiles of one size, the picked picture as large as its box allows */
+#gallery_grid .thumbnail-lg { aspect-ratio: 1; }
+#gallery_detail_image .image-frame { width: 100%; }
+#gallery_detail_image .image-frame img { object-fit: contain; }
+/* retouch: transparency shows as a checkerboard under the result */
+#retouch_result img, #retouch_batch_gallery img {
+  background: repeating-conic-gradient(#c8c8c8 0% 25%, #f4f4f4 0% 50%) 50% / 16px 16px; }
+/* small buttons beside a field sit level with its input box, not with its label */
+.easel-side-button, [id$="_random_seed"], [id$="_reuse_seed"], [id$="_random_subseed"] {
+  align-self: flex-end; margin-bottom: var(--block-padding, 10px); }
+.easel-note { font-size: 0.85rem; opacity: 0.85; }
 """
 
 # Ctrl+Enter in a prompt box generates; Esc interrupts (as in A1111).

@@ -31,7 +31,10 @@ def build(studio: Studio, prompt: gr.Textbox, prefix: str) -> gr.Dropdown:
             elem_id=f"{prefix}_lora",
             scale=8,
         )
-        refresh = gr.Button("↻", elem_id=f"{prefix}_refresh_loras", scale=1, min_width=40)
+        refresh = gr.Button(
+            "↻", elem_id=f"{prefix}_refresh_loras", scale=1, min_width=40, size="sm",
+            elem_classes=["easel-side-button"],
+        )  # fmt: skip
     dropdown.input(
         lambda text, name: (add_lora_tag(text, name), None),
         inputs=[prompt, dropdown],

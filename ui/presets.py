@@ -96,7 +96,10 @@ def build_prompt_tools(studio: Studio, controls: Controls, prefix: str) -> Prese
             elem_id=f"{prefix}_preset",
             scale=6,
         )
-        apply = gr.Button("Apply", elem_id=f"{prefix}_preset_apply", scale=1, min_width=60)
+        apply = gr.Button(
+            "Apply", elem_id=f"{prefix}_preset_apply", scale=1, min_width=60, size="sm",
+            elem_classes=["easel-side-button"],
+        )  # fmt: skip
     description = gr.Markdown("", elem_id=f"{prefix}_preset_description")
     styles = gr.Dropdown(
         choices=style_choices(studio),
@@ -243,31 +246,34 @@ def connect(controls: Controls) -> None:
         with gr.Row():
             name = gr.Textbox(label="Preset name", max_lines=1, elem_id=f"{prefix}_preset_name", scale=2)
             about = gr.Textbox(label="Description", max_lines=1, elem_id=f"{prefix}_preset_about", scale=3)
-        with gr.Row():
-            save = gr.Button("Save current settings as a preset", elem_id=f"{prefix}_preset_save", size="sm")
-            rename = gr.Button(
-                "Rename selected preset to this name", elem_id=f"{prefix}_preset_rename", size="sm"
-            )
+        with gr.Row(equal_height=True):
+            # short labels, so that none wraps and the three stay the same height
+            save = gr.Button("Save as preset", elem_id=f"{prefix}_preset_save", size="sm", min_width=100)
+            rename = gr.Button("Rename preset", elem_id=f"{prefix}_preset_rename", size="sm", min_width=100)
             delete = gr.Button(
-                "Delete selected preset", variant="stop", elem_id=f"{prefix}_preset_delete", size="sm"
+                "Delete preset", variant="stop", elem_id=f"{prefix}_preset_delete", size="sm", min_width=100
             )
+        gr.Markdown(
+            "**Save** stores the settings above under *Preset name*; **Rename** and **Delete** act on the preset "
+            "picked in the Preset list.",
+            elem_classes=["easel-note"],
+        )
         gr.Markdown(
             "Your presets are saved for the whole team in `presets/user/`; shipped presets cannot be changed. "
             "Styles can be imported from an AUTOMATIC1111 `styles.csv` or a Fooocus style `.json`; a style with "
             "the name of a shipped one replaces it."
         )
-        with gr.Row():
-            upload = gr.File(
-                label="Import styles (styles.csv or Fooocus .json)",
-                file_types=[".csv", ".json"],
-                type="binary",
-                elem_id=f"{prefix}_styles_import",
-            )
-            with gr.Column():
-                export = gr.Button("Export styles.csv", elem_id=f"{prefix}_styles_export", size="sm")
-                exported = gr.File(
-                    label="styles.csv", visible=False, interactive=False, elem_id=f"{prefix}_styles_file"
-                )
+        upload = gr.File(
+            label="Import styles (styles.csv or Fooocus .json)",
+            file_types=[".csv", ".json"],
+            type="binary",
+            height=110,
+            elem_id=f"{prefix}_styles_import",
+        )
+        export = gr.Button("Export styles.csv", elem_id=f"{prefix}_styles_export", size="sm")
+        exported = gr.File(
+            label="styles.csv", visible=False, interactive=False, height=60, elem_id=f"{prefix}_styles_file"
+        )
         problems = gr.Markdown(problems_text(studio), elem_id=f"{prefix}_preset_problems")
 
     def refreshed(selected: str | None = None) -> tuple[Any, Any, Any]:

@@ -32,7 +32,7 @@ from core.retouch import (
 from core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from studio import Job, JobState, Studio
 from ui.common import build_request, follow, progress_html, submit, user_of
-from ui.generation import model_choices
+from ui.generation import RESULTS_HEIGHT, model_choices
 from ui.presets import preset_choices, style_choices
 
 Component = gr.components.Component
@@ -362,8 +362,8 @@ def build(studio: Studio) -> RetouchParts:
                 )  # fmt: skip
                 apply_batch = gr.Button("Apply to these pictures", size="sm", elem_id="retouch_apply_batch")
                 batch_gallery = gr.Gallery(
-                    label="Batch results", columns=4, height="auto", format="png", interactive=False,
-                    elem_id="retouch_batch_gallery",
+                    label="Batch results", columns=4, height=RESULTS_HEIGHT, object_fit="contain",
+                    format="png", interactive=False, elem_id="retouch_batch_gallery", elem_classes=["easel-results"],
                 )  # fmt: skip
     job_ids = gr.State([])
 
@@ -436,14 +436,23 @@ def build(studio: Studio) -> RetouchParts:
         if not paths:
             raise gr.Error("Add the pictures to apply the recipe to.")
         reqs = recipe_requests(text, list(paths))
+        # the before/after and info of an earlier single run do not describe this batch
+        stale = {result: None, info: "", downloads: None, batch_gallery: None}
         for jobs, html in run_jobs(reqs, user_of(request)):
-            yield {job_ids: [j.id for j in jobs], status: html}
+            yield {job_ids: [j.id for j in jobs], status: html, **stale}
+            stale = {}
         failed = [j.error for j in jobs if j.state is JobState.FAILED]
         if failed:
             gr.Warning(f"{len(failed)} of {len(jobs)} pictures failed: {failed[0]}")
         pictures = [str(studio.image_path(j.images[0].id)) for j in jobs if j.images]
         files = pictures + [str(p) for j in jobs for p in j.exports]
-        yield {job_ids: [], status: html, batch_gallery: pictures, downloads: files or None}
+        summary = f"Batch: the recipe was applied to {len(jobs)} picture(s); {len(pictures)} result(s)"
+        if failed:
+            summary += f", {len(failed)} failed ({failed[0]})"
+        yield {
+            job_ids: [], status: html, batch_gallery: pictures, downloads: files or None,
+            info: summary + " (under Batch results).",
+        }  # fmt: skip
 
     def on_load_recipe(path: str | None) -> str:
         try:
