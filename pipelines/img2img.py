@@ -5,7 +5,8 @@ mixed with the variation seed's (pipelines/variation.py). diffusers' pipelines d
 second from each image's generator (the first draw is the source's VAE sample); the run's scheduler swaps it
 for the mix as it is added. The variation seed's noise is drawn the same way (its generator's second draw), so
 at strength 1 the start noise is exactly the one the variation seed's own run adds. The source's VAE sample
-still comes from the seed's generator, so strength 1 is close to the variation seed's picture, not identical.
+(drawn from the same generator) is mixed the same way (`VariedVaeSample`), so with a non-ancestral sampler
+strength 0 gives exactly the seed's picture and strength 1 exactly the variation seed's.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from PIL import Image
 
 from core.images import decode_image, flatten, resize_for_mode
 from core.requests import Img2ImgRequest, SourceImageRequest
-from pipelines.sampling import StepCallback, sample
+from pipelines.sampling import StepCallback, generators_for, sample
 from pipelines.txt2img import job_subseeds
-from pipelines.variation import vary_batch_noise
+from pipelines.variation import vary_batch_noise, vary_vae_samples
 
 NoiseMap = Callable[[torch.Tensor], torch.Tensor]
 
@@ -40,6 +41,20 @@ def variation_noise(
         )
 
     return start_noise
+
+
+def variation_vae_kwargs(request: SourceImageRequest, seeds: Sequence[int], draws: Sequence[int]) -> dict:
+    """`sample` arguments that mix the source encodings' VAE samples too (`draws`: where each encoding pass
+    draws in a seed's own stream); none without a variation."""
+    if request.subseed_strength == 0:
+        return {}
+    generators = generators_for(seeds)
+    subseeds = job_subseeds(request, seeds)
+
+    def prepare_pipe(run_pipe: DiffusionPipeline) -> None:
+        vary_vae_samples(run_pipe, generators, subseeds, request.subseed_strength, draws)
+
+    return {"generator": generators, "prepare_pipe": prepare_pipe}
 
 
 def source_image(request: Img2ImgRequest) -> Image.Image:
@@ -66,6 +81,6 @@ def run_img2img(
     #    (its first draw); the start noise is the second draw, mixed with the variation seed's
     start_noise = variation_noise(request, seeds, pipe.vae_scale_factor, draw=2)
     return sample(
-        pipe, request, seeds, on_step,
+        pipe, request, seeds, on_step, **variation_vae_kwargs(request, seeds, draws=[1]),
         image=[image] * len(seeds), strength=request.denoising_strength, start_noise=start_noise,
     )  # fmt: skip

@@ -11,6 +11,8 @@ that same noise, so the border of the mask sees one noise. At full strength the 
 source (the start is `noise * init_noise_sigma`): the mixed noise is passed in as the start latents, drawn where
 the pipeline would have drawn it (first for 9-channel models, after the source's VAE sample for 4-channel ones),
 and the generators advance as if it had been drawn, so ancestral step noise is the seed's as without a variation.
+The VAE samples of the source and of the masked picture are mixed too (`VariedVaeSample`): with a non-ancestral
+sampler strength 1 gives exactly the variation seed's picture.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from core.images import (
     require_nonempty,
 )
 from core.requests import InpaintRequest
-from pipelines.img2img import variation_noise
+from pipelines.img2img import variation_noise, variation_vae_kwargs
 from pipelines.sampling import StepCallback, generators_for, sample
 from pipelines.variation import replace_start_noise, skip_draws_before_first_step
 
@@ -84,30 +86,38 @@ def _start_image(rgb: Image.Image, mask: Image.Image, content: str, seed: int) -
 
 
 def _noise_kwargs(pipe: DiffusionPipeline, request: InpaintRequest, seeds: Sequence[int]) -> dict:
-    """How a run with variation seeds or a seed resize gets its start noise (see the module docstring)."""
+    """How a run with variation seeds or a seed resize gets its start noise and VAE samples (see the module
+    docstring). Where each draw falls in a seed's own stream: below full strength the source's VAE sample (1),
+    the noise (2), the masked picture's VAE sample (3); at full strength 9-channel models draw the noise (1)
+    then the masked picture's sample (2), 4-channel ones the source's sample (1), the noise (2), the masked
+    picture's sample (3)."""
     scale = pipe.vae_scale_factor
     four_channel = pipe.unet.config.in_channels == 4
     if request.denoising_strength < 1:
-        # the source is encoded first (its VAE sample), then the noise is drawn and added by the scheduler,
-        # again at every step by 4-channel models (the same tensor: the same swap)
         noise_map = variation_noise(request, seeds, scale, draw=2)
         if noise_map is None:
             return {}
+        # the scheduler adds the drawn noise, again at every step for 4-channel models (the same tensor)
         return {
-            "prepare_scheduler": lambda scheduler: replace_start_noise(scheduler, noise_map, every_use=True)
+            **variation_vae_kwargs(request, seeds, draws=[1, 3]),
+            "prepare_scheduler": lambda scheduler: replace_start_noise(scheduler, noise_map, every_use=True),
         }
-    draw = 2 if four_channel else 1  # 4-channel models encode the source first, even at full strength
+    draw = 2 if four_channel else 1
     start_noise = variation_noise(request, seeds, scale, draw=draw)
     if start_noise is None:
         return {}
+    vae_kwargs = variation_vae_kwargs(request, seeds, draws=[1, 3] if four_channel else [2])
     shape = (len(seeds), 4, request.height // scale, request.width // scale)
     dtype = pipe.unet.dtype
-    generators = generators_for(seeds)
+    generators = vae_kwargs.get("generator") or generators_for(seeds)
     drawing = generators if draw == 1 else generators_for(seeds)
     for _ in range(draw):
         drawn = randn_tensor(shape, generator=drawing, device=torch.device("cpu"), dtype=dtype)
-    latents = start_noise(drawn).to(device=pipe.device)
-    kwargs: dict = {"latents": latents, "generator": generators}
+    kwargs: dict = {
+        **vae_kwargs,
+        "latents": start_noise(drawn).to(device=pipe.device),
+        "generator": generators,
+    }
     if draw == 2:  # the pipeline's generators skip the noise draw it did not make
         kwargs["prepare_scheduler"] = lambda scheduler: skip_draws_before_first_step(
             scheduler, generators, (1, *shape[1:]), dtype

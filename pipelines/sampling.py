@@ -32,12 +32,14 @@ def sample(
     *,
     start_noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     prepare_scheduler: Callable[[Any], None] | None = None,
+    prepare_pipe: Callable[[DiffusionPipeline], None] | None = None,
     **call_kwargs: Any,
 ) -> list[Image.Image]:
     """Run `pipe` once for `len(seeds)` images with a scheduler of its own; `on_step` False cancels.
 
     `start_noise` (img2img pipelines): maps the start noise the pipeline drew to the one to use (variation seeds).
-    `prepare_scheduler`: called with the run's own scheduler before the run (see pipelines/variation.py).
+    `prepare_scheduler`, `prepare_pipe`: called with the run's own scheduler / pipeline object before the run
+    (see pipelines/variation.py).
 
     The cached pipeline is never modified: the run uses a pipeline object sharing its components.
     The prompts are encoded with A1111's syntax (weights, long prompts, BREAK); see prompt_weighting.
@@ -50,6 +52,8 @@ def sample(
     if prepare_scheduler is not None:
         prepare_scheduler(scheduler)
     run_pipe = with_scheduler(pipe, scheduler)
+    if prepare_pipe is not None:
+        prepare_pipe(run_pipe)
 
     def callback(p: DiffusionPipeline, step: int, timestep: object, tensors: dict) -> dict:
         if not on_step(step + 1, p.num_timesteps, tensors["latents"]):

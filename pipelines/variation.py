@@ -13,13 +13,21 @@ noise at every step. That noise comes from the base seed's generator (after the 
 it), never from the variation seed — as in A1111. So with an ancestral sampler strength 1 is *close* to the
 variation seed's picture but not identical; with a non-ancestral sampler (DPM++ 2M, Euler, DDIM, UniPC, ...)
 strength 1 gives exactly the picture the variation seed makes as the seed, and strength 0 exactly the seed's.
+
+img2img and inpaint (diffusers draws their noise, and the VAE samples of the source, inside the call from each
+image's generator): the run's scheduler swaps the drawn noise for the mix (`replace_start_noise`), the run's
+pipeline object gets a VAE whose samples are mixed the same way (`VariedVaeSample`), each drawn where the
+variation seed's own run draws it — so the ends are exact there too (pipelines/img2img.py, pipelines/inpaint.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
 
 import torch
+from diffusers.utils.torch_utils import randn_tensor
 
 
 def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -199,3 +207,59 @@ def skip_draws_before_first_step(
         return step(*args, **kwargs)
 
     scheduler.step = first_step  # type: ignore[attr-defined]
+
+
+class VariedVaeSample:
+    """The run's VAE, whose encodings are sampled with the variation mix: A1111 adds no seeded randomness when
+    it encodes a source, but diffusers draws the VAE sample from each image's generator — so the variation
+    seed's share must be mixed there too, or strength 1 could not give the variation seed's picture.
+
+    Stands in for the VAE of one run's pipeline object only (see `vary_vae_samples`); everything else is the
+    real VAE's. diffusers encodes a batch one image at a time, in order, each with its own generator: call k
+    is image k mod N of encoding pass k // N; `draws[pass]` is where that pass draws in a seed's own stream, so
+    the variation seed's sample is the one its own run draws there.
+    """
+
+    def __init__(
+        self,
+        vae: Any,
+        generators: Sequence[torch.Generator],
+        subseeds: Sequence[int],
+        strength: float,
+        draws: Sequence[int],
+    ) -> None:
+        self._vae, self._generators, self._subseeds = vae, list(generators), list(subseeds)
+        self._strength, self._draws, self._calls = strength, list(draws), 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._vae, name)
+
+    def encode(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        output = self._vae.encode(x, *args, **kwargs)
+        index, encoding = self._calls % len(self._generators), self._calls // len(self._generators)
+        self._calls += 1
+        if x.shape[0] != 1 or encoding >= len(self._draws):
+            raise ValueError(
+                "the variation VAE sample expects one image per encode call, in the known passes"
+            )
+        dist = output.latent_dist
+        shape, dtype = tuple(dist.mean.shape), dist.parameters.dtype
+        drawn = randn_tensor(
+            shape, generator=self._generators[index], device=dist.parameters.device, dtype=dtype
+        )
+        other = _randn(self._subseeds[index], shape, self._draws[encoding], dtype)
+        mixed = slerp(self._strength, drawn[0].float().cpu(), other[0])[None].to(
+            device=drawn.device, dtype=dtype
+        )
+        return SimpleNamespace(latents=dist.mean + dist.std * mixed)  # as `dist.sample` computes it
+
+
+def vary_vae_samples(
+    pipe: Any,
+    generators: Sequence[torch.Generator],
+    subseeds: Sequence[int],
+    strength: float,
+    draws: Sequence[int],
+) -> None:
+    """Give one run's pipeline object a `VariedVaeSample` (the cached pipeline and its VAE are untouched)."""
+    object.__setattr__(pipe, "vae", VariedVaeSample(pipe.vae, generators, subseeds, strength, draws))
