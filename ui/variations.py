@@ -21,6 +21,7 @@ from ui.generation import Results
 
 DEFAULT_COUNT = 4
 DEFAULT_STRENGTH = 0.15
+PICK_FIRST = "Click a result first, then ask for variations."
 
 
 @dataclass
@@ -66,7 +67,7 @@ def _request_of_file(path: str, images: dict[str, bytes] | None = None) -> Any:
     """The request a result file was made with (its JSON chunk; `images`: the source picture fields of an
     img2img result, which the file does not hold), or a gr.Error."""
     if not path:
-        raise gr.Error("Click a result first, then ask for variations.")
+        raise gr.Error(PICK_FIRST)
     try:
         infotext, items = read_text_chunks(Path(path).read_bytes())
         chunk = json.loads(items.get(EASEL_CHUNK_KEY, "{}"))
@@ -133,6 +134,8 @@ def wire(
         assert source_fields is not None
 
         def on_click(path: str, count: Any, strength: Any, picture: Any, request: gr.Request):  # type: ignore[misc]
+            if not path:
+                raise gr.Error(PICK_FIRST)
             yield from run(path, count, strength, source_fields(picture), user_of(request))
 
     row.button.click(
