@@ -38,9 +38,10 @@ CSS = """
 /* retouch: transparency shows as a checkerboard under the result */
 #retouch_result img, #retouch_batch_gallery img {
   background: repeating-conic-gradient(#c8c8c8 0% 25%, #f4f4f4 0% 50%) 50% / 16px 16px; }
-/* small buttons beside a field sit level with its input box, not with its label */
+/* small buttons beside a field sit level with its input box (centred on it), not with its label:
+   the block's bottom padding (12px) + half of (input 42px - small button 26px) */
 .easel-side-button, [id$="_random_seed"], [id$="_reuse_seed"], [id$="_random_subseed"] {
-  align-self: flex-end; margin-bottom: var(--block-padding, 10px); }
+  align-self: flex-end; margin-bottom: 20px !important; }
 .easel-note { font-size: 0.85rem; opacity: 0.85; }
 """
 
