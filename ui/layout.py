@@ -35,9 +35,9 @@ CSS = """
 #gallery_grid .thumbnail-lg { aspect-ratio: 1; }
 #gallery_detail_image .image-frame { width: 100%; }
 #gallery_detail_image .image-frame img { object-fit: contain; }
-/* retouch: transparency shows as a checkerboard under the result */
+/* retouch: transparency shows as a checkerboard under the result (the slider sets its own inline background) */
 #retouch_result img, #retouch_batch_gallery img {
-  background: repeating-conic-gradient(#c8c8c8 0% 25%, #f4f4f4 0% 50%) 50% / 16px 16px; }
+  background: repeating-conic-gradient(#c8c8c8 0% 25%, #f4f4f4 0% 50%) 50% / 16px 16px !important; }
 /* small buttons beside a field sit level with its input box (centred on it), not with its label:
    the block's bottom padding (12px) + half of (input 42px - small button 26px) */
 .easel-side-button, [id$="_random_seed"], [id$="_reuse_seed"], [id$="_random_subseed"] {
