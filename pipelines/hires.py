@@ -10,10 +10,10 @@ on the model's img2img pipeline (derived with shared weights) at `denoising_stre
 Variation seeds apply in both passes, as in A1111 (`sample_hr_pass` builds its noise with the job's seeds,
 subseeds, subseed strength and seed resize): the second pass's start noise is the seed's noise mixed with the
 variation seed's (pipelines/variation.py). diffusers' img2img pipelines draw that noise inside the call; the
-run's scheduler swaps it for the mix as it is added (`replace_start_noise`). Strength 0 gives exactly the
-seed's hires picture; with a latent upscaler and a non-ancestral sampler, strength 1 gives exactly the
-variation seed's. With a picture upscaler (Lanczos, a model) the second pass first encodes the upscaled picture with a
-sample drawn from the seed's generator, so strength 1 is close to the variation seed's picture, not identical.
+run's scheduler swaps it for the mix as it is added (`replace_start_noise`). With a picture upscaler (Lanczos,
+a model) the second pass first encodes the upscaled picture with a VAE sample drawn from the seed's generator;
+that sample is mixed the same way (as in img2img, pipelines/img2img.py). So strength 0 gives exactly the seed's
+hires picture and, with a non-ancestral sampler, strength 1 exactly the variation seed's, whatever the upscaler.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from PIL import Image
 
 from core.hires import LATENT_SCALE, LATENT_UPSCALE_MODES, HiresSize, is_latent_upscaler, second_pass_steps
 from core.requests import Txt2ImgRequest
+from pipelines.img2img import variation_noise, variation_vae_kwargs
 from pipelines.sampling import StepCallback, sample
-from pipelines.txt2img import job_subseeds, run_txt2img
-from pipelines.variation import vary_batch_noise
+from pipelines.txt2img import run_txt2img
 
 # (picture, (width, height)) → the picture at that size
 ImageUpscaler = Callable[[Image.Image, tuple[int, int]], Image.Image]
@@ -132,16 +132,15 @@ def run_hires(
     def second_step(step: int, steps: int, latents: torch.Tensor) -> bool:
         return on_step(first_steps + step, first_steps + steps, latents)
 
-    start_noise = None
-    if request.subseed_strength > 0 or request.seed_resize_from is not None:
-        subseeds = job_subseeds(request, seeds)
-
-        def start_noise(noise: torch.Tensor) -> torch.Tensor:
-            return vary_batch_noise(
-                noise, seeds, subseeds, request.subseed_strength, request.seed_resize_from, LATENT_SCALE
-            )
-
+    # a picture is encoded first (its VAE sample is each generator's first draw, the noise the second);
+    # latents go in as they are (the noise is the first draw). Both are mixed with the variation seed's.
+    variation: dict = {}
+    if latent_mode:
+        variation["start_noise"] = variation_noise(request, seeds, LATENT_SCALE, draw=1)
+    else:
+        variation["start_noise"] = variation_noise(request, seeds, LATENT_SCALE, draw=2)
+        variation.update(variation_vae_kwargs(request, seeds, draws=[1]))
     return sample(
         img2img_pipe, second, seeds, second_step,
-        image=second_input, strength=request.denoising_strength, start_noise=start_noise,
+        image=second_input, strength=request.denoising_strength, **variation,
     )  # fmt: skip

@@ -18,7 +18,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.images import decode_image, flatten, resize_for_mode
-from core.requests import Img2ImgRequest, SourceImageRequest
+from core.requests import GenerationRequest, Img2ImgRequest
 from pipelines.sampling import StepCallback, generators_for, sample
 from pipelines.txt2img import job_subseeds
 from pipelines.variation import vary_batch_noise, vary_vae_samples
@@ -27,7 +27,7 @@ NoiseMap = Callable[[torch.Tensor], torch.Tensor]
 
 
 def variation_noise(
-    request: SourceImageRequest, seeds: Sequence[int], scale: int, *, draw: int
+    request: GenerationRequest, seeds: Sequence[int], scale: int, *, draw: int
 ) -> NoiseMap | None:
     """The start noise of a run with variation seeds or a seed resize, from the noise the pipeline drew
     (`draw`-th from each image's generator); None without them (the drawn noise is used as it is)."""
@@ -43,7 +43,7 @@ def variation_noise(
     return start_noise
 
 
-def variation_vae_kwargs(request: SourceImageRequest, seeds: Sequence[int], draws: Sequence[int]) -> dict:
+def variation_vae_kwargs(request: GenerationRequest, seeds: Sequence[int], draws: Sequence[int]) -> dict:
     """`sample` arguments that mix the source encodings' VAE samples too (`draws`: where each encoding pass
     draws in a seed's own stream); none without a variation."""
     if request.subseed_strength == 0:
