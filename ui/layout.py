@@ -28,6 +28,8 @@ CSS = """
 /* results galleries: pictures whole (also the small strip under an opened picture), tiles start small */
 .easel-results .thumbnails img { object-fit: contain; }
 .easel-results .grid-wrap { min-height: 0; }
+.easel-results .grid-wrap .thumbnail-lg { aspect-ratio: auto; height: auto; }
+.easel-results .grid-wrap .thumbnail-lg > img { height: auto; }
 [id$="_variations_gallery"] .thumbnail-lg > img, [id$="_variations_gallery"] .thumbnails img {
   object-fit: contain !important; }
 [id$="_variations_gallery"] .grid-wrap.fixed-height { min-height: 0; max-height: none; }
@@ -42,7 +44,6 @@ CSS = """
    the block's bottom padding (12px) + half of (input 42px - small button 26px) */
 .easel-side-button, [id$="_random_seed"], [id$="_reuse_seed"], [id$="_random_subseed"] {
   align-self: flex-end; margin-bottom: 20px !important; }
-.easel-note { font-size: 0.85rem; opacity: 0.85; }
 """
 
 # Ctrl+Enter in a prompt box generates; Esc interrupts (as in A1111).

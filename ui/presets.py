@@ -254,20 +254,16 @@ def connect(controls: Controls) -> None:
                 "Delete preset", variant="stop", elem_id=f"{prefix}_preset_delete", size="sm", min_width=100
             )
         gr.Markdown(
-            "**Save** stores the settings above under *Preset name*; **Rename** and **Delete** act on the preset "
-            "picked in the Preset list.",
-            elem_classes=["easel-note"],
-        )
-        gr.Markdown(
-            "Your presets are saved for the whole team in `presets/user/`; shipped presets cannot be changed. "
-            "Styles can be imported from an AUTOMATIC1111 `styles.csv` or a Fooocus style `.json`; a style with "
+            "Save stores the current settings under the preset name; Rename and Delete act on the preset picked "
+            "in the Preset list. Your presets are saved for the whole team in `presets/user/`; shipped presets "
+            "cannot be changed. Styles can be imported from an AUTOMATIC1111 `styles.csv` or a Fooocus style `.json`; a style with "
             "the name of a shipped one replaces it."
         )
         upload = gr.File(
             label="Import styles (styles.csv or Fooocus .json)",
             file_types=[".csv", ".json"],
             type="binary",
-            height=110,
+            height=150,
             elem_id=f"{prefix}_styles_import",
         )
         export = gr.Button("Export styles.csv", elem_id=f"{prefix}_styles_export", size="sm")

@@ -31,7 +31,7 @@ from core.retouch import (
 )
 from core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from studio import Job, JobState, Studio
-from ui.common import build_request, follow, progress_html, submit, user_of
+from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 from ui.generation import RESULTS_HEIGHT, model_choices
 from ui.presets import preset_choices, style_choices
 
@@ -398,10 +398,14 @@ def build(studio: Studio) -> RetouchParts:
 
     def on_run(data: dict[Any, Any], request: gr.Request):
         values = {name: data[component] for component, name in fields.items()}
-        source = _read(values["image"])
-        with Image.open(values["image"]) as picture:
-            size_only = Image.new("L", picture.size)
-        req = build_request(RetouchRequest, {"image": source, "ops": ops_from_values(values, size_only)})
+        try:
+            source = _read(values["image"])
+            with Image.open(values["image"]) as picture:
+                size_only = Image.new("L", picture.size)
+            req = build_request(RetouchRequest, {"image": source, "ops": ops_from_values(values, size_only)})
+        except gr.Error as exc:  # the status must not keep saying how the previous run went
+            yield {status: failed_html(str(exc.message))}
+            raise
         for jobs, text in run_jobs([req], user_of(request)):  # type: ignore[list-item]
             yield {job_ids: [j.id for j in jobs], status: text}
         job = jobs[0]
@@ -423,7 +427,11 @@ def build(studio: Studio) -> RetouchParts:
         return [build_request(parsed.request, {"image": _read(p)}) for p in paths]  # type: ignore[misc]
 
     def on_apply(text: str, path: str | None, request: gr.Request):
-        reqs = recipe_requests(text, [path] if path else [""])
+        try:
+            reqs = recipe_requests(text, [path] if path else [""])
+        except gr.Error as exc:
+            yield {status: failed_html(str(exc.message))}
+            raise
         for jobs, html in run_jobs(reqs, user_of(request)):
             yield {job_ids: [j.id for j in jobs], status: html}
         after, files, infotext = _outcome(studio, jobs[0])
@@ -435,7 +443,11 @@ def build(studio: Studio) -> RetouchParts:
     def on_batch(text: str, paths: list[str] | None, request: gr.Request):
         if not paths:
             raise gr.Error("Add the pictures to apply the recipe to.")
-        reqs = recipe_requests(text, list(paths))
+        try:
+            reqs = recipe_requests(text, list(paths))
+        except gr.Error as exc:
+            yield {status: failed_html(str(exc.message))}
+            raise
         # the before/after and info of an earlier single run do not describe this batch
         stale = {result: None, info: "", downloads: None, batch_gallery: None}
         for jobs, html in run_jobs(reqs, user_of(request)):
