@@ -107,7 +107,7 @@ def part1(root: Path, checks: Checks, device_name: str) -> None:  # noqa: PLR091
 
     from app import build_studio
     from core.images import encode_png
-    from core.requests import Txt2ImgRequest
+    from core.requests import Img2ImgRequest, InpaintRequest, Txt2ImgRequest
     from core.retouch import RetouchRequest
     from core.settings import Settings
     from core.xyz import Axis, PlotRequest
@@ -166,6 +166,39 @@ def part1(root: Path, checks: Checks, device_name: str) -> None:  # noqa: PLR091
         assert not np.array_equal(half, base) and not np.array_equal(half, var)
         return "strength 0 = base seed, 1 = variation seed, 0.5 differs from both"
 
+    def source_variation(task: str, model: str) -> Callable[[], str]:
+        def check() -> str:
+            mask = Image.new("L", (128, 96), 0)
+            ImageDraw.Draw(mask).rectangle((0, 0, 40, 96), fill=255)
+            fields = {
+                "model": model, "prompt": "a fox", "init_image": encode_png(product()), "width": 128,
+                "height": 96, "steps": 8, "sampler": "Euler", "denoising_strength": 0.75,
+            }  # fmt: skip
+            cls = Img2ImgRequest
+            if task == "inpaint":
+                cls, fields["mask"] = InpaintRequest, encode_png(mask)
+
+            def run(**extra: object):  # noqa: ANN202
+                return pixels(studio, submit(studio, cls(**{**fields, **extra})))[0]
+
+            base, var = run(seed=5), run(seed=77)
+            assert np.array_equal(run(seed=5, subseed=77, subseed_strength=0.0), base), "strength 0 ≠ base"
+            assert np.array_equal(run(seed=5, subseed=77, subseed_strength=1.0), var), (
+                "strength 1 ≠ variation"
+            )
+            half = run(seed=5, subseed=77, subseed_strength=0.5)
+            assert not np.array_equal(half, base) and not np.array_equal(half, var)
+            if task == "inpaint":
+                keep = np.asarray(mask) == 0
+                assert np.array_equal(half[..., :3][keep], np.asarray(product())[keep]), (
+                    "pixels outside changed"
+                )
+            return "strength 0 = base seed, 1 = variation seed, 0.5 differs" + (
+                "; outside the mask unchanged" if task == "inpaint" else ""
+            )
+
+        return check
+
     def weighting(model: str) -> Callable[[], str]:
         def check() -> str:
             plain = image(model, seed=3, prompt="a fox logo")
@@ -198,7 +231,15 @@ def part1(root: Path, checks: Checks, device_name: str) -> None:  # noqa: PLR091
                 assert out.std() > 0, f"{upscaler}: a flat picture"
                 sizes.append(f"{upscaler} {out.shape[1]}x{out.shape[0]}")
                 assert out.shape[:2] == (256, 256), sizes[-1]
-            return ", ".join(sizes)
+            hires = {
+                "enable_hr": True,
+                "hr_upscaler": "Lanczos",
+                "denoising_strength": 0.5,
+                "sampler": "Euler",
+            }
+            other = image(model, seed=78, **hires)
+            assert np.array_equal(image(model, seed=4, subseed=78, subseed_strength=1.0, **hires), other)
+            return ", ".join(sizes) + "; variation strength 1 = the variation seed's hires picture"
 
         return check
 
@@ -228,11 +269,21 @@ def part1(root: Path, checks: Checks, device_name: str) -> None:  # noqa: PLR091
         from pipelines.retouch.background import subject_mask
 
         source = product()
-        out = retouch([{"op": "replace_background", "prompt": "a marble table", "steps": 8}])
+        out = retouch(
+            [
+                {
+                    "op": "replace_background",
+                    "prompt": "a marble table",
+                    "preset": "Product — studio white (1:1)",
+                    "styles": ["Cinematic"],
+                    "steps": 8,
+                }
+            ]
+        )
         mask = np.asarray(subject_mask(source, method="key", models_dir=models)) > 127
         kept = np.array_equal(out[..., :3][mask], np.asarray(source)[mask])
         assert kept, "subject pixels changed"
-        return f"{int(mask.sum())} subject pixels byte-identical"
+        return f"with a preset and a style: {int(mask.sum())} subject pixels byte-identical"
 
     def xyz() -> str:
         plot = PlotRequest(
@@ -248,6 +299,11 @@ def part1(root: Path, checks: Checks, device_name: str) -> None:  # noqa: PLR091
     try:
         checks.run("same seed, same pixels (sd1 fp16)", same_seed)
         checks.run("variation seed", variation)
+        checks.run("variation seed in img2img", source_variation("img2img", "tiny-sd1"))
+        checks.run(
+            "variation seed in inpaint (9-channel)", source_variation("inpaint", "tiny-sd1-inpainting")
+        )
+        checks.run("variation seed in inpaint (4-channel)", source_variation("inpaint", "tiny-sd1"))
         checks.run("prompt weighting sd1", weighting("tiny-sd1"))
         checks.run("prompt weighting sdxl", weighting("tiny-sdxl"))
         checks.run("LoRA sd1 (UNet + text encoder)", lora("tiny-sd1", "fox"))
