@@ -30,7 +30,7 @@ from core.retouch import RetouchRequest
 from core.samplers import resolve_schedule
 from core.version import INFOTEXT_VERSION
 from pipelines.loader import ModelLoadError, file_sha256_10
-from pipelines.lora import LoraLibrary, applied_loras
+from pipelines.lora import LoraAdapters, LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
 from pipelines.registry import ModelEntry, ModelRegistry
 from pipelines.retouch.run import RetouchResources, run_retouch
@@ -194,7 +194,12 @@ class LocalBackend:
         prompt, lora_tags = extract_loras(request.prompt)
         lora_params = self.lora_library.infotext_pairs(lora_tags)
         encoded = request.model_copy(update={"prompt": prompt}) if lora_tags else request
-        with self.manager.lease(entry) as base, applied_loras(base, lora_tags, self.lora_library):
+        with (
+            self.manager.lease(entry) as base,
+            applied_loras(
+                base, lora_tags, self.lora_library, LoraAdapters.of(self.manager.model_state(base), base)
+            ),
+        ):
             pipe = task_pipeline(self.manager, base, entry, request.task)
             if hires:  # the second pass runs on the model's img2img pipeline (shared weights)
                 img2img = task_pipeline(self.manager, base, entry, "img2img")

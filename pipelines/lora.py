@@ -5,9 +5,12 @@ depth; a LoRA is named by its file stem, as in A1111's ``<lora:name:weight>``. `
 formats are listed as refused and never opened.
 
 A prompt's ``<lora:...>`` tags apply for that job only: ``load_lora_weights`` (diffusers + peft; kohya and
-diffusers layouts) with one adapter per tag, ``set_adapters`` with the tags' weights, and afterwards
-``unload_lora_weights``, which takes the adapter layers out again, so the cached model is left exactly as
-it was (also when loading fails or the job is cancelled).
+diffusers layouts) with one adapter per file, ``set_adapters`` with the tags' weights. Loading is the
+expensive part (peft wraps every target layer), so a cached model keeps its last few LoRAs loaded between jobs
+(``LoraAdapters``), switched off with ``disable_lora`` when a job does not use them: the base weights are never
+written to, and a job without LoRAs gives exactly the pixels it gave before any LoRA was used. A failed load
+leaves no half-loaded adapter behind. Without a model's ``LoraAdapters``, ``applied_loras`` unloads after the
+block (``unload_lora_weights``), leaving the model exactly as it was.
 
 The infotext records each LoRA as A1111 does: ``Lora hashes: "name: <hash>"`` where the hash is the first 12
 hex digits of the SHA-256 of the file's tensor data (after the safetensors header: kohya's "addnet" hash,
@@ -20,6 +23,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +40,8 @@ LORA_DIRS = frozenset({"lora", "loras"})  # matched case-insensitively: A1111's 
 MAX_DEPTH = 4
 HASH_DIGITS = 12
 ADAPTER_PREFIX = "easel_lora_"
+DEFAULT_ADAPTERS = 4  # LoRAs kept loaded (disabled) on a cached model between jobs
+STATE_KEY = "lora_adapters"  # where a cached model's LoraAdapters live in the manager's per-model state
 
 
 class LoraError(ValueError):
@@ -169,31 +175,165 @@ def _scan_folder(root: Path) -> list[LoraEntry]:
     return entries
 
 
+class LoraAdapters:
+    """The LoRA adapters kept loaded on one cached model between jobs, at most ``capacity`` of them.
+
+    Loading a LoRA (diffusers + peft wrapping every target layer) costs far more than switching adapters, so a
+    LoRA stays on the model after its job, *disabled*: peft's wrapper then calls the untouched base layer and
+    nothing else, so a job without LoRAs gives exactly the pixels of a never-touched model, and the base weights
+    are never written to (nothing is fused). Adapters are keyed by file path, size and mtime: a file changed on
+    disk is loaded again. The least recently used adapter beyond ``capacity`` is deleted; ``clear()`` takes
+    every LoRA layer out. One instance per model (the pipeline manager keeps it with the cached model, so
+    evicting the model drops its adapters too); ``loads`` counts files actually loaded.
+    """
+
+    def __init__(self, pipe: DiffusionPipeline, capacity: int = DEFAULT_ADAPTERS) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be ≥ 1")
+        self.pipe = pipe
+        self.capacity = capacity
+        self.loads = 0
+        self._lock = threading.Lock()
+        self._loaded: OrderedDict[tuple[str, int, int], str] = OrderedDict()  # (path, size, mtime) → adapter
+        self._serial = 0
+        self._enabled = False
+
+    @classmethod
+    def of(cls, state: dict[str, object], pipe: DiffusionPipeline) -> LoraAdapters:
+        """The adapters kept in a cached model's ``state`` dict (created there on first use)."""
+        adapters = state.get(STATE_KEY)
+        if not isinstance(adapters, cls) or adapters.pipe is not pipe:
+            adapters = state[STATE_KEY] = cls(pipe)
+        return adapters
+
+    def loaded(self) -> list[str]:
+        """Paths of the loaded LoRA files, least recently used first."""
+        with self._lock:
+            return [key[0] for key in self._loaded]
+
+    @contextmanager
+    def applied(self, entries: Sequence[LoraEntry], weights: Sequence[float]) -> Iterator[None]:
+        """The model with exactly these LoRAs active at these weights while the block runs (none: all off)."""
+        with self._lock:
+            try:
+                if entries:
+                    self._activate(entries, weights)
+                elif self._enabled:
+                    self._disable()
+                yield
+            finally:
+                if self._enabled:
+                    self._disable()
+
+    def clear(self) -> None:
+        """Take every LoRA layer out of the model (it is then exactly as loaded)."""
+        with self._lock:
+            if self._loaded:
+                self.pipe.unload_lora_weights()
+            self._loaded.clear()
+            self._enabled = False
+
+    def _activate(self, entries: Sequence[LoraEntry], weights: Sequence[float]) -> None:
+        # the same file twice in one prompt adds up: a LoRA's change is linear in its weight
+        wanted: dict[tuple[str, int, int], float] = {}
+        names: dict[tuple[str, int, int], str] = {}
+        for entry, weight in zip(entries, weights, strict=True):
+            key = _file_key(entry.path)
+            wanted[key] = wanted.get(key, 0.0) + weight
+            names[key] = entry.name
+        # a file changed on disk: its old adapter goes
+        for key in [k for k in self._loaded if k[0] in {w[0] for w in wanted} and k not in wanted]:
+            self._delete(key)
+        for key in wanted:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+            else:
+                self._load(key, names[key], keep=set(wanted))
+        adapters = [self._loaded[key] for key in wanted]
+        self.pipe.set_adapters(adapters, adapter_weights=list(wanted.values()))
+        self.pipe.enable_lora()
+        self._enabled = True
+
+    def _load(self, key: tuple[str, int, int], name: str, keep: set[tuple[str, int, int]]) -> None:
+        for old in [k for k in self._loaded if k not in keep][
+            : max(0, len(self._loaded) + 1 - self.capacity)
+        ]:
+            self._delete(old)
+        self._serial += 1
+        adapter = f"{ADAPTER_PREFIX}{self._serial}"
+        try:
+            self.pipe.load_lora_weights(key[0], adapter_name=adapter)
+        except (RuntimeError, ValueError, KeyError, OSError) as error:
+            self._drop_partial(adapter)
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise LoraError(
+                f"LoRA {name!r} does not fit this model (made for another model family?): {first_line}"
+            ) from error
+        except BaseException:
+            self._drop_partial(adapter)
+            raise
+        self.loads += 1
+        self._loaded[key] = adapter
+        log.info("loaded LoRA %s as %s (%d kept on this model)", name, adapter, len(self._loaded))
+
+    def _drop_partial(self, adapter: str) -> None:
+        """Remove whatever a failed load left of ``adapter`` (e.g. the UNet half when the text encoder failed)."""
+        if not self._loaded:
+            self.pipe.unload_lora_weights()  # nothing worth keeping: every LoRA layer goes
+            return
+        present = {a for names in self.pipe.get_list_adapters().values() for a in names}
+        if adapter in present:
+            self.pipe.delete_adapters(adapter)
+
+    def _delete(self, key: tuple[str, int, int]) -> None:
+        adapter = self._loaded.pop(key)
+        if self._loaded:
+            self.pipe.delete_adapters(adapter)
+        else:
+            self.pipe.unload_lora_weights()
+        log.info("dropped LoRA adapter %s (%s)", adapter, key[0])
+
+    def _disable(self) -> None:
+        self.pipe.disable_lora()
+        self._enabled = False
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise LoraError(f"LoRA file {path.name} cannot be read: {error.strerror or error}") from error
+    return (str(path), stat.st_size, stat.st_mtime_ns)
+
+
 @contextmanager
-def applied_loras(pipe: DiffusionPipeline, tags: Sequence[LoraTag], library: LoraLibrary) -> Iterator[None]:
-    """Apply the prompt's LoRAs to ``pipe``'s UNet and text encoders while the block runs; remove them after.
+def applied_loras(
+    pipe: DiffusionPipeline,
+    tags: Sequence[LoraTag],
+    library: LoraLibrary,
+    adapters: LoraAdapters | None = None,
+) -> Iterator[None]:
+    """Apply the prompt's LoRAs to ``pipe``'s UNet and text encoders while the block runs.
 
     Every name is resolved before the model is touched. Pipelines derived with ``from_pipe`` share these
-    modules, so the LoRAs reach them too.
+    modules, so the LoRAs reach them too. With ``adapters`` (the model's kept adapters) the LoRAs stay loaded,
+    disabled, for the next job; without, they are loaded for this block and unloaded after it.
     """
+    entries = [library.get(tag.name) for tag in tags]
+    weights = [tag.weight for tag in tags]
+    if adapters is not None:
+        with adapters.applied(entries, weights):
+            if tags:
+                log.info("applied LoRA %s", ", ".join(f"{t.name}:{t.weight:g}" for t in tags))
+            yield
+        return
     if not tags:
         yield
         return
-    entries = [library.get(tag.name) for tag in tags]
-    adapters = [f"{ADAPTER_PREFIX}{i}" for i in range(len(tags))]
+    once = LoraAdapters(pipe, capacity=max(1, len(entries)))
     try:
-        for entry, adapter in zip(entries, adapters, strict=True):
-            try:
-                pipe.load_lora_weights(str(entry.path), adapter_name=adapter)
-            except (RuntimeError, ValueError, KeyError, OSError) as error:
-                first_line = (
-                    str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                )
-                raise LoraError(
-                    f"LoRA {entry.name!r} does not fit this model (made for another model family?): {first_line}"
-                ) from error
-        pipe.set_adapters(adapters, adapter_weights=[tag.weight for tag in tags])
-        log.info("applied LoRA %s", ", ".join(f"{t.name}:{t.weight:g}" for t in tags))
-        yield
+        with once.applied(entries, weights):
+            log.info("applied LoRA %s", ", ".join(f"{t.name}:{t.weight:g}" for t in tags))
+            yield
     finally:
         pipe.unload_lora_weights()

@@ -32,6 +32,8 @@ class _Cached:
     pipe: DiffusionPipeline
     derived: dict[str, DiffusionPipeline] = field(default_factory=dict)
     pins: int = 0
+    # per-model state (its kept LoRA adapters): dropped with the model
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class PipelineManager:
@@ -89,6 +91,15 @@ class PipelineManager:
                     if name not in cached.derived:
                         cached.derived[name] = pipeline_class.from_pipe(base, dtype=base.dtype)
                     return cached.derived[name]
+        raise KeyError("the base pipeline is not managed here")
+
+    def model_state(self, base: DiffusionPipeline) -> dict[str, Any]:
+        """A dict that lives as long as `base` stays cached: per-model state such as its loaded LoRA adapters."""
+        with self._lock:
+            for store in (self._on_device, self._in_ram):
+                for cached in store.values():
+                    if cached.pipe is base:
+                        return cached.state
         raise KeyError("the base pipeline is not managed here")
 
     def _acquire(self, entry: ModelEntry) -> _Cached:

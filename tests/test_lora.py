@@ -4,7 +4,9 @@ left byte-identical afterwards (also after a failed or cancelled job), infotext 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ from core.backend import JobCancelled
 from core.infotext import parse_infotext
 from core.prompt_syntax import LoraTag
 from core.requests import Img2ImgRequest, Txt2ImgRequest
-from pipelines.lora import LoraError, LoraLibrary, applied_loras
+from pipelines.lora import LoraAdapters, LoraError, LoraLibrary, applied_loras
 from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.tiny import build_tiny_components, save_tiny, save_tiny_lora
 from pipelines.txt2img import run_txt2img
@@ -65,14 +67,7 @@ def library(models_dir) -> LoraLibrary:
 
 @pytest.fixture
 def pipe():
-    from diffusers import StableDiffusionPipeline
-
-    components = build_tiny_components("sd1", seed=0)
-    pipe = StableDiffusionPipeline(
-        **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return fresh_pipe()
 
 
 def snapshot(pipe) -> dict[str, torch.Tensor]:
@@ -94,6 +89,35 @@ def assert_unchanged(pipe, before: dict[str, torch.Tensor]) -> None:
     assert not changed, f"weights changed: {changed[:3]}"
     assert not any("lora" in type(m).__name__.lower() for m in pipe.unet.modules())
     assert not any("lora" in type(m).__name__.lower() for m in pipe.text_encoder.modules())
+
+
+def base_snapshot(pipe) -> dict[str, torch.Tensor]:
+    """The base weights only, named as in a model without LoRA layers (peft keeps them as ``base_layer``)."""
+    return {
+        key.replace(".base_layer.", "."): value
+        for key, value in snapshot(pipe).items()
+        if ".lora_" not in key
+    }
+
+
+def assert_base_unchanged(pipe, before: dict[str, torch.Tensor]) -> None:
+    after = base_snapshot(pipe)
+    assert set(after) == set(before)
+    changed = [key for key in before if not torch.equal(before[key], after[key])]
+    assert not changed, f"base weights changed: {changed[:3]}"
+
+
+def fresh_pipe():
+    from diffusers import StableDiffusionPipeline
+
+    fresh = StableDiffusionPipeline(
+        **build_tiny_components("sd1", seed=0),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    fresh.set_progress_bar_config(disable=True)
+    return fresh
 
 
 def image(pipe, prompt: str = "a red fox logo", on_step=lambda *_: True) -> np.ndarray:
@@ -235,6 +259,165 @@ def test_a_cancelled_job_leaves_the_model_as_it_was(pipe, library):
     assert_unchanged(pipe, before)
 
 
+# --- LoRAs kept loaded on a cached model between jobs ------------------------------------------------------
+
+
+def reference(tags: list[LoraTag], library: LoraLibrary, prompt: str = "a red fox logo") -> np.ndarray:
+    """The picture a never-touched model gives with ``tags`` loaded for this one job and unloaded after."""
+    fresh = fresh_pipe()
+    with applied_loras(fresh, tags, library):
+        return image(fresh, prompt)
+
+
+def kept_job(pipe, adapters: LoraAdapters, tags: list[LoraTag], library: LoraLibrary) -> np.ndarray:
+    with applied_loras(pipe, tags, library, adapters):
+        return image(pipe)
+
+
+def present_adapters(pipe) -> set[str]:
+    return {name for names in pipe.get_list_adapters().values() for name in names}
+
+
+@pytest.fixture
+def own_library(models_dir, tmp_path) -> LoraLibrary:
+    """A models folder of its own (files here may be rewritten): Lora/grain, ink, third (all for SD1)."""
+    (tmp_path / "Lora").mkdir()
+    shutil.copy(models_dir / "Lora" / "grain.safetensors", tmp_path / "Lora" / "grain.safetensors")
+    shutil.copy(models_dir / "lora" / "styles" / "ink.safetensors", tmp_path / "Lora" / "ink.safetensors")
+    save_tiny_lora(tmp_path / "Lora" / "third.safetensors", build_tiny_components("sd1", seed=0), seed=4)
+    return LoraLibrary(tmp_path)
+
+
+def test_a_repeated_lora_job_loads_nothing_and_gives_the_same_pixels(pipe, library):
+    before = base_snapshot(pipe)
+    plain = image(fresh_pipe())
+    adapters = LoraAdapters(pipe)
+    tags = [LoraTag("ink", 0.8)]
+    first = kept_job(pipe, adapters, tags, library)
+    assert adapters.loads == 1
+    second = kept_job(pipe, adapters, tags, library)
+    assert adapters.loads == 1, "the second job loaded the file again"
+    assert np.array_equal(first, second)
+    assert np.array_equal(first, reference(tags, library))
+    assert not np.array_equal(first, plain)
+    # the adapter stays, switched off: base weights untouched, a plain job as on a never-touched model
+    assert present_adapters(pipe)
+    assert_base_unchanged(pipe, before)
+    assert np.array_equal(kept_job(pipe, adapters, [], library), plain)
+    assert np.array_equal(image(pipe), plain)  # also outside applied_loras: off between jobs
+    with torch.inference_mode():
+        assert torch.equal(
+            prompt_embeddings(pipe, "a (red:1.2) fox")["prompt_embeds"],
+            prompt_embeddings(fresh_pipe(), "a (red:1.2) fox")["prompt_embeds"],
+        )
+    assert np.array_equal(kept_job(pipe, adapters, tags, library), first) and adapters.loads == 1
+    adapters.clear()
+    assert adapters.loaded() == []
+    assert_unchanged(pipe, snapshot(fresh_pipe()))
+
+
+def test_two_loras_with_weights_in_one_prompt_and_kept_ones_stay_out(pipe, library):
+    adapters = LoraAdapters(pipe)
+    both = [LoraTag("ink", 0.8), LoraTag("grain", 0.5)]
+    assert np.array_equal(kept_job(pipe, adapters, both, library), reference(both, library))
+    assert adapters.loads == 2
+    # ink (UNet + text encoder) is still loaded but must not act on a job that names only grain
+    grain = [LoraTag("grain", 0.5)]
+    assert np.array_equal(kept_job(pipe, adapters, grain, library), reference(grain, library))
+    reweighted = [LoraTag("grain", 1.0), LoraTag("ink", 0.3)]
+    assert np.array_equal(kept_job(pipe, adapters, reweighted, library), reference(reweighted, library))
+    assert adapters.loads == 2
+    # the same file twice adds up, as two copies of it would
+    twice = kept_job(pipe, adapters, [LoraTag("grain", 0.5), LoraTag("grain", 0.5)], library)
+    once = kept_job(pipe, adapters, [LoraTag("grain", 1.0)], library)
+    assert np.allclose(twice.astype(int), once.astype(int), atol=1) and adapters.loads == 2
+
+
+def test_a_file_changed_on_disk_is_loaded_again(pipe, own_library):
+    adapters = LoraAdapters(pipe)
+    path = own_library.get("grain").path
+    tags = [LoraTag("grain", 1.0)]
+    old = kept_job(pipe, adapters, tags, own_library)
+    assert adapters.loads == 1
+    stat = path.stat()
+    shutil.copy(own_library.get("third").path, path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    new = kept_job(pipe, adapters, tags, own_library)
+    assert adapters.loads == 2
+    assert not np.array_equal(old, new)
+    assert np.array_equal(new, reference(tags, own_library))
+    assert adapters.loaded() == [str(path)], "the old version's adapter was kept"
+    assert len(present_adapters(pipe)) == 1
+
+
+def test_at_most_capacity_loras_stay_loaded_least_recently_used_go_first(pipe, own_library):
+    before = base_snapshot(pipe)
+    adapters = LoraAdapters(pipe, capacity=2)
+    path = {name: str(own_library.get(name).path) for name in ("grain", "ink", "third")}
+    for name in ("grain", "ink", "grain", "third"):
+        kept_job(pipe, adapters, [LoraTag(name, 1.0)], own_library)
+    assert adapters.loads == 3
+    assert adapters.loaded() == [path["grain"], path["third"]]  # ink was the least recently used
+    assert len(present_adapters(pipe)) == 2
+    ink = kept_job(pipe, adapters, [LoraTag("ink", 0.7)], own_library)
+    assert adapters.loads == 4 and adapters.loaded() == [path["third"], path["ink"]]
+    assert np.array_equal(ink, reference([LoraTag("ink", 0.7)], own_library))
+    assert_base_unchanged(pipe, before)
+    assert np.array_equal(image(pipe), image(fresh_pipe()))
+    with pytest.raises(ValueError, match="capacity"):
+        LoraAdapters(pipe, capacity=0)
+
+
+def test_a_failed_load_leaves_no_half_loaded_adapter(pipe, library):
+    before = base_snapshot(pipe)
+    adapters = LoraAdapters(pipe)
+    grain = [LoraTag("grain", 1.0)]
+    with_grain = kept_job(pipe, adapters, grain, library)
+    kept = present_adapters(pipe)
+    with pytest.raises(LoraError, match="'xl-style' does not fit this model"):
+        kept_job(pipe, adapters, [LoraTag("grain", 1.0), LoraTag("xl-style", 1.0)], library)
+    assert present_adapters(pipe) == kept and adapters.loaded() == [str(library.get("grain").path)]
+    assert_base_unchanged(pipe, before)
+    assert np.array_equal(image(pipe), image(fresh_pipe()))
+    assert np.array_equal(kept_job(pipe, adapters, grain, library), with_grain) and adapters.loads == 1
+    # failing with nothing kept: the model is left with no LoRA layers at all
+    empty = fresh_pipe()
+    pristine = snapshot(empty)
+    with pytest.raises(LoraError, match="does not fit"):
+        kept_job(empty, LoraAdapters(empty), [LoraTag("xl-style", 1.0)], library)
+    assert_unchanged(empty, pristine)
+
+
+def test_evicting_a_model_drops_its_loras(models_dir, library):
+    from pipelines.device import choose_device
+    from pipelines.loader import load_pipeline
+    from pipelines.manager import PipelineManager
+    from pipelines.registry import ModelRegistry
+
+    registry = ModelRegistry(models_dir)
+    entry = registry.get("tiny-sd1")
+    manager = PipelineManager(
+        lambda e, where: load_pipeline(e, device=where.device, dtype=where.dtype),
+        choose_device("cpu", "fp32"),
+        max_gpu_models=1,
+        max_ram_models=0,
+    )
+    with manager.lease(entry) as base:
+        adapters = LoraAdapters.of(manager.model_state(base), base)
+        assert LoraAdapters.of(manager.model_state(base), base) is adapters
+        with applied_loras(base, [LoraTag("grain", 1.0)], library, adapters):
+            pass
+        assert adapters.loads == 1 and present_adapters(base)
+    manager.free_memory()
+    assert manager.resident() == ([], [])
+    with manager.lease(entry) as reloaded:
+        assert reloaded is not base and manager.load_count == 2
+        assert LoraAdapters.of(manager.model_state(reloaded), reloaded).loaded() == []
+        assert not any("lora" in type(m).__name__.lower() for m in reloaded.unet.modules())
+    with pytest.raises(KeyError):
+        manager.model_state(base)
+
+
 # --- through the Studio and the local backend -----------------------------------------------------------------
 
 
@@ -265,7 +448,7 @@ def run_job(studio, request):
 def cached_model_snapshot(studio) -> dict[str, torch.Tensor]:
     backend = studio.backend
     with backend.manager.lease(backend.registry.get("tiny-sd1")) as base:
-        return snapshot(base)
+        return base_snapshot(base)
 
 
 def test_job_applies_the_lora_and_records_it_as_a1111_does(studio, models_dir):
@@ -290,6 +473,28 @@ def test_job_applies_the_lora_and_records_it_as_a1111_does(studio, models_dir):
     assert np.array_equal(np.asarray(Image.open(studio.image_path(zero.images[0].id))), pixels[0])
     after = cached_model_snapshot(studio)
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_repeated_lora_jobs_reuse_the_loaded_adapter(studio):
+    from PIL import Image
+
+    backend = studio.backend
+    with backend.manager.lease(backend.registry.get("tiny-sd1")) as base:
+        adapters = LoraAdapters.of(backend.manager.model_state(base), base)
+    plain = run_job(studio, Txt2ImgRequest(prompt="a fox", **FAST))
+    request = Txt2ImgRequest(prompt="a fox <lora:ink:0.6>", **FAST)
+    first = run_job(studio, request)
+    loads = adapters.loads
+    assert loads >= 1 and str(backend.lora_library.get("ink").path) in adapters.loaded()
+    second = run_job(studio, request)
+    after = run_job(studio, Txt2ImgRequest(prompt="a fox", **FAST))
+    assert all(j.state is JobState.DONE for j in (plain, first, second, after))
+    assert adapters.loads == loads, "the second job loaded the LoRA file again"
+    pixels = [
+        np.asarray(Image.open(studio.image_path(j.images[0].id))) for j in (plain, first, second, after)
+    ]
+    assert np.array_equal(pixels[1], pixels[2]) and not np.array_equal(pixels[0], pixels[1])
+    assert np.array_equal(pixels[0], pixels[3])
 
 
 def test_lora_reaches_the_derived_img2img_pipeline(studio):
