@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -196,6 +197,7 @@ class LoraAdapters:
         self._lock = threading.Lock()
         self._loaded: OrderedDict[tuple[str, int, int], str] = OrderedDict()  # (path, size, mtime) → adapter
         self._serial = 0
+        self._token = uuid.uuid4().hex[:8]  # adapter names never clash with another instance's on this model
         self._enabled = False
 
     @classmethod
@@ -226,11 +228,10 @@ class LoraAdapters:
                     self._disable()
 
     def clear(self) -> None:
-        """Take every LoRA layer out of the model (it is then exactly as loaded)."""
+        """Take these LoRAs out of the model (with no other adapters on it, it is then exactly as loaded)."""
         with self._lock:
-            if self._loaded:
-                self.pipe.unload_lora_weights()
-            self._loaded.clear()
+            for key in list(self._loaded):
+                self._delete(key)
             self._enabled = False
 
     def _activate(self, entries: Sequence[LoraEntry], weights: Sequence[float]) -> None:
@@ -260,7 +261,7 @@ class LoraAdapters:
         ]:
             self._delete(old)
         self._serial += 1
-        adapter = f"{ADAPTER_PREFIX}{self._serial}"
+        adapter = f"{ADAPTER_PREFIX}{self._token}_{self._serial}"
         try:
             self.pipe.load_lora_weights(key[0], adapter_name=adapter)
         except (RuntimeError, ValueError, KeyError, OSError) as error:
@@ -278,20 +279,20 @@ class LoraAdapters:
 
     def _drop_partial(self, adapter: str) -> None:
         """Remove whatever a failed load left of ``adapter`` (e.g. the UNet half when the text encoder failed)."""
-        if not self._loaded:
-            self.pipe.unload_lora_weights()  # nothing worth keeping: every LoRA layer goes
-            return
-        present = {a for names in self.pipe.get_list_adapters().values() for a in names}
-        if adapter in present:
-            self.pipe.delete_adapters(adapter)
+        self._remove(adapter)
 
     def _delete(self, key: tuple[str, int, int]) -> None:
         adapter = self._loaded.pop(key)
-        if self._loaded:
-            self.pipe.delete_adapters(adapter)
-        else:
-            self.pipe.unload_lora_weights()
+        self._remove(adapter)
         log.info("dropped LoRA adapter %s (%s)", adapter, key[0])
+
+    def _remove(self, adapter: str) -> None:
+        """Delete one adapter; when it is the model's last, take the peft wrapper layers out too."""
+        present = {a for names in self.pipe.get_list_adapters().values() for a in names}
+        if not present - {adapter}:
+            self.pipe.unload_lora_weights()  # nothing else on the model: every LoRA layer goes
+        elif adapter in present:
+            self.pipe.delete_adapters(adapter)
 
     def _disable(self) -> None:
         self.pipe.disable_lora()
@@ -336,4 +337,4 @@ def applied_loras(
             log.info("applied LoRA %s", ", ".join(f"{t.name}:{t.weight:g}" for t in tags))
             yield
     finally:
-        pipe.unload_lora_weights()
+        once.clear()

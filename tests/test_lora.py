@@ -388,6 +388,19 @@ def test_a_failed_load_leaves_no_half_loaded_adapter(pipe, library):
     assert_unchanged(empty, pristine)
 
 
+def test_a_one_job_lora_on_a_model_with_kept_ones_leaves_them_in_place(pipe, library):
+    adapters = LoraAdapters(pipe)
+    ink = kept_job(pipe, adapters, [LoraTag("ink", 0.8)], library)
+    kept = present_adapters(pipe)
+    with applied_loras(pipe, [LoraTag("grain", 1.0)], library):
+        assert np.array_equal(image(pipe), reference([LoraTag("grain", 1.0)], library))
+    assert present_adapters(pipe) == kept
+    assert (
+        np.array_equal(kept_job(pipe, adapters, [LoraTag("ink", 0.8)], library), ink) and adapters.loads == 1
+    )
+    assert np.array_equal(image(pipe), image(fresh_pipe()))
+
+
 def test_evicting_a_model_drops_its_loras(models_dir, library):
     from pipelines.device import choose_device
     from pipelines.loader import load_pipeline
