@@ -235,6 +235,7 @@ class LoraAdapters:
             self._enabled = False
 
     def _activate(self, entries: Sequence[LoraEntry], weights: Sequence[float]) -> None:
+        self._enabled = True  # from here on, whatever happens, the block's end switches every LoRA off again
         # the same file twice in one prompt adds up: a LoRA's change is linear in its weight
         wanted: dict[tuple[str, int, int], float] = {}
         names: dict[tuple[str, int, int], str] = {}

@@ -380,6 +380,15 @@ def test_a_failed_load_leaves_no_half_loaded_adapter(pipe, library):
     assert_base_unchanged(pipe, before)
     assert np.array_equal(image(pipe), image(fresh_pipe()))
     assert np.array_equal(kept_job(pipe, adapters, grain, library), with_grain) and adapters.loads == 1
+    # a fresh LoRA loaded before another one fails is kept, but switched off like every kept one
+    other = fresh_pipe()
+    other_adapters = LoraAdapters(other)
+    with pytest.raises(LoraError, match="'xl-style' does not fit"):
+        kept_job(other, other_adapters, [LoraTag("ink", 1.0), LoraTag("xl-style", 1.0)], library)
+    assert np.array_equal(image(other), image(fresh_pipe()))
+    assert other_adapters.loaded() == [str(library.get("ink").path)]
+    ink = kept_job(other, other_adapters, [LoraTag("ink", 1.0)], library)
+    assert other_adapters.loads == 1 and np.array_equal(ink, reference([LoraTag("ink", 1.0)], library))
     # failing with nothing kept: the model is left with no LoRA layers at all
     empty = fresh_pipe()
     pristine = snapshot(empty)
