@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -264,7 +265,8 @@ class LoraAdapters:
         self._serial += 1
         adapter = f"{ADAPTER_PREFIX}{self._token}_{self._serial}"
         try:
-            self.pipe.load_lora_weights(key[0], adapter_name=adapter)
+            with _expected_peft_warnings():
+                self.pipe.load_lora_weights(key[0], adapter_name=adapter)
         except (RuntimeError, ValueError, KeyError, OSError) as error:
             self._drop_partial(adapter)
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -293,7 +295,8 @@ class LoraAdapters:
         if not present - {adapter}:
             self.pipe.unload_lora_weights()  # nothing else on the model: every LoRA layer goes
         elif adapter in present:
-            self.pipe.delete_adapters(adapter)
+            with _expected_peft_warnings():
+                self.pipe.delete_adapters(adapter)
 
     def _disable(self) -> None:
         self.pipe.disable_lora()
@@ -306,6 +309,18 @@ def _file_key(path: Path) -> tuple[str, int, int]:
     except OSError as error:
         raise LoraError(f"LoRA file {path.name} cannot be read: {error.strerror or error}") from error
     return (str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@contextmanager
+def _expected_peft_warnings() -> Iterator[None]:
+    """Silence what peft says of several adapters on one model, which is what kept adapters are for.
+    (Jobs run one at a time, so the process-wide filter change does not race another job.)"""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Already found a `peft_config`", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="Adapter .* was active which is now deleted", category=UserWarning
+        )
+        yield
 
 
 @contextmanager
