@@ -28,11 +28,12 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+from bench.threads import off_main
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -42,24 +43,6 @@ LONG_PROMPT = (
     "design, simple palette of orange and charcoal, negative space, golden ratio, award winning, dribbble, "
     "behance BREAK studio lighting, soft shadow, sharp focus, 8k, highly detailed, product mockup on paper"
 )
-
-
-def off_main(fn: Callable[[], object]) -> object:
-    """Run torch work on a thread of its own, as the app does (see bench/overhead.py)."""
-    box: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("value")
 
 
 class Checks:

@@ -24,31 +24,14 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from bench.threads import off_main
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 KINDS = ("plain", "cold", "warm", "plain after", "load+unload")
-
-
-def off_main(fn: Callable[[], object]) -> object:
-    box: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("value")
 
 
 def main() -> None:  # noqa: PLR0915 - one script, top to bottom

@@ -19,9 +19,10 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from bench.threads import off_main
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -132,25 +133,6 @@ def _lease_once(manager, entry) -> None:
             pass
 
     off_main(lease)
-
-
-def off_main(fn):
-    """Run `fn` in a fresh thread and return its result (see the module docstring for why)."""
-    result: list = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(fn())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return result[0]
 
 
 if __name__ == "__main__":
