@@ -2,7 +2,15 @@
 
 from studio.jobs import Job, JobState, NotYourJob
 from studio.queue import QueueFull
-from studio.studio import LOCAL_USER, Studio, StyleProblem, UnknownModel, UnknownPreset, UnknownStyle
+from studio.studio import (
+    LOCAL_USER,
+    Studio,
+    StyleProblem,
+    UnknownLora,
+    UnknownModel,
+    UnknownPreset,
+    UnknownStyle,
+)
 
 __all__ = [
     "LOCAL_USER",
@@ -12,6 +20,7 @@ __all__ = [
     "QueueFull",
     "Studio",
     "StyleProblem",
+    "UnknownLora",
     "UnknownModel",
     "UnknownPreset",
     "UnknownStyle",

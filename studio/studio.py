@@ -24,6 +24,7 @@ from core.backend import (
 )
 from core.hires import LATENT_UPSCALE_MODES
 from core.presets import Preset, PresetBook, PresetError, Problem
+from core.prompt_syntax import extract_loras
 from core.requests import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
 from core.styles import Style, apply_styles
@@ -59,6 +60,10 @@ class UnknownStyle(StyleProblem):
 
 class UnknownPreset(StyleProblem):
     """The request names a preset that is not in presets/."""
+
+
+class UnknownLora(UnknownModel):
+    """The prompt names a LoRA that is not in models/Lora (or cannot be used), or writes a tag wrongly."""
 
 
 class Studio(StudioGroups):
@@ -107,6 +112,7 @@ class Studio(StudioGroups):
             updates: dict[str, object] = {"model": self._model_for(request.model, user)}
             if request.styles:  # expanded once, here: the job carries the final prompt and the style names
                 updates["prompt"], updates["negative_prompt"] = self._styled(request)
+            self._check_loras(str(updates.get("prompt", request.prompt)))
             if request.seed == -1:
                 updates["seed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
             if request.subseed == -1 and request.subseed_strength > 0:  # image i uses subseed + i
@@ -133,6 +139,34 @@ class Studio(StudioGroups):
         if known[model].refused:
             raise UnknownModel(f"Model {model!r} cannot be used: {known[model].refused}")
         return model
+
+    def _check_loras(self, prompt: str) -> None:
+        """Refuse a prompt's <lora:…> tags now, not when its job starts: a bad tag, an unknown or refused LoRA."""
+        try:
+            _, tags = extract_loras(prompt)
+        except ValueError as exc:
+            raise UnknownLora(str(exc)) from exc
+        if not tags:
+            return
+        known = {lora.name: lora for lora in self.loras()}
+        if any(tag.name not in known for tag in tags):  # added since the last scan?
+            known = {lora.name: lora for lora in self.loras(refresh=True)}
+        for tag in tags:
+            lora = known.get(tag.name)
+            if lora is None:
+                usable = ", ".join(
+                    sorted((n for n, info in known.items() if info.refused is None), key=str.lower)
+                )
+                raise UnknownLora(
+                    f"Unknown LoRA {tag.name!r}. "
+                    + (
+                        f"Available LoRAs: {usable}"
+                        if usable
+                        else "No LoRAs found: put .safetensors files in models/Lora"
+                    )
+                )
+            if lora.refused:
+                raise UnknownLora(f"LoRA {tag.name!r} cannot be used: {lora.refused}")
 
     def _styled(self, request: GenerationRequest) -> tuple[str, str]:
         styles = self._named_styles(request.styles)

@@ -22,7 +22,7 @@ from pipelines.lora import LoraAdapters, LoraError, LoraLibrary, applied_loras
 from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.tiny import build_tiny_components, save_tiny, save_tiny_lora
 from pipelines.txt2img import run_txt2img
-from studio import JobState
+from studio import LOCAL_USER, JobState, UnknownLora
 from tests.conftest import served_app
 
 FAST = {"steps": 2, "width": 64, "height": 64, "seed": 11}
@@ -535,17 +535,21 @@ def test_lora_reaches_the_derived_img2img_pipeline(studio):
     assert not np.array_equal(*pixels)
 
 
-def test_unknown_or_pickled_lora_fails_the_job_with_a_clear_message(studio, models_dir):
+def test_unknown_or_pickled_lora_is_refused_at_submit_with_a_clear_message(studio, models_dir):
+    # what the prompt alone shows is refused before anything is queued; only loading shows a wrong family
     before = cached_model_snapshot(studio)
-    job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:nope:1>", **FAST))
-    assert job.state is JobState.FAILED
-    assert "Unknown LoRA 'nope'. Available LoRAs: grain, ink, xl-style" in str(job.error)
-    job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:old>", **FAST))
-    assert job.state is JobState.FAILED and "pickle" in str(job.error)
+    latest = studio.latest_job(LOCAL_USER)
+    refusals = {
+        "a fox <lora:nope:1>": "Unknown LoRA 'nope'. Available LoRAs: grain, ink, xl-style",
+        "a fox <lora:old>": "pickle",
+        "a fox <lora:grain:lots>": "bad weight 'lots'",
+    }
+    for prompt, message in refusals.items():
+        with pytest.raises(UnknownLora, match=re.escape(message)):
+            studio.submit(Txt2ImgRequest(prompt=prompt, **FAST))
+    assert studio.latest_job(LOCAL_USER) is latest  # nothing was queued
     job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:xl-style>", **FAST))
     assert job.state is JobState.FAILED and "does not fit this model" in str(job.error)
-    job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:grain:lots>", **FAST))
-    assert job.state is JobState.FAILED and "bad weight 'lots'" in str(job.error)
     assert not (models_dir / CANARY).exists()
     after = cached_model_snapshot(studio)
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
@@ -593,6 +597,9 @@ def test_sdapi_loras_and_refresh(models_dir, tmp_path):
                 assert "added" in [item["name"] for item in client.get("/loras").json()]
             finally:
                 added.unlink()
+            # an unknown LoRA is refused before the job is queued, as an unknown model is
+            refused = client.post("/txt2img", json={"prompt": "a fox <lora:nope:1>", "steps": 1})
+            assert refused.status_code == 422 and "Unknown LoRA 'nope'" in refused.text
     assert not (models_dir / CANARY).exists()
 
 
