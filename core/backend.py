@@ -7,7 +7,7 @@ events, so nothing above this seam changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -105,6 +105,10 @@ class Backend(Protocol):
 
     def loras(self, refresh: bool = False) -> list[LoraInfo]:
         """LoRA files prompts can use, including refused ones (with the reason)."""
+        ...
+
+    def check_loras(self, names: Sequence[str]) -> None:
+        """ValueError (with the available names) when a LoRA is unknown or cannot be used."""
         ...
 
     def default_model(self) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -110,6 +110,10 @@ class LocalBackend:
         entries = self.lora_library.scan() if refresh else self.lora_library.entries()
         models_dir = self.lora_library.models_dir
         return [LoraInfo(e.name, e.relative_path(models_dir), e.refused) for e in entries]
+
+    def check_loras(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.lora_library.get(name)  # LoraError (a ValueError): unknown (after a rescan) or refused
 
     def default_model(self) -> str | None:
         usable = [e.name for e in self.registry.usable() if not e.inpaint]

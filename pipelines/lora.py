@@ -255,7 +255,6 @@ class LoraAdapters:
         adapters = [self._loaded[key] for key in wanted]
         self.pipe.set_adapters(adapters, adapter_weights=list(wanted.values()))
         self.pipe.enable_lora()
-        self._enabled = True
 
     def _load(self, key: tuple[str, int, int], name: str, keep: set[tuple[str, int, int]]) -> None:
         for old in [k for k in self._loaded if k not in keep][
@@ -268,21 +267,17 @@ class LoraAdapters:
             with _expected_peft_warnings():
                 self.pipe.load_lora_weights(key[0], adapter_name=adapter)
         except (RuntimeError, ValueError, KeyError, OSError) as error:
-            self._drop_partial(adapter)
+            self._remove(adapter)  # whatever the failed load left (e.g. the UNet half)
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise LoraError(
                 f"LoRA {name!r} does not fit this model (made for another model family?): {first_line}"
             ) from error
         except BaseException:
-            self._drop_partial(adapter)
+            self._remove(adapter)  # whatever the failed load left (e.g. the UNet half)
             raise
         self.loads += 1
         self._loaded[key] = adapter
         log.info("loaded LoRA %s as %s (%d kept on this model)", name, adapter, len(self._loaded))
-
-    def _drop_partial(self, adapter: str) -> None:
-        """Remove whatever a failed load left of ``adapter`` (e.g. the UNet half when the text encoder failed)."""
-        self._remove(adapter)
 
     def _delete(self, key: tuple[str, int, int]) -> None:
         adapter = self._loaded.pop(key)

@@ -358,19 +358,15 @@ def request_from_metadata(
     task = chunk.get("task") or ""
     if task == GRID_TASK or PLOT_KEY in chunk:
         raise ValueError(f"{what} is an X/Y/Z plot grid; pick one of its cells")
-    if task in _REQUEST_CLASSES and task != "txt2img":
-        if images is None or not isinstance(stored, dict):
-            raise ValueError(_source_task_advice(task, what))
-        cls = _REQUEST_CLASSES[task]
+    source_task = task in _REQUEST_CLASSES and task != "txt2img"
+    if source_task and (images is None or not isinstance(stored, dict)):
+        raise ValueError(_source_task_advice(task, what))
+    if isinstance(stored, dict) and (source_task or stored.get("task", "txt2img") == "txt2img"):
+        cls = _REQUEST_CLASSES[task] if source_task else Txt2ImgRequest
         fields = {k: v for k, v in stored.items() if k in cls.model_fields}
         fields["styles"] = ()  # the stored prompt has its styles applied already
-        return cls(**{**fields, **images})
-    if isinstance(stored, dict) and stored.get("task", "txt2img") == "txt2img":
-        fields = {k: v for k, v in stored.items() if k in Txt2ImgRequest.model_fields}
-        fields["styles"] = ()  # the stored prompt has its styles applied already
-    else:
-        fields = request_fields_from_infotext(parse_infotext(infotext))
-    return Txt2ImgRequest(**fields)
+        return cls(**{**fields, **(images if source_task and images else {})})
+    return Txt2ImgRequest(**request_fields_from_infotext(parse_infotext(infotext)))
 
 
 def _source_task_advice(task: str, what: str) -> str:

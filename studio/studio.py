@@ -144,29 +144,9 @@ class Studio(StudioGroups):
         """Refuse a prompt's <lora:…> tags now, not when its job starts: a bad tag, an unknown or refused LoRA."""
         try:
             _, tags = extract_loras(prompt)
+            self.backend.check_loras([tag.name for tag in tags])
         except ValueError as exc:
             raise UnknownLora(str(exc)) from exc
-        if not tags:
-            return
-        known = {lora.name: lora for lora in self.loras()}
-        if any(tag.name not in known for tag in tags):  # added since the last scan?
-            known = {lora.name: lora for lora in self.loras(refresh=True)}
-        for tag in tags:
-            lora = known.get(tag.name)
-            if lora is None:
-                usable = ", ".join(
-                    sorted((n for n, info in known.items() if info.refused is None), key=str.lower)
-                )
-                raise UnknownLora(
-                    f"Unknown LoRA {tag.name!r}. "
-                    + (
-                        f"Available LoRAs: {usable}"
-                        if usable
-                        else "No LoRAs found: put .safetensors files in models/Lora"
-                    )
-                )
-            if lora.refused:
-                raise UnknownLora(f"LoRA {tag.name!r} cannot be used: {lora.refused}")
 
     def _styled(self, request: GenerationRequest) -> tuple[str, str]:
         styles = self._named_styles(request.styles)
