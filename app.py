@@ -60,8 +60,8 @@ class App:
         self.studio.close()
 
 
-def build_studio(settings: Settings) -> Studio:
-    """Wire the services: registry, device, pipeline manager, local backend, gallery."""
+def build_studio(settings: Settings, users: UserBook | None = None) -> Studio:
+    """Wire the services: registry, device, pipeline manager, local backend, gallery; `users` says who is admin."""
     from huggingface_hub import constants as hub_constants
 
     from core.presets import PresetBook
@@ -98,7 +98,13 @@ def build_studio(settings: Settings) -> Studio:
     )
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
     presets = PresetBook(settings.presets_dir, settings.user_presets_dir or settings.presets_dir / "user")
-    return Studio(backend, Gallery(settings.outputs_dir), queue_size=settings.queue_size, presets=presets)
+    return Studio(
+        backend,
+        Gallery(settings.outputs_dir),
+        queue_size=settings.queue_size,
+        presets=presets,
+        users=users,
+    )
 
 
 def create_app(settings: Settings) -> App:
@@ -106,7 +112,7 @@ def create_app(settings: Settings) -> App:
     check_exposure(settings, users)
     from ui.layout import PageOptions, build_page
 
-    studio = build_studio(settings)
+    studio = build_studio(settings, users.merged(api_users))
     options = PageOptions(open_to_all=settings.exposed() and not users)
     return App(
         settings=settings, studio=studio, page=build_page(studio, options), users=users, api_users=api_users

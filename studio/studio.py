@@ -28,6 +28,7 @@ from core.prompt_syntax import extract_loras
 from core.requests import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
 from core.styles import Style, apply_styles
+from core.users import UserBook
 from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
 from studio.groups import StudioGroups
@@ -74,11 +75,18 @@ class Studio(StudioGroups):
     """
 
     def __init__(
-        self, backend: Backend, gallery: Gallery, *, queue_size: int = 32, presets: PresetBook | None = None
+        self,
+        backend: Backend,
+        gallery: Gallery,
+        *,
+        queue_size: int = 32,
+        presets: PresetBook | None = None,
+        users: UserBook | None = None,
     ) -> None:
         self.backend = backend
         self.gallery = gallery
         self.presets_book = presets or PresetBook(None, None)
+        self.users = users or UserBook()
         self._queue = FairQueue(queue_size)
         self._jobs: dict[str, Job] = {}
         self._jobs_lock = threading.Lock()
@@ -87,6 +95,10 @@ class Studio(StudioGroups):
         self._seconds_per_unit: float | None = None  # moving average of seconds per (step × image)
         self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
+
+    def is_admin(self, user: str) -> bool:
+        """Admins may change or delete anyone's work. Without logins, the one local user is the admin."""
+        return self.users.is_admin(user) or (user == LOCAL_USER and LOCAL_USER not in self.users)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
