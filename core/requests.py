@@ -186,7 +186,10 @@ class Txt2ImgRequest(GenerationRequest):
     hr_resize_x: int = Field(0, ge=0, le=MAX_SIZE, description="Hires fix: target width (0 = from hr_scale)")
     hr_resize_y: int = Field(0, ge=0, le=MAX_SIZE, description="Hires fix: target height (0 = from hr_scale)")
     denoising_strength: float = Field(
-        0.7, ge=0.0, le=1.0, description="Hires fix: how much the second pass repaints (used only with hires)"
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="Hires fix: how much the second pass repaints (0 = none: the upscaled picture is kept)",
     )
 
     @model_validator(mode="after")
@@ -200,7 +203,9 @@ class Txt2ImgRequest(GenerationRequest):
                     f"{name} must be 0 (from hr_scale) or a multiple of 8 within {MIN_SIZE}..{MAX_SIZE}"
                 )
         self.hires_size  # noqa: B018 - raises ValueError when the target is not a valid size
-        if second_pass_steps(self.steps, self.hr_second_pass_steps, self.denoising_strength) < 1:
+        # strength 0 (as in A1111): no second pass, the upscaled picture is the result
+        second = second_pass_steps(self.steps, self.hr_second_pass_steps, self.denoising_strength)
+        if self.denoising_strength > 0 and second < 1:
             raise ValueError(
                 f"hires fix: denoising strength {self.denoising_strength} × {self.hr_second_pass_steps or self.steps} "
                 "steps leaves the second pass no step; raise the strength or the hires steps"

@@ -28,6 +28,7 @@ from PIL import Image
 from core.hires import LATENT_SCALE, LATENT_UPSCALE_MODES, HiresSize, is_latent_upscaler, second_pass_steps
 from core.requests import Txt2ImgRequest
 from pipelines.img2img import variation_noise, variation_vae_kwargs
+from pipelines.inpaint_models import blank_mask_kwargs
 from pipelines.sampling import StepCallback, sample
 from pipelines.txt2img import run_txt2img
 
@@ -123,8 +124,14 @@ def run_hires(
         assert upscale_image is not None
         second_input = [upscale_picture(image, size, upscale_image) for image in output]
 
-    # 4. second pass: img2img at the target size, on the same seeds (and variation seeds)
+    # 4. second pass: img2img at the target size, on the same seeds (and variation seeds); at denoising strength 0
+    #    there is none, as in A1111: the upscaled picture (a latent upscale decoded) is the result
     width, height = size.target
+    if request.denoising_strength == 0:
+        if latent_mode:
+            assert isinstance(second_input, torch.Tensor)
+            return decode_latents(img2img_pipe, second_input)
+        return list(second_input)
     second = request.model_copy(
         update={"steps": request.hr_second_pass_steps or request.steps, "width": width, "height": height}
     )
@@ -135,6 +142,9 @@ def run_hires(
     # a picture is encoded first (its VAE sample is each generator's first draw, the noise the second);
     # latents go in as they are (the noise is the first draw). Both are mixed with the variation seed's.
     variation: dict = {}
+    conditioning = blank_mask_kwargs(img2img_pipe, len(seeds), width, height)  # an inpainting model's
+    if conditioning:
+        conditioning.update(width=width, height=height)
     if latent_mode:
         variation["start_noise"] = variation_noise(request, seeds, LATENT_SCALE, draw=1)
     else:
@@ -142,5 +152,5 @@ def run_hires(
         variation.update(variation_vae_kwargs(request, seeds, draws=[1]))
     return sample(
         img2img_pipe, second, seeds, second_step,
-        image=second_input, strength=request.denoising_strength, **variation,
+        image=second_input, strength=request.denoising_strength, **variation, **conditioning,
     )  # fmt: skip

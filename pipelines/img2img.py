@@ -19,8 +19,9 @@ from PIL import Image
 
 from core.images import decode_image, flatten, resize_for_mode
 from core.requests import GenerationRequest, Img2ImgRequest
+from pipelines.inpaint_models import blank_mask_kwargs, is_inpainting
 from pipelines.sampling import StepCallback, generators_for, sample
-from pipelines.txt2img import job_subseeds
+from pipelines.txt2img import initial_latents, job_subseeds
 from pipelines.variation import vary_batch_noise, vary_vae_samples
 
 NoiseMap = Callable[[torch.Tensor], torch.Tensor]
@@ -69,18 +70,32 @@ def run_img2img(
     seeds: Sequence[int],
     on_step: StepCallback,
 ) -> list[Image.Image]:
-    """One batch of img2img images (`pipe` is the family's img2img pipeline sharing the model's weights)."""
-    # 1. check inputs
-    if pipe.unet.config.in_channels != 4:
-        raise ValueError("this is an inpainting model: use it in the inpaint tab, or pick an ordinary model")
-    # 2. the source at the working size; strength 0 asks for the source itself
+    """One batch of img2img images (`pipe` is the family's img2img pipeline sharing the model's weights, or an
+    inpainting checkpoint's inpaint pipeline, run on A1111's blank-mask conditioning)."""
+    # 1. the source at the working size; strength 0 asks for the source itself
     image = source_image(request)
     if request.denoising_strength == 0:
         return [image.copy() for _ in seeds]
+    # 2. an inpainting model: the whole picture masked, a zero picture as the masked one (pipelines/inpaint_models)
+    conditioning = blank_mask_kwargs(pipe, len(seeds), request.width, request.height)
+    if conditioning:
+        conditioning.update(width=request.width, height=request.height)
     # 3. denoise from the re-noised source; one copy per image, so each is encoded with its own generator
     #    (its first draw); the start noise is the second draw, mixed with the variation seed's
+    #    (at full strength an inpainting model encodes no source and starts from the noise alone: drawn here as
+    #    txt2img draws it, variation seeds included, from the generators the run then goes on with)
+    if is_inpainting(pipe) and request.denoising_strength == 1:
+        generators = generators_for(seeds)
+        latents = initial_latents(
+            pipe, generators, request.width, request.height, seeds=seeds, subseeds=job_subseeds(request, seeds),
+            subseed_strength=request.subseed_strength, resize_from=request.seed_resize_from,
+        )  # fmt: skip
+        conditioning.update(
+            latents=latents.to(device=pipe.device, dtype=pipe.unet.dtype), generator=generators
+        )
+        return sample(pipe, request, seeds, on_step, **conditioning, image=[image] * len(seeds), strength=1.0)
     start_noise = variation_noise(request, seeds, pipe.vae_scale_factor, draw=2)
     return sample(
-        pipe, request, seeds, on_step, **variation_vae_kwargs(request, seeds, draws=[1]),
+        pipe, request, seeds, on_step, **variation_vae_kwargs(request, seeds, draws=[1]), **conditioning,
         image=[image] * len(seeds), strength=request.denoising_strength, start_noise=start_noise,
     )  # fmt: skip

@@ -62,12 +62,10 @@ def task_pipeline(
     """The pipeline for `task` on the model whose base pipeline is `base` (never a second load)."""
     if task == "txt2img":
         return base
-    if entry.inpaint and task == "inpaint":
-        return base  # an inpainting checkpoint loads as its inpaint pipeline
     if entry.inpaint:
-        raise ValueError(
-            f"{entry.name} is an inpainting model: use it in the inpaint tab, or pick an ordinary model"
-        )
+        # an inpainting checkpoint loads as its inpaint pipeline, which also runs img2img (blank-mask
+        # conditioning, pipelines/inpaint_models.py)
+        return base
     if entry.family is None or (entry.family, task) not in _DERIVED:
         raise ValueError(f"{task} is not available for {entry.name}")
     return manager.derive(base, task, getattr(diffusers, _DERIVED[entry.family, task]))

@@ -9,6 +9,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.requests import GenerationRequest
+from pipelines.inpaint_models import blank_mask_kwargs, blank_picture, is_inpainting
 from pipelines.sampling import StepCallback, generators_for, sample
 from pipelines.variation import batch_noise
 
@@ -56,10 +57,13 @@ def run_txt2img(
 
     `on_step` returning False cancels the run (JobCancelled); nothing is decoded then. With
     `output_type="latent"` the final latents are returned (one (C, H, W) tensor per image), not decoded.
+    An inpainting checkpoint (`pipe` is then its inpaint pipeline) runs on A1111's blank-mask conditioning.
     """
-    # 1. check inputs
-    if pipe.unet.config.in_channels != 4:
-        raise ValueError("this is an inpainting model: use it in the inpaint tab, or pick an ordinary model")
+    # 1. an inpainting model: the whole picture masked, a zero picture as the masked one (pipelines/inpaint_models)
+    conditioning = blank_mask_kwargs(pipe, len(seeds), request.width, request.height)
+    if is_inpainting(pipe):
+        image = blank_picture(request.width, request.height)
+        conditioning.update(image=[image] * len(seeds), strength=1.0)
     # 2. per-image start noise from per-image generators
     generators = generators_for(seeds)
     latents = initial_latents(
@@ -84,4 +88,5 @@ def run_txt2img(
         latents=latents,
         generator=generators,
         output_type=output_type,
+        **conditioning,
     )

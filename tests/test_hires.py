@@ -248,3 +248,29 @@ def test_a1111_api_hires_and_variation_fields(tiny_models_dir, tmp_path):
     assert info["warnings"] == []
     assert bad.status_code == 500 and "Unknown hires upscaler 'nope'" in bad.text
     assert wrong_size.status_code == 422 and "multiple of 8" in wrong_size.text
+
+
+# --- denoising strength 0: no second pass (A1111 keeps the upscaled picture) -----------------------------
+
+
+@pytest.mark.parametrize("upscaler", ["Latent", "Lanczos"])
+def test_hires_at_denoising_strength_0_keeps_the_upscaled_first_pass(tiny_sd1_pipe, img2img_pipe, upscaler):
+    from pipelines.hires import decode_latents
+
+    request = _hires(hr_upscaler=upscaler, denoising_strength=0)
+    assert request.steps_per_batch == FAST["steps"]  # nothing is counted for a second pass
+    steps: list[tuple[int, int]] = []
+    first: list[Image.Image] = []
+    images = run_hires(
+        tiny_sd1_pipe, request, [21], lambda s, n, lat: steps.append((s, n)) or True,
+        img2img_pipe=img2img_pipe, first_pass=first,
+    )  # fmt: skip
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # the first pass's steps only
+    assert [im.size for im in images] == [(128, 128)]
+    if upscaler == "Lanczos":
+        expected = first[0].resize((128, 128), Image.Resampling.LANCZOS)
+    else:
+        latents = run_txt2img(tiny_sd1_pipe, request, [21], lambda *a: True, output_type="latent")
+        upscaled = upscale_latents(torch.stack(list(latents)), request.hires_size, "Latent")
+        expected = decode_latents(tiny_sd1_pipe, upscaled)[0]
+    assert np.array_equal(np.asarray(images[0]), np.asarray(expected))

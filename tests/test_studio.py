@@ -140,9 +140,13 @@ def test_an_admin_can_cancel_anyones_job(make_studio):
 
 def test_a_failing_job_reports_a_clear_error_and_the_next_job_runs(make_studio):
     studio = make_studio()
-    bad = _done(studio.submit(Txt2ImgRequest(model="tiny-sd1-inpainting", prompt="x", **FAST), "local"))
+    bad = _done(
+        studio.submit(
+            Txt2ImgRequest(prompt="x", enable_hr=True, hr_upscaler="No such upscaler", **FAST), "local"
+        )
+    )
     assert bad.state is JobState.FAILED
-    assert "inpainting model" in bad.error
+    assert "Unknown hires upscaler 'No such upscaler'" in bad.error
     good = _done(studio.submit(Txt2ImgRequest(prompt="x", seed=5, **FAST), "local"))
     assert good.state is JobState.DONE
 
