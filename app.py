@@ -32,6 +32,7 @@ class App:
         """Start the worker and the web server; returns Gradio's (app, local_url, share_url)."""
         from starlette.middleware import Middleware
 
+        from api.hidden_files import HiddenFiles
         from api.origin import SameOriginWrites
         from ui.layout import launch_kwargs
 
@@ -43,7 +44,12 @@ class App:
         if self.users:
             kwargs["auth"] = self.users.authenticate
             kwargs["auth_message"] = "Easel: log in with the user name and password you were given."
-        kwargs["app_kwargs"] = {"middleware": [Middleware(SameOriginWrites)]}
+        kwargs["app_kwargs"] = {
+            "middleware": [
+                Middleware(SameOriginWrites),
+                Middleware(HiddenFiles, roots=[self.settings.outputs_dir]),  # no dot-files from outputs/
+            ]
+        }
         kwargs.update(overrides)
         result = self.page.launch(**kwargs)
         if self.settings.api:

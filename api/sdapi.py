@@ -48,7 +48,7 @@ from core.images import ImageInputError, decode_image, encode_png
 from core.infotext import parse_infotext
 from core.pnginfo import read_text_chunks
 from core.users import UserBook
-from studio import LOCAL_USER, Job, JobState, QueueFull, Studio, UnknownModel
+from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, UnknownModel
 from studio.jobs import FINISHED
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class ApiError(Exception):
 
 _ERROR_NAMES = {
     401: "Unauthorized",
+    403: "Forbidden",
     413: "PayloadTooLarge",
     422: "ValidationError",
     500: "GenerationFailed",
@@ -99,6 +100,8 @@ class _JsonErrors(APIRoute):
                 return exc.response()
             except BadRequest as exc:
                 return ApiError(422, str(exc)).response()
+            except NotAllowed as exc:  # not the user's to change: says whose it is
+                return ApiError(403, str(exc)).response()
             except (HTTPException, RequestValidationError):
                 raise
             except Exception as exc:  # noqa: BLE001 - the client gets a JSON 500, the log gets the trace

@@ -14,6 +14,8 @@ Rules the book keeps:
 - A user style with the same name as a shipped style replaces it: that is how a team tunes a shipped style
   (remove it from `presets/user/styles.csv` to get the shipped one back).
 - Files are re-read on every call, so what one teammate saves the others see; writes are atomic.
+- Ownership is recorded here and decided by the Studio: a user preset keeps its `author`, a user style its
+  `owner` (a column of `presets/user/styles.csv`); empty means the team's (only admins may change it).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from core.styles import (
     apply_styles,
     check_style_name,
     merge_prompt,
+    read_owned_styles_csv,
     read_styles,
     read_styles_csv,
     write_styles_csv,
@@ -107,6 +110,7 @@ class Preset(BaseModel):
     model: str | None = None
     batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE)
     batch_count: int | None = Field(None, ge=1, le=MAX_BATCH_COUNT)
+    author: str = Field("", max_length=200, description="Who saved it (user presets); empty: the team's")
 
     @field_validator("name")
     @classmethod
@@ -309,6 +313,13 @@ class PresetBook:
             raise PresetError(f"Unknown preset {name!r}")
         return entries[name].preset
 
+    def entry(self, name: str) -> PresetEntry:
+        """The preset with this name, with its file and whether it is shipped. PresetError when unknown."""
+        entry = self._scan()[0].get(name)
+        if entry is None:
+            raise PresetError(f"Unknown preset {name!r}")
+        return entry
+
     def is_shipped(self, name: str) -> bool:
         entry = self._scan()[0].get(name)
         return entry is not None and entry.shipped
@@ -409,10 +420,18 @@ class PresetBook:
     def _read_style_file(self, path: Path) -> list[Style]:
         return read_styles_csv(path.read_bytes())
 
-    def _user_styles(self) -> list[Style]:
+    def _user_styles(self) -> dict[str, tuple[Style, str]]:
         if self.user_dir is None or not (self.user_dir / STYLES_FILE).is_file():
-            return []
-        return self._read_style_file(self.user_dir / STYLES_FILE)
+            return {}
+        return read_owned_styles_csv((self.user_dir / STYLES_FILE).read_bytes())
+
+    def style_owners(self) -> dict[str, str]:
+        """{name: owner} of the user styles (`presets/user/styles.csv`); "" for a style without an owner.
+        Shipped styles are not listed."""
+        try:
+            return {name: owner for name, (_, owner) in self._user_styles().items()}
+        except (StylesFileError, OSError):
+            return {}
 
     def styles(self) -> list[Style]:
         """Every style: shipped ones (replaced by a user style of the same name), then the user's own.
@@ -442,18 +461,26 @@ class PresetBook:
         """(prompt, negative) with the named styles applied. KeyError for an unknown style name."""
         return apply_styles(prompt, negative, self.styles_named(names))
 
-    def import_styles(self, data: bytes, fmt: str = "auto") -> list[Style]:
+    def import_styles(self, data: bytes, fmt: str = "auto", *, owner: str = "") -> list[Style]:
         """Add the styles in an A1111 styles.csv or a Fooocus style JSON to the user's styles file; a style
         of the same name is replaced. Returns the styles imported. StylesFileError for a bad file."""
         incoming = read_styles(data, fmt)
         if not incoming:
             raise StylesFileError("the file has no styles")
+        return self.add_styles(incoming, owner=owner)
+
+    def add_styles(self, styles: Iterable[Style], *, owner: str = "") -> list[Style]:
+        """Write `styles` into the user styles file, replacing those of the same name (which keep their
+        owner); new ones get `owner`. Returns the styles written."""
+        added = list(styles)
         folder = self._user_folder()
-        merged = {style.name: style for style in self._user_styles()}
-        merged.update({style.name: style for style in incoming})
-        _write_atomic(folder / STYLES_FILE, write_styles_csv(merged.values()))
-        log.info("%d style(s) imported into %s", len(incoming), folder / STYLES_FILE)
-        return incoming
+        merged = self._user_styles()
+        for style in added:
+            merged[style.name] = (style, merged[style.name][1] if style.name in merged else owner)
+        data = write_styles_csv([s for s, _ in merged.values()], {n: o for n, (_, o) in merged.items()})
+        _write_atomic(folder / STYLES_FILE, data)
+        log.info("%d style(s) imported into %s", len(added), folder / STYLES_FILE)
+        return added
 
     def export_styles(self) -> bytes:
         """Every style as an A1111 styles.csv."""

@@ -7,6 +7,11 @@ Where a part is empty no stray comma is left ("" + "flat vector" is "flat vector
 Files: A1111's `styles.csv` (header `name,prompt,negative_prompt`; UTF-8 with or without BOM; rows whose
 name starts with `#` are comments; the old `text` column is read as `prompt`) and Fooocus's style JSON (a
 list of `{"name", "prompt", "negative_prompt"}`). Nothing read from a file is evaluated.
+
+A styles.csv is often opened in a spreadsheet, which runs a cell starting with `=`, `+`, `-`, `@`, a tab or a
+carriage return as a formula. Written files put a `'` before such a cell (OWASP's advice for CSV injection),
+and reading takes that `'` off again, so an exported file imports back unchanged. The store of the team's
+own styles carries one more column, `owner` (who may change the style; empty: only admins).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -28,6 +33,8 @@ MAX_STYLES_FILE_BYTES = 2 * 2**20
 MAX_STYLES_IN_FILE = 5000
 
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f,]")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+OWNER_COLUMN = "owner"
 
 
 class StylesFileError(ValueError):
@@ -184,9 +191,25 @@ def _dedupe(styles: list[Style]) -> list[Style]:
     return list(by_name.values())
 
 
+def escape_cell(text: str) -> str:
+    """`text` safe to open in a spreadsheet: a `'` before a cell that would start a formula (after any `'`
+    it starts with, so that `unescape_cell` can tell an added quote from one that was there)."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The text `escape_cell` was given."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
 def read_styles_csv(data: bytes) -> list[Style]:
     """Styles from an A1111 `styles.csv`. Raises StylesFileError naming the row for a malformed one
     (rows are CSV records, the header is row 1; a quoted value may span several lines)."""
+    return [style for style, _ in read_owned_styles_csv(data).values()]
+
+
+def read_owned_styles_csv(data: bytes) -> dict[str, tuple[Style, str]]:
+    """{name: (style, owner)} from a styles.csv; the owner is the `owner` column ("" without one)."""
     _check_size(data, "the styles file")
     text = _decode(data, "the styles file")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -204,6 +227,7 @@ def read_styles_csv(data: bytes) -> list[Style]:
         )
     prompt_column = "prompt" if "prompt" in columns else "text" if "text" in columns else None
     styles: list[Style] = []
+    owners: dict[str, str] = {}
     row_number = 1
     while True:
         try:
@@ -220,30 +244,35 @@ def read_styles_csv(data: bytes) -> list[Style]:
                 f"row {row_number}: {len(row)} values but the header has {len(columns)} columns "
                 "(quote values that contain commas)"
             )
-        values = dict(zip(columns, row, strict=False))
+        values = {column: unescape_cell(cell) for column, cell in zip(columns, row, strict=False)}
         name = values.get("name", "").strip()
         if name.startswith("#"):
             continue
-        styles.append(
-            _style(
-                f"row {row_number}",
-                name=name,
-                prompt=values.get(prompt_column, "") if prompt_column else "",
-                negative_prompt=values.get("negative_prompt", ""),
-            )
+        style = _style(
+            f"row {row_number}",
+            name=name,
+            prompt=values.get(prompt_column, "") if prompt_column else "",
+            negative_prompt=values.get("negative_prompt", ""),
         )
+        styles.append(style)
+        owners[style.name] = values.get(OWNER_COLUMN, "").strip()
         if len(styles) > MAX_STYLES_IN_FILE:
             raise StylesFileError(f"more than {MAX_STYLES_IN_FILE} styles in one file")
-    return _dedupe(styles)
+    return {style.name: (style, owners[style.name]) for style in _dedupe(styles)}
 
 
-def write_styles_csv(styles: Iterable[Style]) -> bytes:
-    """An A1111 `styles.csv` (UTF-8 with BOM, as A1111 writes it; values quoted where needed)."""
+def write_styles_csv(styles: Iterable[Style], owners: Mapping[str, str] | None = None) -> bytes:
+    """An A1111 `styles.csv` (UTF-8 with BOM, as A1111 writes it; values quoted where needed, formula-like
+    cells escaped). With `owners` ({style name: owner}), an `owner` column too."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["name", "prompt", "negative_prompt"])
+    extra = [OWNER_COLUMN] if owners is not None else []
+    writer.writerow(["name", "prompt", "negative_prompt", *extra])
     for style in styles:
-        writer.writerow([style.name, style.prompt, style.negative_prompt])
+        cells = [style.name, style.prompt, style.negative_prompt]
+        if owners is not None:
+            cells.append(owners.get(style.name, ""))
+        writer.writerow([escape_cell(cell) for cell in cells])
     return out.getvalue().encode("utf-8-sig")
 
 

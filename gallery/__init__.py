@@ -2,7 +2,7 @@
 
 from gallery.query import MAX_PAGE, GalleryPage, GalleryQuery
 from gallery.records import GalleryImage, ImageNotFound
-from gallery.store import Gallery
+from gallery.store import Gallery, private_paths
 from gallery.thumbs import THUMB_SIZES
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "GalleryPage",
     "GalleryQuery",
     "ImageNotFound",
+    "private_paths",
 ]

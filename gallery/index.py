@@ -214,6 +214,7 @@ class GalleryIndex:
             raise IndexUnusable(str(error)) from error
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not just unlinked
         return connection
 
     def _check_and_migrate(self, connection: sqlite3.Connection) -> None:
@@ -295,6 +296,19 @@ class GalleryIndex:
                 )
                 changed += max(cursor.rowcount, 0)
             return changed
+
+    def purge(self) -> None:
+        """Leave nothing of deleted rows on disk (call after deleting for good).
+
+        Rows are zeroed when deleted (`secure_delete`), but the full-text index keeps a deleted prompt's words
+        until its segments are merged, and the write-ahead log keeps old copies of every changed page: merge
+        the index ('optimize'), then copy the log into the database and truncate it.
+        """
+        with self._lock:
+            self._connection.execute("INSERT INTO images_fts (images_fts) VALUES ('optimize')")
+            busy, _, _ = self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            logger.warning("gallery index %s: the write-ahead log could not be truncated (busy)", self.path)
 
     def set_favourite(self, relpaths: Iterable[str], value: bool) -> int:
         """Flag or unflag these rows; returns how many changed."""

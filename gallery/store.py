@@ -40,6 +40,14 @@ RESERVED_CHUNK_FIELDS = ("task", "author", "model", "seed", "created")
 _MAX_ID = 2**63 - 1
 
 
+def private_paths(outputs_dir: Path) -> list[Path]:
+    """What in `outputs_dir` is the gallery's own and never for download: the index (and its -wal, -shm and
+    -journal files), the favourites file and the trash. (Thumbnails are handed out only through their images.)"""
+    root = Path(outputs_dir).resolve()
+    index = [root / (INDEX_FILE_NAME + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    return [*index, root / favourites.FAVOURITES_FILE_NAME, trash.trash_root(root)]
+
+
 def _local_now() -> datetime:
     return datetime.now().astimezone()
 
@@ -163,6 +171,10 @@ class Gallery:
             starred = self._index.apply(
                 add=add, update=update, remove=remove, favourites=self._stored_favourites(on_disk)
             )
+            for relpath in remove:  # files deleted behind our back: their thumbnails and index traces go too
+                self._remove_thumbnails(relpath)
+            if remove:
+                self._index.purge()
             return len(add) + len(update) + len(remove) + starred
 
     def rebuild(self) -> int:
@@ -386,28 +398,50 @@ class Gallery:
         if wanted != stored:
             favourites.save(self.outputs_dir, wanted)
 
-    def trash_count(self) -> int:
-        """How many files wait in the trash."""
+    def trash_count(self, author: str | None = None) -> int:
+        """How many files wait in the trash (only `author`'s pictures when given)."""
         root = trash.trash_root(self.outputs_dir)
         if not files.is_real_dir(root):
             return 0
-        return sum(1 for _ in _trash_files(root))
+        return sum(1 for path in _trash_files(root) if author is None or _trash_author(root, path) == author)
 
-    def empty_trash(self) -> int:
-        """Delete everything in the trash for good; returns how many files went."""
+    def trash_authors(self, keys: Sequence[str]) -> dict[str, str]:
+        """{key: author} of trashed pictures, the author as their PNG records it ("" when it records none).
+
+        Keys are checked as `restore` checks them (ValueError for one that names no plain file in the trash).
+        """
+        if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+            raise TypeError(f"keys must be a sequence of trash keys (got {type(keys).__name__})")
+        root = trash.trash_root(self.outputs_dir)
+        return {key: _trash_author(root, trash.resolve_key(self.outputs_dir, key)) for key in keys}
+
+    def empty_trash(self, author: str | None = None) -> int:
+        """Delete what waits in the trash for good (only `author`'s pictures when given); returns how many
+        files went. Their prompts are then purged from the index files too (see `GalleryIndex.purge`)."""
         with self._write_lock:
             root = trash.trash_root(self.outputs_dir)
             if not os.path.lexists(root):
                 return 0
             if not files.is_real_dir(root):
                 raise PermissionError(f"{root} is a link or not a folder; refusing to empty it")
-            removed = 0
+            removed: list[str] = []
             for path in list(_trash_files(root)):
+                if author is not None and _trash_author(root, path) != author:
+                    continue
                 path.unlink()
-                removed += 1
-            shutil.rmtree(root)  # only empty folders are left; rmtree never follows links
-            self._drop_favourites(r for r in favourites.load(self.outputs_dir) if r.startswith(TRASH_PREFIX))
-            return removed
+                removed.append(path.relative_to(root).as_posix())
+            if author is None:
+                shutil.rmtree(root)  # only empty folders are left; rmtree never follows links
+            else:
+                _remove_empty_folders(root)
+            stored = favourites.load(self.outputs_dir)
+            if author is None:
+                self._drop_favourites(r for r in stored if r.startswith(TRASH_PREFIX))
+            else:
+                self._drop_favourites(TRASH_PREFIX + key for key in removed)
+            if removed:
+                self._index.purge()
+            return len(removed)
 
     # -- thumbnails and export ---------------------------------------------------------------------
 
@@ -487,6 +521,23 @@ class Gallery:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _trash_author(root: Path, path: Path) -> str:
+    """Who made a trashed picture, as its PNG records it; "" for anything else (a link, an unreadable file)."""
+    if path.is_symlink() or not path.is_file():
+        return ""
+    record = files.read_record(root, path.relative_to(root).as_posix())
+    return record.author if record is not None else ""
+
+
+def _remove_empty_folders(root: Path) -> None:
+    """Remove the trash's day folders left empty, then the trash itself when it is empty (never via a link)."""
+    for folder, _, _ in sorted(os.walk(root, followlinks=False), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty
+            pass
 
 
 def _trash_files(root: Path) -> Iterable[Path]:

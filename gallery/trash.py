@@ -3,6 +3,8 @@
 A trash key is the file's relpath inside the trash (`2026-11-25/00001-3.png`); a name already taken there
 gets a `~N` suffix (`00001-3~1.png`). Keys come back from clients, so they are checked against the disk
 before use: only plain files that exist inside the trash, reached without any link, are accepted.
+A trashed picture still belongs to the author its PNG records, so one author's trash can be counted, emptied
+or restored without touching anyone else's (`Gallery.trash_count`, `empty_trash`, `trash_authors`).
 """
 
 from __future__ import annotations

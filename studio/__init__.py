@@ -2,6 +2,7 @@
 
 from studio.jobs import Job, JobState, NotYourJob
 from studio.queue import QueueFull
+from studio.roles import NotAllowed
 from studio.studio import (
     LOCAL_USER,
     Studio,
@@ -16,6 +17,7 @@ __all__ = [
     "LOCAL_USER",
     "Job",
     "JobState",
+    "NotAllowed",
     "NotYourJob",
     "QueueFull",
     "Studio",

@@ -27,13 +27,14 @@ from core.presets import Preset, PresetBook, PresetError, Problem
 from core.prompt_syntax import extract_loras
 from core.requests import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
-from core.styles import Style, apply_styles
+from core.styles import Style, StylesFileError, apply_styles, read_styles
 from core.users import UserBook
 from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
 from studio.groups import StudioGroups
 from studio.jobs import FINISHED, Job, JobState
 from studio.queue import FairQueue
+from studio.roles import NotAllowed, may_change, refuse_pictures, whose
 
 log = logging.getLogger(__name__)
 
@@ -424,21 +425,49 @@ class Studio(StudioGroups):
     def gallery_image(self, image_id: int) -> GalleryImage:
         return self.gallery.get(image_id)
 
-    def set_favourite(self, ids: Sequence[int], value: bool) -> int:
+    # Changes are checked first (studio.roles): a picture is its author's; NotAllowed names whose it is.
+    def _check_pictures(self, ids: Sequence[int], user: str, verb: str) -> None:
+        if self.is_admin(user):
+            return
+        others = [
+            image.author
+            for image in map(self.gallery.get, ids)
+            if not may_change(image.author, user, admin=False)
+        ]
+        if others:
+            raise refuse_pictures(others, verb)
+
+    def set_favourite(self, ids: Sequence[int], value: bool, *, user: str) -> int:
+        """Star or unstar pictures. A star is the author's pick, seen by everyone: only the author (or an admin)
+        may set it."""
+        self._check_pictures(ids, user, "star or unstar")
         return self.gallery.set_favourite(ids, value)
 
-    def delete_images(self, ids: Sequence[int]) -> list[str]:
-        """Move images to the trash; returns the keys `restore_images` takes to undo it."""
+    def delete_images(self, ids: Sequence[int], *, user: str) -> list[str]:
+        """Move pictures to their author's trash; returns the keys `restore_images` takes to undo it. Only the
+        author or an admin may (NotAllowed, before anything moves)."""
+        self._check_pictures(ids, user, "delete")
         return self.gallery.delete(ids)
 
-    def restore_images(self, keys: Sequence[str]) -> list[GalleryImage]:
+    def restore_images(self, keys: Sequence[str], *, user: str) -> list[GalleryImage]:
+        """Undo a delete: only pictures from `user`'s own trash (any trash for an admin)."""
+        if not self.is_admin(user):
+            others = [
+                a for a in self.gallery.trash_authors(keys).values() if not may_change(a, user, admin=False)
+            ]
+            if others:
+                raise refuse_pictures(others, "restore")
         return self.gallery.restore(keys)
 
-    def empty_trash(self) -> int:
-        return self.gallery.empty_trash()
+    def empty_trash(self, *, user: str, everyone: bool = False) -> int:
+        """Delete `user`'s trashed pictures for good (everyone's with `everyone`, which only an admin may)."""
+        if everyone and not self.is_admin(user):
+            raise NotAllowed("Not allowed: only an admin can empty everyone's trash. Nothing was deleted.")
+        return self.gallery.empty_trash(None if everyone else user)
 
-    def trash_count(self) -> int:
-        return self.gallery.trash_count()
+    def trash_count(self, *, user: str, everyone: bool = False) -> int:
+        """How many of `user`'s pictures (everyone's with `everyone`) wait in the trash."""
+        return self.gallery.trash_count(None if everyone else user)
 
     def thumbnail(self, image_id: int, size: int = 256) -> Path:
         return self.gallery.thumbnail(image_id, size)
@@ -463,17 +492,56 @@ class Studio(StudioGroups):
     def preset_problems(self) -> list[Problem]:
         return self.presets_book.problems()
 
-    def save_preset(self, preset: Preset, *, replace: bool = False) -> Path:
-        return self.presets_book.save(preset, replace=replace)
+    # A user preset or style is its author's: only they or an admin may change it (NotAllowed otherwise);
+    # shipped ones are read-only here, and one without an author is the team's (admins only).
+    def _check_preset(self, name: str, user: str, verb: str) -> Preset:
+        entry = self.presets_book.entry(name)
+        if not entry.shipped and not may_change(entry.preset.author, user, admin=self.is_admin(user)):
+            raise NotAllowed(
+                f"Not allowed: the preset {name!r} is {whose(entry.preset.author)}; only its author or an admin "
+                f"can {verb} it. Nothing was changed."
+            )
+        return entry.preset
 
-    def rename_preset(self, old: str, new: str) -> Preset:
+    def save_preset(self, preset: Preset, *, user: str, replace: bool = False) -> Path:
+        """Save `preset` as `user`'s. Replacing one is for its author or an admin (who leaves it its author)."""
+        author = user
+        if replace and preset.name in {p.name for p in self.presets_book.presets()}:
+            author = self._check_preset(preset.name, user, "replace").author or user
+        return self.presets_book.save(preset.model_copy(update={"author": author}), replace=replace)
+
+    def rename_preset(self, old: str, new: str, *, user: str) -> Preset:
+        self._check_preset(old, user, "rename")
         return self.presets_book.rename(old, new)
 
-    def delete_preset(self, name: str) -> None:
+    def delete_preset(self, name: str, *, user: str) -> None:
+        self._check_preset(name, user, "delete")
         self.presets_book.delete(name)
 
-    def import_styles(self, data: bytes, fmt: str = "auto") -> list[Style]:
-        return self.presets_book.import_styles(data, fmt)
+    def import_styles(self, data: bytes, fmt: str = "auto", *, user: str) -> list[Style]:
+        """Add the file's new and changed styles to the team's styles, as `user`'s (unchanged ones are skipped);
+        returns them. Changing a style that is not theirs (a shipped one, the team's or another user's) is for
+        admins: otherwise NotAllowed, naming them, and nothing is imported."""
+        incoming = read_styles(data, fmt)
+        if not incoming:
+            raise StylesFileError("the file has no styles")
+        current = {style.name: style for style in self.presets_book.styles()}
+        changed = [style for style in incoming if current.get(style.name) != style]
+        if not self.is_admin(user):
+            owners = self.presets_book.style_owners()
+            taken = [s.name for s in changed if s.name in current and owners.get(s.name) != user]
+            if taken:
+                listed = ", ".join(
+                    f"{name!r} ({'shipped' if name not in owners else whose(owners[name])})"
+                    for name in taken[:5]
+                )
+                more = f" and {len(taken) - 5} more" if len(taken) > 5 else ""
+                raise NotAllowed(
+                    f"Not allowed: the file changes styles that are not yours: {listed}{more}. Only an admin can "
+                    f"change those for the team. Nothing was imported; give your versions new names (e.g. "
+                    f"'{taken[0]} ({user})')."
+                )
+        return self.presets_book.add_styles(changed, owner=user) if changed else []
 
     def export_styles(self) -> bytes:
         return self.presets_book.export_styles()

@@ -478,13 +478,13 @@ def test_studio_passes_gallery_actions_through(gallery: Gallery, outputs: Path, 
     }
     assert studio.gallery_query(GalleryQuery(author="bo")).items == [a]
     assert studio.gallery_image(b.id) == b
-    assert studio.set_favourite([a.id], True) == 1
+    assert studio.set_favourite([a.id], True, user="local") == 1  # no logins: the local user is the admin
     assert studio.thumbnail(a.id, 128).is_file()
     assert studio.export_zip([a.id], tmp_path / "a.zip").is_file()
-    keys = studio.delete_images([a.id])
-    assert studio.trash_count() == 1
-    (back,) = studio.restore_images(keys)
+    keys = studio.delete_images([a.id], user="local")
+    assert studio.trash_count(user="bo") == 1 and studio.trash_count(user="local", everyone=True) == 1
+    (back,) = studio.restore_images(keys, user="local")
     assert back.favourite and back.relpath == a.relpath
-    studio.delete_images([back.id])
-    assert studio.empty_trash() == 1 and studio.trash_count() == 0
+    studio.delete_images([back.id], user="local")
+    assert studio.empty_trash(user="local", everyone=True) == 1 and studio.trash_count(user="bo") == 0
     assert studio.gallery_query(GalleryQuery()).total == 1

@@ -341,7 +341,7 @@ def test_unknown_styles_and_overlong_expansions_are_refused(make_studio, tmp_pat
     studio = make_studio()
     with pytest.raises(UnknownStyle, match="Unknown style 'Nope'. Available: .*Cinematic"):
         studio.submit(Txt2ImgRequest(prompt="x", styles=("Cinematic", "Nope"), **FAST))
-    studio.import_styles(write_styles_csv([Style(name="Long", prompt="y" * 5000)]))
+    studio.import_styles(write_styles_csv([Style(name="Long", prompt="y" * 5000)]), user="local")
     with pytest.raises(StyleProblem, match="at most 8000"):
         studio.submit(Txt2ImgRequest(prompt="x" * 4000, styles=("Long",), **FAST))
     with pytest.raises(ValueError, match="comma"):
@@ -353,13 +353,14 @@ def test_unknown_styles_and_overlong_expansions_are_refused(make_studio, tmp_pat
 def test_studio_preset_pass_throughs(make_studio) -> None:
     studio = make_studio()
     assert "Cinematic (21:9)" in [p.name for p in studio.presets()] and studio.preset_problems() == []
-    studio.save_preset(Preset(name="Ours", styles=("Cinematic",)))
+    studio.save_preset(Preset(name="Ours", styles=("Cinematic",)), user="local")
     assert studio.preset("Ours").styles == ("Cinematic",) and not studio.preset_is_shipped("Ours")
-    studio.rename_preset("Ours", "Ours 2")
-    studio.delete_preset("Ours 2")
+    assert studio.preset("Ours").author == "local"
+    studio.rename_preset("Ours", "Ours 2", user="local")
+    studio.delete_preset("Ours 2", user="local")
     assert "Ours 2" not in [p.name for p in studio.presets()]
     with pytest.raises(PresetError, match="shipped"):
-        studio.delete_preset("Cinematic (21:9)")
+        studio.delete_preset("Cinematic (21:9)", user="local")
     assert read_styles_csv(studio.export_styles()) == studio.styles()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -10,7 +11,7 @@ import gradio as gr
 from pydantic import BaseModel, ValidationError
 
 from core.requests import validation_message
-from studio import LOCAL_USER, Job, JobState, QueueFull, Studio, UnknownModel
+from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, UnknownModel
 
 POLL_SECONDS = 0.2
 FAILED_REASON_CHARS = 160
@@ -20,6 +21,15 @@ def user_of(request: gr.Request | None) -> str:
     """The logged-in user, or "local" when the app runs without auth."""
     name = getattr(request, "username", None) if request is not None else None
     return name or LOCAL_USER
+
+
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """Show the Studio's refusals (NotAllowed: not yours to change) as an error toast that says why."""
+    try:
+        yield
+    except NotAllowed as exc:
+        raise gr.Error(str(exc), title="Not allowed") from None
 
 
 def build_request(model_cls: Callable[..., BaseModel], values: Mapping[str, Any]) -> BaseModel:

@@ -20,7 +20,7 @@ from core.styles import Style
 from gallery.query import GalleryQuery
 from studio import Studio
 from ui import xyz
-from ui.common import user_of
+from ui.common import refusals, user_of
 from ui.txt2img import TabParts
 
 PAGE_SIZE = 48
@@ -137,6 +137,12 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
             with gr.Row():
                 undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="gallery_undo")
                 empty = gr.Button("Empty trash", size="sm", elem_id="gallery_empty_trash")
+                everyone_trash = gr.Checkbox(
+                    label="Everyone's trash",
+                    info="Admins: Empty trash deletes every user's trashed pictures, not only yours",
+                    visible=False,
+                    elem_id="gallery_trash_everyone",
+                )
             iteration_tools = xyz.build_gallery_tools()
     page_ids = gr.State([])
     page_no = gr.State(0)
@@ -260,7 +266,8 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         if not image_id:
             raise gr.Error("Click an image first.")
         image = studio.gallery_image(image_id)
-        studio.set_favourite([image_id], not image.favourite)
+        with refusals():
+            studio.set_favourite([image_id], not image.favourite, user=user_of(request))
         gr.Info("Removed from favourites." if image.favourite else "Added to favourites.")
         return show(page, request, *values)
 
@@ -272,7 +279,8 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         ids = [image_ids] if isinstance(image_ids, int) else list(image_ids or [])
         if not ids or ids == [0]:
             raise gr.Error("Pick an image (or tick some under “Select several”) first.")
-        keys = studio.delete_images(ids)
+        with refusals():
+            keys = studio.delete_images(ids, user=user_of(request))
         gr.Info(f"Moved {len(keys)} image(s) to the trash. Undo brings them back.")
         return (*show(page, request, *values), keys, gr.Button(visible=True), 0, None, "", "")
 
@@ -285,7 +293,8 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
     )
 
     def on_undo(keys: list[str], page: int, request: gr.Request, *values: Any):
-        restored = studio.restore_images(keys)
+        with refusals():
+            restored = studio.restore_images(keys, user=user_of(request))
         gr.Info(f"Restored {len(restored)} image(s).")
         return (*show(page, request, *values), [], gr.Button(visible=False))
 
@@ -296,15 +305,24 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         api_visibility="private",
     )
 
-    def on_empty() -> None:
-        gr.Info(f"Deleted {studio.empty_trash()} image(s) for good.")
+    def on_empty(everyone: bool, request: gr.Request) -> None:
+        with refusals():
+            removed = studio.empty_trash(user=user_of(request), everyone=bool(everyone))
+        whose = "everyone's trash" if everyone else "your trash"
+        gr.Info(f"Deleted {removed} image(s) from {whose} for good." if removed else f"Nothing in {whose}.")
 
-    empty.click(on_empty, outputs=None, api_visibility="private")
+    empty.click(on_empty, inputs=everyone_trash, outputs=None, api_visibility="private")
+
+    def admin_tools(request: gr.Request):  # the "everyone's trash" box is shown to admins only
+        return gr.Checkbox(visible=studio.is_admin(user_of(request)))
+
+    tab.select(admin_tools, outputs=everyone_trash, api_visibility="private", queue=False)
 
     def on_favourite_selected(ids: list[int], page: int, request: gr.Request, *values: Any):
         if not ids:
             raise gr.Error("Tick some images first.")
-        studio.set_favourite(ids, True)
+        with refusals():
+            studio.set_favourite(ids, True, user=user_of(request))
         return show(page, request, *values)
 
     fav_selected.click(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image
 
 from core.requests import working_size
+from gallery import private_paths
 from studio import Studio
 from ui import api_endpoints, gallery, img2img, inpaint, remember, retouch, txt2img
 
@@ -171,6 +173,7 @@ def launch_kwargs(outputs_dir: str, max_upload_mb: int) -> dict[str, object]:
         "css": CSS,
         "js": JS,
         "allowed_paths": [outputs_dir],
+        "blocked_paths": [str(path) for path in private_paths(Path(outputs_dir))],  # the index, trash, …
         "max_file_size": f"{max_upload_mb}mb",
         "footer_links": ["api", "settings"],
         "show_error": False,

@@ -22,6 +22,7 @@ from core.aspect import CUSTOM, RATIOS, AspectError, ratio_of, size_for
 from core.presets import Preset, PresetError, apply_preset
 from core.styles import StylesFileError, apply_styles
 from studio import Studio
+from ui.common import refusals, user_of
 
 if TYPE_CHECKING:
     from ui.generation import Controls
@@ -255,9 +256,10 @@ def connect(controls: Controls) -> None:
             )
         gr.Markdown(
             "Save stores the current settings under the preset name; Rename and Delete act on the preset picked "
-            "in the Preset list. Your presets are saved for the whole team in `presets/user/`; shipped presets "
-            "cannot be changed. Styles can be imported from an AUTOMATIC1111 `styles.csv` or a Fooocus style `.json`; a style with "
-            "the name of a shipped one replaces it."
+            "in the Preset list. Your presets and styles are shared with the team (in `presets/user/`), and only you "
+            "or an admin can change them; shipped presets cannot be changed. Styles can be imported from an "
+            "AUTOMATIC1111 `styles.csv` or a Fooocus style `.json`; changing a shipped style, or a teammate's, "
+            "is for admins (give your version a new name)."
         )
         upload = gr.File(
             label="Import styles (styles.csv or Fooocus .json)",
@@ -279,44 +281,50 @@ def connect(controls: Controls) -> None:
             problems_text(studio),
         )
 
-    def on_save(data: dict[Any, Any]) -> tuple[Any, ...]:
+    def on_save(data: dict[Any, Any], request: gr.Request) -> tuple[Any, ...]:
         preset = preset_from_widgets(
             data[name], data[about], {f: data[c] for f, c in targets.items()}, data[aspect]
         )
         try:
-            studio.save_preset(preset)
+            with refusals():
+                studio.save_preset(preset, user=user_of(request))
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         gr.Info(f"Preset {preset.name!r} saved.")
         return refreshed(preset.name)
 
-    def on_rename(old: str | None, new: str) -> tuple[Any, ...]:
+    def on_rename(old: str | None, new: str, request: gr.Request) -> tuple[Any, ...]:
         if not old:
             raise gr.Error("Pick the preset to rename in the Preset list first.")
         try:
-            renamed = studio.rename_preset(old, (new or "").strip())
+            with refusals():
+                renamed = studio.rename_preset(old, (new or "").strip(), user=user_of(request))
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         return refreshed(renamed.name)
 
-    def on_delete(selected: str | None) -> tuple[Any, ...]:
+    def on_delete(selected: str | None, request: gr.Request) -> tuple[Any, ...]:
         if not selected:
             raise gr.Error("Pick the preset to delete in the Preset list first.")
         try:
-            studio.delete_preset(selected)
+            with refusals():
+                studio.delete_preset(selected, user=user_of(request))
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         gr.Info(f"Preset {selected!r} deleted.")
         return refreshed(None)
 
-    def on_import(data: bytes | None) -> tuple[Any, ...]:
+    def on_import(data: bytes | None, request: gr.Request) -> tuple[Any, ...]:
         if not data:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
-            imported = studio.import_styles(data, "auto")
+            with refusals():
+                imported = studio.import_styles(data, "auto", user=user_of(request))
         except (StylesFileError, PresetError) as exc:
             raise gr.Error(f"Styles not imported: {exc}") from None
-        gr.Info(f"{len(imported)} style(s) imported.")
+        gr.Info(
+            f"{len(imported)} new or changed style(s) imported." if imported else "No new or changed styles."
+        )
         _, styles, problems_update = refreshed()
         return gr.skip(), styles, problems_update, None
 
