@@ -6,15 +6,17 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.settings import Settings, settings_from_args
+from core.throttle import LoginThrottle
 from core.users import AuthConfigError, UserBook
 
 if TYPE_CHECKING:  # the heavy imports (torch, gradio) wait until the app is built, so --help is instant
     import gradio as gr
 
+    from api.hosts import AllowedHosts
     from studio import Studio
 
 log = logging.getLogger("easel")
@@ -27,13 +29,17 @@ class App:
     page: gr.Blocks
     users: UserBook
     api_users: UserBook
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)  # wrong passwords: page and API together
+    hosts: AllowedHosts | None = None  # the Host names served, set by launch()
 
     def launch(self, **overrides: object) -> tuple[object, str, str | None]:
         """Start the worker and the web server; returns Gradio's (app, local_url, share_url)."""
         from starlette.middleware import Middleware
 
         from api.hidden_files import HiddenFiles
+        from api.hosts import AllowedHosts, HostCheck
         from api.origin import SameOriginWrites
+        from api.sessions import LoginGuard
         from ui.layout import launch_kwargs
 
         self.studio.start()
@@ -44,21 +50,35 @@ class App:
         if self.users:
             kwargs["auth"] = self.users.authenticate
             kwargs["auth_message"] = "Easel: log in with the user name and password you were given."
+        self.hosts = AllowedHosts.for_server(
+            self.settings.host, listen=self.settings.listen, extra=self.settings.allowed_hosts
+        )
+        session_seconds = self.settings.session_hours * 3600
         kwargs["app_kwargs"] = {
-            "middleware": [
+            "middleware": [  # outermost first: an unknown Host is refused before anything else looks at it
+                Middleware(HostCheck, hosts=self.hosts),
                 Middleware(SameOriginWrites),
                 Middleware(HiddenFiles, roots=[self.settings.outputs_dir]),  # no dot-files from outputs/
-            ]
+                Middleware(LoginGuard, throttle=self.throttle, session_seconds=session_seconds),
+            ],
         }
+        if self.users or self.api_users:  # the list of every route is for those who may use them
+            kwargs["app_kwargs"]["openapi_url"] = None
         kwargs.update(overrides)
         result = self.page.launch(**kwargs)
+        share_url = result[2] if isinstance(result, tuple) and len(result) > 2 else None
+        if isinstance(share_url, str) and share_url:
+            from urllib.parse import urlsplit
+
+            self.hosts.add(urlsplit(share_url).hostname or "")
         if self.settings.api:
-            from api import retouch
+            from api import queue, retouch
             from api.sdapi import build_router
 
             api_users = self.users.merged(self.api_users)
-            self.page.app.include_router(build_router(self.studio, api_users))
-            self.page.app.include_router(retouch.build_router(self.studio, api_users))
+            self.page.app.include_router(build_router(self.studio, api_users, self.throttle))
+            self.page.app.include_router(retouch.build_router(self.studio, api_users, self.throttle))
+            self.page.app.include_router(queue.build_router(self.studio, api_users, self.throttle))
         return result
 
     def close(self) -> None:
@@ -108,6 +128,7 @@ def build_studio(settings: Settings, users: UserBook | None = None) -> Studio:
         backend,
         Gallery(settings.outputs_dir),
         queue_size=settings.queue_size,
+        max_queued_per_user=settings.max_queued_per_user,
         presets=presets,
         users=users,
     )

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.hosts import parse_host
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -33,13 +35,17 @@ class SameOriginWrites:
 
 
 def same_origin(origin: str, host: str) -> bool:
-    """True when the Origin header names the host (and port) the request was sent to."""
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False  # includes the opaque origin "null"
-    default = 443 if parts.scheme == "https" else 80
-    origin_host = f"{parts.hostname}:{parts.port or default}"
-    request = urlsplit(f"//{host}")
-    if not request.hostname:
+    """True when the Origin header names the host (and port) the request was sent to. Anything odd (a port
+    that is not a number, a malformed address) is not the same origin."""
+    try:
+        parts = urlsplit(origin)
+        scheme, origin_name, origin_port = parts.scheme, parts.hostname, parts.port
+    except ValueError:  # "http://127.0.0.1:7860.evil.example", "http://[::1"
         return False
-    return origin_host == f"{request.hostname}:{request.port or default}"
+    if scheme not in ("http", "https") or not origin_name:
+        return False  # includes the opaque origin "null"
+    request = parse_host(host)
+    if request is None:
+        return False
+    default = 443 if scheme == "https" else 80
+    return (origin_name.rstrip("."), origin_port or default) == (request[0], request[1] or default)

@@ -38,6 +38,7 @@ from core.retouch import (
     UpscaleOp,
     parse_recipe,
 )
+from core.throttle import LoginThrottle
 from core.users import UserBook
 from studio import Job, JobState, Studio
 
@@ -66,10 +67,11 @@ def _build(ops: Sequence[Any], image: bytes, seed: int = -1) -> RetouchRequest:
         raise BadRequest(validation_message(exc)) from None
 
 
-async def run_job(studio: Studio, request: RetouchRequest, user: str) -> Job:
-    """Queue the request for `user` and wait for it; 422/503 before queueing, 500 when it fails."""
+async def run_job(studio: Studio, request: RetouchRequest, user: str, client: Request | None = None) -> Job:
+    """Queue the request for `user` and wait for it; 422/429/503 before queueing, 500 when it fails. With
+    `client` (the HTTP request), the job is dropped when the client hangs up before it starts."""
     check_weights(request.ops, studio.retouch_tools())
-    job = await submit_and_wait(studio, request, user, "The retouch failed.")
+    job = await submit_and_wait(studio, request, user, "The retouch failed.", client)
     if job.state is JobState.CANCELLED:
         raise ApiError(500, "The retouch was interrupted.", error="Interrupted")
     return job
@@ -117,7 +119,7 @@ def add_sdapi_routes(router: APIRouter, studio: Studio, who: _Logins) -> None:
         source, geninfo, ops = plan
         if not ops:  # upscaler "None" and no face restoration: nothing to do, as in A1111
             return {"image": a1111.encode_b64(_with_infotext(source, geninfo)), "html_info": ""}
-        job = await run_job(studio, _build(ops, source), user)
+        job = await run_job(studio, _build(ops, source), user, request)
         data = await run_in_threadpool(_result, studio, job, source)
         return {"image": a1111.encode_b64(_with_infotext(data, geninfo)), "html_info": ""}
 
@@ -208,10 +210,11 @@ def _extras_plan(body: ExtraSingleImageBody, tools: RetouchTools) -> tuple[bytes
 # --- /rembg and /easel/v1/retouch ---------------------------------------------------------------------------
 
 
-def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
-    """`POST /rembg` (the A1111 rembg extension's shape) and `POST /easel/v1/retouch` (a whole chain)."""
+def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle | None = None) -> APIRouter:
+    """`POST /rembg` (the A1111 rembg extension's shape) and `POST /easel/v1/retouch` (a whole chain); wrong
+    passwords count in `throttle`."""
     router = APIRouter(tags=["Retouch"], route_class=_JsonErrors)
-    who = _Logins(users)
+    who = _Logins(users, throttle)
 
     @router.post("/rembg")
     async def rembg(request: Request, user: str = Depends(who)) -> dict[str, Any]:
@@ -232,7 +235,7 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
                 f"model: unknown background removal model {name!r} (available: {available}); put the model "
                 'file into models/rembg/, or send "model": "" for the model-free cut-out'
             )
-        job = await run_job(studio, _build([op], data), user)
+        job = await run_job(studio, _build([op], data), user, request)
         result = await run_in_threadpool(_result, studio, job, data)
         if body.return_mask:
             result = await run_in_threadpool(_alpha_png, result)
@@ -246,7 +249,7 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
         are applied once, at submit (an unknown one is a 422), and the recipe records what was applied."""
         raw = await read_json(request)
         retouch_request = await run_in_threadpool(_native_request, raw)
-        job = await run_job(studio, retouch_request, user)
+        job = await run_job(studio, retouch_request, user, request)
         return await run_in_threadpool(_native_answer, studio, job, retouch_request)
 
     return router

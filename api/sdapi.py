@@ -16,7 +16,10 @@ Differences from A1111, on purpose:
   are ignored with a line in the answer's `info["warnings"]`. `styles` are applied as in A1111 (the
   styles of `presets/styles.csv` and `presets/user/styles.csv`); an unknown style name gets 422.
 - `/skip` stops the caller's job like `/interrupt` (there is no per-image skip); finished images are kept.
-- Images are never fetched from URLs; bodies over 60 MB get 413; a full queue gets 503.
+- Images are never fetched from URLs; bodies over 60 MB get 413, JSON nested deeper than 64 levels 422.
+- Each user may have `--max-queued-per-user` jobs waiting (admins: any number); one more gets 429 with a
+  `Retry-After`, and a full queue gets 503. A job whose client hangs up before it starts is dropped.
+- Wrong passwords are throttled per user name and per address (429 with `Retry-After`; core/throttle.py).
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ from api.schemas import OptionsBody, PngInfoBody
 from core.images import ImageInputError, decode_image, encode_png
 from core.infotext import parse_infotext
 from core.pnginfo import read_text_chunks
+from core.throttle import LoginThrottle
 from core.users import UserBook
-from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, UnknownModel
+from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, TooManyQueued, UnknownModel
 from studio.jobs import FINISHED
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ PREFIX = "/sdapi/v1"
 MAX_BODY_BYTES = 60 * 2**20
 _POLL_SECONDS = 0.05
 _REMEMBERED_LOGINS = 256
+MAX_JSON_DEPTH = 64
+_DISCONNECT_POLL_SECONDS = 0.5
 
 
 class ApiError(Exception):
@@ -82,6 +88,7 @@ _ERROR_NAMES = {
     403: "Forbidden",
     413: "PayloadTooLarge",
     422: "ValidationError",
+    429: "TooManyRequests",
     500: "GenerationFailed",
     503: "QueueFull",
 }
@@ -115,11 +122,13 @@ class _Logins:
     """The `user` dependency: HTTP Basic auth against the UserBook, or the local user when there is none.
 
     Passwords may be slow hashes; a successful login is remembered (as a salted digest) so that clients
-    that poll `/progress` do not pay for the hash every time.
+    that poll `/progress` do not pay for the hash every time. Wrong passwords count in `throttle` (shared
+    with the page's login form); while the name or the address is locked, the answer is 429.
     """
 
-    def __init__(self, users: UserBook | None) -> None:
+    def __init__(self, users: UserBook | None, throttle: LoginThrottle | None = None) -> None:
         self.users = users
+        self.throttle = throttle or LoginThrottle()
         self._salt = secrets.token_bytes(16)
         self._known: dict[bytes, str] = {}
         self._lock = threading.Lock()
@@ -140,8 +149,18 @@ class _Logins:
         if known is not None:
             return known
         name, sep, password = credentials.partition(":")
+        address = request.client.host if request.client else ""
+        wait = self.throttle.retry_after(name, address)
+        if wait is not None:
+            raise ApiError(
+                429,
+                f"Too many failed logins; try again in {wait} seconds.",
+                headers={"Retry-After": str(wait)},
+            )
         if not sep or not self.users.authenticate(name, password):
+            self.throttle.failed(name, address)
             raise _unauthorized("Wrong user name or password.")
+        self.throttle.succeeded(name)
         with self._lock:
             if len(self._known) >= _REMEMBERED_LOGINS:
                 self._known.clear()
@@ -168,39 +187,78 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
     data = b"".join(chunks)
     if not data.strip():
         return {}
+    too_deep = ApiError(422, f"The body's JSON is nested more than {MAX_JSON_DEPTH} levels deep.")
     try:
         value = json.loads(data)
+    except RecursionError:
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, f"The body is not valid JSON: {exc}") from None
+    if _nesting(value) > MAX_JSON_DEPTH:
+        raise too_deep
     if not isinstance(value, dict):
         raise ApiError(422, "The body must be a JSON object.")
     return value
 
 
-async def _finished(job: Job) -> None:
+def _nesting(value: Any) -> int:
+    """How deep the arrays and objects of a parsed JSON value go (walked without recursion)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+async def _finished(studio: Studio, job: Job, client: Request | None) -> None:
+    """Wait for the job; while it waits for its turn, drop it when the client has hung up."""
+    next_check = 0.0
     while not job.wait(0):
+        if client is not None and job.state is JobState.QUEUED and anyio.current_time() >= next_check:
+            next_check = anyio.current_time() + _DISCONNECT_POLL_SECONDS
+            if await client.is_disconnected():
+                log.info("%s's client went away before job %s started; dropping it", job.user, job.id)
+                studio.cancel(job.id, job.user)
         await anyio.sleep(_POLL_SECONDS)
 
 
-async def submit_and_wait(studio: Studio, request: Any, user: str, failed: str) -> Job:
+def _retry_after(studio: Studio, user: str) -> str:
+    """Seconds until the user's oldest waiting job should start (a slot frees then); 10 while unknown."""
+    job = studio.latest_job(user)
+    estimate = studio.wait_estimate(job) if job is not None else None
+    return str(max(1, min(600, round(estimate if estimate is not None else 10))))
+
+
+async def submit_and_wait(
+    studio: Studio, request: Any, user: str, failed: str, client: Request | None = None
+) -> Job:
     """Queue `request` for `user` and wait until it ends: 422 when the Studio refuses it (unknown model, style,
-    tool), 503 when the queue is full, 500 with the job's error (else `failed`) when it fails."""
+    tool), 429 when the user has as many jobs waiting as one may, 503 when the queue is full, 500 with the
+    job's error (else `failed`) when it fails. With `client` (the HTTP request), a job whose client hangs up
+    before it starts is cancelled."""
     try:
         job = studio.submit(request, user)
     except UnknownModel as exc:
         raise ApiError(422, str(exc)) from None
+    except TooManyQueued as exc:
+        raise ApiError(429, str(exc), headers={"Retry-After": _retry_after(studio, user)}) from None
     except QueueFull as exc:
         raise ApiError(503, str(exc)) from None
-    await _finished(job)
+    await _finished(studio, job, client)
     if job.state is JobState.FAILED:
         raise ApiError(500, job.error or failed)
     return job
 
 
-def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
-    """The `/sdapi/v1` routes over `studio`. With users (non-empty), every route needs HTTP Basic auth."""
+def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle | None = None) -> APIRouter:
+    """The `/sdapi/v1` routes over `studio`. With users (non-empty), every route needs HTTP Basic auth; wrong
+    passwords count in `throttle` (one of its own when None)."""
     router = APIRouter(prefix=PREFIX, tags=["AUTOMATIC1111 API"], route_class=_JsonErrors)
-    who = _Logins(users)
+    who = _Logins(users, throttle)
     hashes: dict[str, str] = {}  # model name → short hash, learned from the infotexts of finished jobs
 
     def resolve_model(text: str) -> str:
@@ -250,7 +308,7 @@ def build_router(studio: Studio, users: UserBook | None) -> APIRouter:
         # 2. queue it like a click in the UI
         timestamp = a1111.job_timestamp()
         # 3. wait, then answer with what was made (an interrupted job keeps its finished images)
-        job = await submit_and_wait(studio, plan.request, user, "The generation failed.")
+        job = await submit_and_wait(studio, plan.request, user, "The generation failed.", request)
         return await run_in_threadpool(answer, job, plan, timestamp)
 
     # -- generation ------------------------------------------------------------------------------

@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     unsafe_no_auth: bool = Field(
         False, description="Allow --listen/--share without logins: anyone who reaches the server can use it."
     )
+    max_queued_per_user: int = Field(
+        4, ge=1, le=10_000, description="Jobs one user may have waiting at once (admins are exempt)."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Further host names the server answers to, e.g. a reverse proxy's (repeatable; '*.example.com' "
+        "matches its subdomains). This computer's own names and addresses and the share link always are.",
+    )
+    session_hours: float = Field(
+        24, gt=0, le=24 * 366, description="Hours a login in the page lasts before it must be entered again."
+    )
 
     @field_validator("auth", "api_auth", "auth_file", mode="before")
     @classmethod
@@ -81,6 +92,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: object) -> object:
+        """Names from a comma-separated string or from each of several flags, lower-cased."""
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        return [part.strip().lower() for item in items for part in str(item).split(",") if part.strip()]
 
     def exposed(self) -> bool:
         """True when the server can be reached from other computers."""
@@ -103,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
         help_text = f"{field.description} (env EASEL_{name.upper()})"
         if field.annotation is bool:
             parser.add_argument(flag, action="store_true", default=None, help=help_text)
-        elif name in ("model", "auth", "auth_file", "api_auth"):
-            metavar = {"model": "REPO_ID", "auth_file": "PATH"}.get(name, "USER:PASSWORD")
+        elif name in ("model", "auth", "auth_file", "api_auth", "allowed_hosts"):
+            metavar = {"model": "REPO_ID", "auth_file": "PATH", "allowed_hosts": "HOST"}.get(
+                name, "USER:PASSWORD"
+            )
             parser.add_argument(flag, action="append", default=None, metavar=metavar, help=help_text)
         else:
             choices = getattr(field.annotation, "__args__", None) if name in ("device", "dtype") else None

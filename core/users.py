@@ -29,12 +29,26 @@ class User:
     secret: str  # the plain password, or a pbkdf2_sha256$… hash
     admin: bool = False
 
+    @property
+    def hashed(self) -> bool:
+        return self.secret.startswith(_SCHEME + "$")
+
+    @property
+    def iterations(self) -> int:
+        """The hash's pbkdf2 iteration count (0 for a plain password)."""
+        return int(self.secret.split("$")[1]) if self.hashed else 0
+
     def check(self, password: str) -> bool:
-        if self.secret.startswith(_SCHEME + "$"):
+        if self.hashed:
             _, iterations, salt, digest = self.secret.split("$")
             computed = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
             return hmac.compare_digest(computed.hex(), digest)
-        return hmac.compare_digest(password.encode(), self.secret.encode())
+        # digests of equal length: the time taken says nothing about the password's length either
+        return hmac.compare_digest(_digest(password), _digest(self.secret))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def hash_password(password: str, *, iterations: int = _ITERATIONS) -> str:
@@ -57,12 +71,23 @@ def parse_entry(entry: str, where: str = "auth entry") -> User:
 
 
 class UserBook:
-    """The users allowed in, checked in constant time per password."""
+    """The users allowed in, checked in constant time per password.
+
+    A name that is not here is checked against a stand-in user with a hash of the same cost as the stored
+    ones (a plain password when none is hashed), so a wrong name takes as long as a wrong password.
+    """
 
     def __init__(self, users: Iterable[User] = ()) -> None:
         self._users: dict[str, User] = {}
         for user in users:
             self._users[user.name] = user
+        iterations = max((u.iterations for u in self._users.values()), default=0)
+        secret = (
+            hash_password(secrets.token_hex(16), iterations=iterations)
+            if iterations
+            else secrets.token_hex(16)
+        )
+        self._stand_in = User(name="", secret=secret)
 
     @classmethod
     def from_sources(
@@ -93,6 +118,8 @@ class UserBook:
 
     def authenticate(self, name: str, password: str) -> bool:
         user = self._users.get(name)
+        if user is None or (self._stand_in.hashed and not user.hashed):
+            self._stand_in.check(password)  # the same work for every name, known or not, hashed or not
         return user is not None and user.check(password)
 
     def is_admin(self, name: str) -> bool:

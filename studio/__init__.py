@@ -1,7 +1,7 @@
 """Studio: jobs, the fair queue and the façade both front ends call."""
 
 from studio.jobs import Job, JobState, NotYourJob
-from studio.queue import QueueFull
+from studio.queue import QueueFull, TooManyQueued
 from studio.roles import NotAllowed
 from studio.studio import (
     LOCAL_USER,
@@ -22,6 +22,7 @@ __all__ = [
     "QueueFull",
     "Studio",
     "StyleProblem",
+    "TooManyQueued",
     "UnknownLora",
     "UnknownModel",
     "UnknownPreset",

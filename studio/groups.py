@@ -150,11 +150,13 @@ class StudioGroups:
                 self._styled(request)
         group = JobGroup(requests=list(requests), user=user, kind=kind, plot=plot)
         lock, groups = self._group_table()
-        with lock:
-            groups[group.id] = group
-            finished = [g for g in groups.values() if g.state in FINISHED]
-            for old in finished[: max(0, len(finished) - _FINISHED_GROUPS_KEPT)]:
-                del groups[old.id]
+        with self._admission:  # a group counts as one waiting job of its user
+            self._check_room(user)
+            with lock:
+                groups[group.id] = group
+                finished = [g for g in groups.values() if g.state in FINISHED]
+                for old in finished[: max(0, len(finished) - _FINISHED_GROUPS_KEPT)]:
+                    del groups[old.id]
         threading.Thread(
             target=self._drive_group, args=(group, on_done), name=f"easel-{kind}", daemon=True
         ).start()
@@ -178,11 +180,15 @@ class StudioGroups:
             self.cancel(job.id, job.user, admin=True)
         return group
 
-    def cancel_groups(self, user: str) -> int:
-        """Cancel every unfinished group of `user`; returns how many."""
+    def unfinished_groups(self, user: str) -> list[JobGroup]:
+        """The groups of `user` that have not finished (waiting for a turn or running)."""
         lock, groups = self._group_table()
         with lock:
-            mine = [g for g in groups.values() if g.user == user and g.state not in FINISHED]
+            return [g for g in groups.values() if g.user == user and g.state not in FINISHED]
+
+    def cancel_groups(self, user: str) -> int:
+        """Cancel every unfinished group of `user`; returns how many."""
+        mine = self.unfinished_groups(user)
         for group in mine:
             self.cancel_group(group.id, user)
         return len(mine)
@@ -221,7 +227,7 @@ class StudioGroups:
         """Submit the group's next job, waiting while the queue is full; None once cancelled."""
         while not group.cancel_requested and not self._stopping.is_set():
             try:
-                return self.submit(request, group.user)
+                return self.submit(request, group.user, group=group)
             except QueueFull:
                 time.sleep(_POLL_SECONDS)
         group._cancel.set()

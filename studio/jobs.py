@@ -45,6 +45,7 @@ class Job:
     preview: Image.Image | None = None
     images: list[GalleryImage] = field(default_factory=list)
     exports: list[Path] = field(default_factory=list)  # retouch files that are not gallery pictures
+    group_id: str = ""  # the job group (plot, variations) it belongs to, if any
     error: str | None = None
     started: float | None = None
     finished: float | None = None

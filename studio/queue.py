@@ -17,6 +17,10 @@ class QueueFull(RuntimeError):
     """The queue holds as many jobs as it may."""
 
 
+class TooManyQueued(QueueFull):
+    """This user already has as many jobs waiting as one user may; others can still queue theirs."""
+
+
 class FairQueue:
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
@@ -62,6 +66,11 @@ class FairQueue:
                         del self._waiting[job.user]
                     return True
             return False
+
+    def waiting(self, user: str) -> list[Job]:
+        """The user's waiting jobs, oldest first."""
+        with self._cond:
+            return [job for _, job in self._waiting.get(user, ())]
 
     def position(self, job: Job) -> int | None:
         """1-based place of `job` in the order the worker will take jobs; None if not queued."""

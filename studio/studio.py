@@ -31,9 +31,9 @@ from core.styles import Style, StylesFileError, apply_styles, read_styles
 from core.users import UserBook
 from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
-from studio.groups import StudioGroups
+from studio.groups import JobGroup, StudioGroups
 from studio.jobs import FINISHED, Job, JobState
-from studio.queue import FairQueue
+from studio.queue import FairQueue, TooManyQueued
 from studio.roles import NotAllowed, may_change, refuse_pictures, whose
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,15 @@ class Studio(StudioGroups):
         queue_size: int = 32,
         presets: PresetBook | None = None,
         users: UserBook | None = None,
+        max_queued_per_user: int | None = 4,
     ) -> None:
         self.backend = backend
         self.gallery = gallery
         self.presets_book = presets or PresetBook(None, None)
         self.users = users or UserBook()
         self._queue = FairQueue(queue_size)
+        self.max_queued_per_user = max_queued_per_user  # None: no limit per user
+        self._admission = threading.Lock()  # a user's count and the queueing of their job happen as one step
         self._jobs: dict[str, Job] = {}
         self._jobs_lock = threading.Lock()
         self._current: Job | None = None
@@ -117,8 +120,15 @@ class Studio(StudioGroups):
             self._worker = None
 
     # -- jobs ------------------------------------------------------------------------------------
-    def submit(self, request: GenerationRequest | RetouchRequest, user: str = LOCAL_USER) -> Job:
-        """Queue a validated request. Raises UnknownModel or QueueFull with a user-facing message."""
+    def submit(
+        self,
+        request: GenerationRequest | RetouchRequest,
+        user: str = LOCAL_USER,
+        *,
+        group: JobGroup | None = None,
+    ) -> Job:
+        """Queue a validated request. Raises UnknownModel, TooManyQueued (the user has as many jobs waiting as one
+        may) or QueueFull, with a user-facing message. A job group's jobs pass `group` (the group counts once)."""
         if isinstance(request, RetouchRequest):
             job = Job(request=self._resolved_retouch(request, user), user=user)
         else:
@@ -132,11 +142,38 @@ class Studio(StudioGroups):
                 updates["subseed"] = secrets.randbelow(MAX_SEED + 1 - request.image_count)
             job = Job(request=request.model_copy(update=updates), user=user)
         job.total = _steps_per_batch(job.request) * request.batch_count  # a preset may set the steps
-        self._queue.put(job)
+        with self._admission:
+            if group is None:
+                self._check_room(user)
+            else:
+                job.group_id = group.id
+                if group.cancel_requested:  # its waiting jobs were cancelled meanwhile: queue nothing
+                    job._cancel.set()
+                    job._finish(JobState.CANCELLED)
+                    return job
+            self._queue.put(job)
         with self._jobs_lock:
             self._jobs[job.id] = job
             self._forget_old_jobs()
         return job
+
+    def waiting_count(self, user: str) -> int:
+        """How many jobs of `user` have not started: waiting jobs, and each unfinished job group as one."""
+        alone = [job for job in self._queue.waiting(user) if not job.group_id]
+        groups = [group for group in self.unfinished_groups(user) if not group.cancel_requested]
+        return len(alone) + len(groups)
+
+    def _check_room(self, user: str) -> None:
+        """TooManyQueued when `user` has `max_queued_per_user` jobs waiting already (admins are exempt)."""
+        limit = self.max_queued_per_user
+        if limit is None or self.is_admin(user):
+            return
+        waiting = self.waiting_count(user)
+        if waiting >= limit:
+            raise TooManyQueued(
+                f"You already have {waiting} jobs waiting (at most {limit} per person, so that everyone gets a "
+                "turn). Wait until one starts, or cancel your queued jobs."
+            )
 
     def _model_for(self, name: str, user: str) -> str:
         """The model a request naming `name` ("" = the user's choice or the default) runs on."""
@@ -253,6 +290,21 @@ class Studio(StudioGroups):
         for job in mine:
             self.cancel(job.id, user)
         return len(mine)
+
+    def cancel_queued(self, user: str) -> int:
+        """Cancel what `user` has waiting: every queued job, and every job group (a group's running job finishes,
+        then it submits no more). A running job of their own goes on. Returns how many were cancelled."""
+        cancelled = 0
+        with self._admission:
+            for group in self.unfinished_groups(user):
+                group._cancel.set()
+                cancelled += 1
+            for job in self._queue.waiting(user):
+                if self._queue.remove(job):  # False when the worker took it meanwhile: it runs
+                    job._cancel.set()
+                    job._finish(JobState.CANCELLED)
+                    cancelled += 0 if job.group_id else 1
+        return cancelled
 
     def running_job(self) -> Job | None:
         """The job the worker is running now, whoever it belongs to (for admins)."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
-from ui import compare, loras, variation
+from ui import compare, loras, queue_controls, variation
 from ui import presets as preset_tools
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 
@@ -67,6 +67,7 @@ class Results:
     paths: gr.State
     selected: gr.State  # path of the selected result (the first one until another is clicked)
     compare: compare.CompareParts | None = None
+    cancel_queued: gr.Button | None = None
 
 
 def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) -> Controls:
@@ -170,6 +171,7 @@ def build_results(prefix: str) -> Results:
     with gr.Row():
         generate = gr.Button("Generate", variant="primary", elem_id=f"{prefix}_generate", scale=3)
         interrupt = gr.Button("Interrupt", variant="stop", elem_id=f"{prefix}_interrupt", scale=1)
+        cancel_queued = queue_controls.build(prefix)
     status = gr.HTML("", elem_id=f"{prefix}_status")
     preview = gr.Image(
         label="Preview", visible=False, interactive=False, elem_id=f"{prefix}_preview", height=160
@@ -189,6 +191,7 @@ def build_results(prefix: str) -> Results:
         generate=generate, interrupt=interrupt, status=status, preview=preview, gallery=gallery, info=info,
         send_img2img=send_img2img, send_inpaint=send_inpaint, send_retouch=send_retouch, job_id=gr.State(""), last_seed=gr.State(-1),
         infotexts=gr.State([]), paths=gr.State([]), selected=gr.State(""), compare=compare_parts,
+        cancel_queued=cancel_queued,
     )  # fmt: skip
 
 
@@ -291,6 +294,8 @@ def wire(
         results.interrupt.click(
             on_interrupt, inputs=[results.job_id], outputs=None, api_visibility="private", queue=False
         )
+        if results.cancel_queued is not None:
+            queue_controls.wire(studio, results.cancel_queued)
         results.gallery.select(
             on_select, inputs=[results.infotexts, results.paths], outputs=[results.info, results.selected],
             api_visibility="private", queue=False,

@@ -31,6 +31,7 @@ from core.retouch import (
 )
 from core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from studio import Job, JobState, Studio
+from ui import queue_controls
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 from ui.generation import RESULTS_HEIGHT, model_choices
 from ui.presets import preset_choices, style_choices
@@ -335,6 +336,7 @@ def build(studio: Studio) -> RetouchParts:
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="retouch_run", scale=3)
                 interrupt = gr.Button("Interrupt", variant="stop", elem_id="retouch_interrupt", scale=1)
+                queue_controls.wire(studio, queue_controls.build("retouch"))
             status = gr.HTML("", elem_id="retouch_status")
             result = gr.ImageSlider(
                 label="Before / after", type="filepath", image_mode=None, format="png", interactive=False,
