@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from api.schemas import GenerationBody, Img2ImgBody, Txt2ImgBody
+from core.a1111_options import unknown_keys
 from core.backend import ModelInfo
 from core.hires import LATENT_UPSCALE_MODES
 from core.images import ImageInputError, decode_image, invert_mask, mask_from_upload, require_nonempty
-from core.infotext import parse_infotext
+from core.infotext import FACE_RESTORATION_KEY, face_restoration_skipped, parse_infotext
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from core.samplers import SAMPLER_SCHEDULES, SAMPLERS, SCHEDULE_TYPES
 from core.version import INFOTEXT_VERSION
@@ -220,12 +221,32 @@ _A1111_NAMES = {
 RESIZE_MODES = ("just resize", "crop and resize", "resize and fill")
 INPAINTING_FILL = ("fill", "original", "latent noise", "latent nothing")
 _NO_EFFECT: dict[str, tuple[object, ...]] = {
-    # A1111 features we do not have; a value other than these gets a warning in `info`.
-    "restore_faces": (None, False),
-    "tiling": (None, False),
+    # A1111 features we do not have; a value other than these gets a warning in `info` (clients send 1.0 as
+    # their default; work asked for by any other field we cannot do is refused with 422 instead)
     "initial_noise_multiplier": (None, 1, 1.0),
-    "script_name": (None, ""),
 }
+
+# A1111's scripts that run here, by task, as `GET /scripts` lists them (A1111 matches `script_name` in any case).
+SD_UPSCALE = "sd upscale"
+XYZ_PLOT = "x/y/z plot"
+PROMPTS_FROM_FILE = "prompts from file or textbox"
+SCRIPTS: dict[str, tuple[str, ...]] = {
+    "txt2img": (PROMPTS_FROM_FILE, XYZ_PLOT),
+    "img2img": (PROMPTS_FROM_FILE, SD_UPSCALE, XYZ_PLOT),
+}
+
+
+def script_named(name: str | None, task: str) -> str:
+    """The script `script_name` asks for ("" for none), matched in any letter case; BadRequest naming the
+    scripts available when it is not one of them."""
+    if not name or not name.strip():
+        return ""
+    available = SCRIPTS[task]
+    wanted = name.strip().casefold()
+    for script in available:
+        if script.casefold() == wanted:
+            return script
+    raise BadRequest(f"script_name: script {name!r} not found in {task}. Available: {', '.join(available)}")
 
 
 def describe(error: ValidationError, names: Mapping[str, str] | None = None) -> str:
@@ -256,6 +277,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     send_images: bool = True
+    script: str = ""  # one of SCRIPTS, run over `request` with `script_args` (api/scripts.py)
+    script_args: list[Any] = field(default_factory=list)
 
 
 ModelResolver = Callable[[str], str]
@@ -267,14 +290,18 @@ def _warnings(body: GenerationBody) -> list[str]:
         value = getattr(body, name, None)
         if value not in harmless:
             warnings.append(f"{name}={value!r} is not supported here and was ignored")
-    if body.alwayson_scripts:
-        warnings.append(
-            f"alwayson_scripts {sorted(body.alwayson_scripts)} were ignored: scripts are not supported"
-        )
-    ignored = sorted(set(body.override_settings or {}) - {"sd_model_checkpoint"})
+    ignored = unknown_keys(body.override_settings or {})  # known options: api.options applies or reports them
     if ignored:
-        warnings.append(f"override_settings {ignored} were ignored; only sd_model_checkpoint is supported")
+        warnings.append(f"override_settings {ignored} were ignored: they are not A1111 options")
     return warnings
+
+
+def _check_scripts(body: GenerationBody, task: str) -> str:
+    """The script the body asks for (""), refusing always-on scripts as A1111 refuses unknown ones (422)."""
+    if body.alwayson_scripts:
+        names = ", ".join(sorted(body.alwayson_scripts))
+        raise BadRequest(f"alwayson_scripts: no always-on scripts run here ({names}); leave it empty")
+    return script_named(body.script_name, task)
 
 
 def _common_fields(body: GenerationBody, resolve_model: ModelResolver) -> dict[str, Any]:
@@ -294,6 +321,8 @@ def _common_fields(body: GenerationBody, resolve_model: ModelResolver) -> dict[s
         "seed_resize_from_w": max(body.seed_resize_from_w or 0, 0),
         "seed_resize_from_h": max(body.seed_resize_from_h or 0, 0),
         "styles": body.styles or [],  # the Studio applies them (an unknown name → 422 naming it)
+        "restore_faces": bool(body.restore_faces),
+        "tiling": bool(body.tiling),
     }
     defaults = GenerationBody()
     for ours, theirs in (
@@ -319,6 +348,7 @@ def _build(model: type[R], fields: Mapping[str, Any]) -> R:
 def txt2img_plan(raw: Mapping[str, Any], resolve_model: ModelResolver) -> Plan:
     """A txt2img request from an A1111 `/txt2img` body."""
     body = parse_body(Txt2ImgBody, raw)
+    script = _check_scripts(body, "txt2img")
     fields = _common_fields(body, resolve_model)
     if body.enable_hr:
         hires = {
@@ -332,13 +362,16 @@ def txt2img_plan(raw: Mapping[str, Any], resolve_model: ModelResolver) -> Plan:
         }
         fields.update({k: v for k, v in hires.items() if v is not None})  # None: our default
     request = _build(Txt2ImgRequest, fields)
-    return Plan(request, _warnings(body), body.model_dump(), body.send_images is not False)
+    send = body.send_images is not False
+    return Plan(request, _warnings(body), body.model_dump(), send, script, list(body.script_args or []))
 
 
 def img2img_plan(raw: Mapping[str, Any], resolve_model: ModelResolver) -> Plan:
     """An img2img request (or an inpaint request when the body has a mask) from an A1111 `/img2img` body."""
     # 1. shape, and the fields only this task has
     body = parse_body(Img2ImgBody, raw)
+    script = _check_scripts(body, "img2img")
+    script_args = list(body.script_args or [])
     warnings = _warnings(body)
     if not body.init_images:
         raise BadRequest("init_images: send one image (base64 PNG, JPEG or WebP)")
@@ -367,9 +400,12 @@ def img2img_plan(raw: Mapping[str, Any], resolve_model: ModelResolver) -> Plan:
     parameters = body.model_dump()
     if not body.include_init_images:
         parameters.update(init_images=None, mask=None)
+    send = body.send_images is not False
     if not body.mask:
         fields["resize_mode"] = RESIZE_MODES[resize_mode]
-        return Plan(_build(Img2ImgRequest, fields), warnings, parameters, body.send_images is not False)
+        return Plan(_build(Img2ImgRequest, fields), warnings, parameters, send, script, script_args)
+    if script == SD_UPSCALE:
+        raise BadRequest("script_name: sd upscale works on the whole picture; send no mask")
 
     mask = decode_b64(body.mask, "mask")
     fill = 0 if body.inpainting_fill is None else body.inpainting_fill
@@ -395,7 +431,7 @@ def img2img_plan(raw: Mapping[str, Any], resolve_model: ModelResolver) -> Plan:
         inpaint_area="whole picture" if body.inpaint_full_res is False else "only masked",
         only_masked_padding=body.inpaint_full_res_padding or 0,
     )
-    return Plan(_build(InpaintRequest, fields), warnings, parameters, body.send_images is not False)
+    return Plan(_build(InpaintRequest, fields), warnings, parameters, send, script, script_args)
 
 
 def latent_upscale_mode_items() -> list[dict[str, Any]]:
@@ -449,12 +485,12 @@ def info_json(
             "steps": request.steps,
             "batch_size": request.batch_size,
             "n_iter": request.batch_count,
-            "restore_faces": False,
-            "face_restoration_model": None,
+            "restore_faces": request.restore_faces,
+            "face_restoration_model": _face_restorer(infotexts),
             "sd_model_name": request.model,
             "sd_model_hash": model_hash,
-            "sd_vae_name": None,
-            "sd_vae_hash": None,
+            "sd_vae_name": request.vae or None,
+            "sd_vae_hash": parse_infotext(infotexts[0]).params.get("VAE hash") if infotexts else None,
             "seed_resize_from_w": request.seed_resize_from_w or -1,
             "seed_resize_from_h": request.seed_resize_from_h or -1,
             "denoising_strength": getattr(request, "denoising_strength", None),
@@ -463,12 +499,20 @@ def info_json(
             "infotexts": list(infotexts),
             "styles": list(request.styles),
             "job_timestamp": timestamp,
-            "clip_skip": 1,
+            "clip_skip": request.clip_skip,
             "is_using_inpainting_conditioning": False,
             "version": INFOTEXT_VERSION,
             "warnings": list(warnings),
         }
     )
+
+
+def _face_restorer(infotexts: Sequence[str]) -> str | None:
+    """The face restorer the first image's infotext names (None when none was used)."""
+    if not infotexts:
+        return None
+    params = parse_infotext(infotexts[0]).params
+    return None if face_restoration_skipped(params) else params.get(FACE_RESTORATION_KEY)
 
 
 def png_info_parameters(infotext: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import logging
@@ -45,14 +46,18 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from api import a1111
+from api import scripts as a1111_scripts
 from api.a1111 import BadRequest, Plan
 from api.schemas import OptionsBody, PngInfoBody
 from core.images import ImageInputError, decode_image, encode_png
 from core.infotext import parse_infotext
 from core.pnginfo import read_text_chunks
+from core.requests import GenerationRequest
 from core.throttle import LoginThrottle
 from core.users import UserBook
+from gallery.store import GalleryImage
 from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, TooManyQueued, UnknownModel
+from studio.groups import JobGroup
 from studio.jobs import FINISHED
 
 log = logging.getLogger(__name__)
@@ -301,14 +306,52 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         )
         return {"images": encoded, "parameters": plan.parameters, "info": info}
 
+    async def run_script(plan: Plan, user: str) -> ScriptResult:
+        """Run the plan's A1111 script through the Studio and wait: what it made, shaped as a finished job."""
+        if plan.script == a1111.SD_UPSCALE:  # the Retouch SD upscale of the picture
+            upscalers = [a1111_scripts.NO_UPSCALER, *studio.retouch_tools().upscalers]
+            retouch = await run_in_threadpool(a1111_scripts.sd_upscale_request, plan, upscalers)
+            job = await submit_and_wait(studio, retouch, user, "The SD upscale failed.")
+            request = plan.request.model_copy(update={"seed": job.request.seed})
+            return ScriptResult(list(job.images), job.state, request)
+        if plan.script == a1111.XYZ_PLOT:  # the grid first, then (include_lone_images) the cells
+            plot, lone_images = await run_in_threadpool(a1111_scripts.xyz_plot, plan, resolve_model)
+            group = await run_group(lambda: studio.run_plot(plot, user))
+            images = [group.grid, *(group.cell_images if lone_images else [])] if group.grid else group.images
+        else:  # prompts from file or textbox: one job per line
+            requests = await run_in_threadpool(a1111_scripts.prompt_requests, plan, resolve_model)
+            group = await run_group(lambda: studio.submit_group(requests, user, kind="prompts"))
+            images = group.images
+        request = plan.request.model_copy(update={"seed": images[0].seed}) if images else plan.request
+        return ScriptResult(images, group.state, request)
+
+    async def run_group(start: Callable[[], JobGroup]) -> JobGroup:
+        try:
+            group = await run_in_threadpool(start)
+        except UnknownModel as exc:
+            raise ApiError(422, str(exc)) from None
+        except ValueError as exc:  # a plot the Studio cannot run (PlotError)
+            raise BadRequest(str(exc)) from None
+        while not group.wait(0):
+            await anyio.sleep(_POLL_SECONDS)
+        if group.state is JobState.FAILED:
+            raise ApiError(500, group.error or "The script failed.")
+        return group
+
     async def generate(request: Request, user: str, plan_for: Callable[..., Plan]) -> dict[str, Any]:
         # 1. map the A1111 body onto our request model (decoding images: off the event loop)
         raw = await read_json(request)
         plan = await run_in_threadpool(plan_for, raw, resolve_model)
         # 2. queue it like a click in the UI
         timestamp = a1111.job_timestamp()
-        # 3. wait, then answer with what was made (an interrupted job keeps its finished images)
-        job = await submit_and_wait(studio, plan.request, user, "The generation failed.", request)
+        if plan.request.restore_faces and not studio.retouch_tools().face_restorers:
+            plan.warnings.append(f"restore_faces: {NO_FACE_RESTORER_HELP}")
+        # 3. wait, then answer with what was made (an interrupted job keeps its finished images); a script's
+        #    jobs are answered as one job (api/scripts.py)
+        if plan.script:
+            job = await run_script(plan, user)
+        else:
+            job = await submit_and_wait(studio, plan.request, user, "The generation failed.", request)
         return await run_in_threadpool(answer, job, plan, timestamp)
 
     # -- generation ------------------------------------------------------------------------------
@@ -400,7 +443,8 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
 
     @router.get("/scripts")
     def scripts(user: str = Depends(who)) -> dict[str, list[str]]:
-        return {"txt2img": [], "img2img": []}
+        """The scripts `script_name` can run here, by task (sd upscale, x/y/z plot, prompts from file or textbox)."""
+        return {task: list(names) for task, names in a1111.SCRIPTS.items()}
 
     @router.get("/memory")
     def memory(user: str = Depends(who)) -> dict[str, Any]:
@@ -420,6 +464,21 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
 
 
 # --- helpers of the routes ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptResult:
+    """What a script's jobs made, read by the answer as a finished job is."""
+
+    images: list[GalleryImage]
+    state: JobState
+    request: GenerationRequest
+
+
+NO_FACE_RESTORER_HELP = (
+    "no face restorer is installed, so the pictures were not restored (their infotext says so); put "
+    "GFPGANv1.4.safetensors (or a RestoreFormer) into models/face_restore/"
+)
 
 
 def _stop_current(studio: Studio, user: str, *, admin: bool = False) -> None:

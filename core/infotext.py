@@ -138,6 +138,7 @@ def request_params(
         "Schedule type": None if request.schedule_type == "Automatic" else request.schedule_type,
         "CFG scale": request.cfg_scale,
         "Seed": seed,
+        "Face restoration": None,  # the backend fills it in (the restorer used, or that none is installed)
         "Size": f"{request.width}x{request.height}",
         "Model hash": model_hash,
         "Model": model_name or None,
@@ -148,6 +149,7 @@ def request_params(
     if getattr(request, "enable_hr", None) is False:
         params["Denoising strength"] = None  # txt2img uses it only for hires fix
     params.update(_hires_params(request))
+    params["Tiling"] = True if getattr(request, "tiling", False) else None
     params[STYLES_KEY] = ", ".join(request.styles) or None
     for key, value in (extra or {}).items():
         if params.get(key) is not None or key == "Version":
@@ -275,4 +277,16 @@ def request_fields_from_infotext(parsed: ParsedInfotext, styles: Sequence[Style]
     if params.get("Model"):
         fields["model"] = params["Model"]
     fields.update(_variation_and_hires_fields(params))
+    # as in A1111's paste, absent pairs turn these off
+    fields["tiling"] = params.get("Tiling", "").strip().lower() == "true"
+    fields["restore_faces"] = bool(params.get("Face restoration")) and not face_restoration_skipped(params)
     return fields
+
+
+FACE_RESTORATION_KEY = "Face restoration"
+NO_FACE_RESTORER = "none installed"  # its value when restoration was asked for but no restorer was on disk
+
+
+def face_restoration_skipped(params: Mapping[str, str]) -> bool:
+    """True when the infotext says face restoration was asked for but not done (no restorer installed)."""
+    return params.get(FACE_RESTORATION_KEY, "").strip() == NO_FACE_RESTORER

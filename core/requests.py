@@ -82,6 +82,12 @@ class GenerationRequest(BaseModel):
     styles: tuple[str, ...] = Field(
         (), max_length=MAX_STYLES, description="Prompt styles applied in order (names from styles.csv)"
     )
+    restore_faces: bool = Field(
+        False, description="Restore faces after generating, with a face restorer from models/face_restore/"
+    )
+    tiling: bool = Field(
+        False, description="Tiling: the picture wraps around at its edges (seamless patterns and textures)"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -23,7 +23,7 @@ from core.backend import (
     RetouchTools,
 )
 from core.hires import LATENT_UPSCALE_MODES
-from core.infotext import format_infotext, request_params
+from core.infotext import FACE_RESTORATION_KEY, NO_FACE_RESTORER, format_infotext, request_params
 from core.prompt_syntax import extract_loras
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest, request_summary
 from core.retouch import RetouchRequest
@@ -38,6 +38,7 @@ from pipelines.retouch.upscale import UpscalerCache
 from pipelines.retouch.weights import ModelCache
 from pipelines.taesd import Previewer
 from pipelines.tasks import hires_runner, runner_for, task_pipeline
+from pipelines.tiling import tiled
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +234,15 @@ class LocalBackend:
 
                 # 3. sample (out of memory: free what we can before the next job)
                 try:
-                    images = run(pipe, encoded, seeds, on_step)
+                    with tiled(base, request.tiling):  # for this run only: the pipeline is shared
+                        images = run(pipe, encoded, seeds, on_step)
                 except torch.cuda.OutOfMemoryError:
                     self.manager.free_memory(keep=entry.name)
                     raise
                 counter.next_batch()
+                face_params: dict[str, object] = {}
+                if request.restore_faces:
+                    images, face_params = self._restore_faces(images)
                 # 4. hand over each image with its infotext
                 for seed, image in zip(seeds, images, strict=True):
                     subseed = request.subseed + (seed - request.seed) if request.subseed != -1 else -1
@@ -250,7 +255,7 @@ class LocalBackend:
                         model_name=entry.name,
                         model_hash=model_hash,
                         version=INFOTEXT_VERSION,
-                        extra={**task_params(request), **lora_params},
+                        extra={**task_params(request), **face_params, **lora_params},
                     )
                     infotext = format_infotext(request.prompt, request.negative_prompt, params)
                     extra = {"request": request_summary(resolved)}
@@ -261,6 +266,25 @@ class LocalBackend:
                     )
                 if cancelled.is_set():
                     raise JobCancelled
+
+    def _restore_faces(self, images: list[Image.Image]) -> tuple[list[Image.Image], dict[str, object]]:
+        """Generated pictures with their faces restored by the first face restorer in models/ (A1111's
+        restore_faces), and the infotext pair that says which; with none on disk, the pictures as they are and a
+        pair that says so."""
+        from pipelines.retouch.faces import list_face_restorers, restore_faces
+
+        models_dir = self.registry.models_dir
+        names = list_face_restorers(models_dir)
+        if not names:
+            return images, {FACE_RESTORATION_KEY: NO_FACE_RESTORER}
+        device = str(self.manager.device.device)
+        restored = [
+            restore_faces(
+                image, model=names[0], models_dir=models_dir, device=device, cache=self.face_restorers
+            )
+            for image in images
+        ]
+        return restored, {FACE_RESTORATION_KEY: names[0]}
 
     def hires_upscalers(self) -> list[str]:
         """Names hires fix accepts: the latent modes, then Lanczos, Nearest and the model upscalers on disk."""

@@ -73,9 +73,12 @@ def register(studio: Studio) -> None:
         hr_resize_x: int = 0,
         hr_resize_y: int = 0,
         denoising_strength: float = 0.7,
+        restore_faces: bool = False,
+        tiling: bool = False,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
-        """Generate images from a prompt, optionally with a variation seed and hires fix (A1111's field names).
+        """Generate images from a prompt, optionally with a variation seed, hires fix, face restoration and tiling
+        (A1111's field names).
         Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
         return run(Txt2ImgRequest, _fields(locals(), Txt2ImgRequest), request)
 
@@ -100,6 +103,8 @@ def register(studio: Studio) -> None:
         subseed_strength: float = 0.0,
         seed_resize_from_w: int = 0,
         seed_resize_from_h: int = 0,
+        restore_faces: bool = False,
+        tiling: bool = False,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Push a base64 image toward the prompt. Returns ids, seeds, infotexts and base64 PNGs."""
@@ -133,6 +138,8 @@ def register(studio: Studio) -> None:
         subseed_strength: float = 0.0,
         seed_resize_from_w: int = 0,
         seed_resize_from_h: int = 0,
+        restore_faces: bool = False,
+        tiling: bool = False,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict:
         """Repaint where the base64 mask is white; everything else is kept exactly. Returns base64 PNGs."""

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 from pydantic import BaseModel
 
-from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE
+from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE, GenerationRequest
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
 from ui import compare, loras, queue_controls, variation
@@ -149,6 +149,9 @@ def build_settings(controls: Controls, prefix: str) -> None:
             1, MAX_BATCH_COUNT, value=1, step=1, label="Batch count",
             info="Batches made one after another", elem_id=f"{prefix}_batch_count",
         )  # fmt: skip
+    with gr.Row():
+        restore_faces = _checkbox("restore_faces", "Restore faces", f"{prefix}_restore_faces")
+        tiling = _checkbox("tiling", "Tiling", f"{prefix}_tiling")
     controls.seed, controls.width, controls.height, controls.reuse_seed = seed, width, height, reuse_seed
     controls.fields.update(
         {
@@ -161,10 +164,18 @@ def build_settings(controls: Controls, prefix: str) -> None:
             seed: "seed",
             batch_size: "batch_size",
             batch_count: "batch_count",
+            restore_faces: "restore_faces",
+            tiling: "tiling",
         }
     )
     random_seed.click(lambda: -1, outputs=seed, api_visibility="private", queue=False)
     preset_tools.connect(controls)
+
+
+def _checkbox(name: str, label: str, elem_id: str) -> gr.Checkbox:
+    """A checkbox for a boolean request field, its help text taken from the request model."""
+    field_info = GenerationRequest.model_fields[name]
+    return gr.Checkbox(value=field_info.default, label=label, info=field_info.description, elem_id=elem_id)
 
 
 def build_results(prefix: str) -> Results:
