@@ -76,7 +76,9 @@ class App:
             from api.sdapi import build_router
 
             api_users = self.users.merged(self.api_users)
-            self.page.app.include_router(build_router(self.studio, api_users, self.throttle))
+            self.page.app.include_router(
+                build_router(self.studio, api_users, self.throttle, settings=self.settings)
+            )
             self.page.app.include_router(retouch.build_router(self.studio, api_users, self.throttle))
             self.page.app.include_router(queue.build_router(self.studio, api_users, self.throttle))
         return result

@@ -40,6 +40,30 @@ class LoraInfo:
 
 
 @dataclass(frozen=True)
+class EmbeddingInfo:
+    """A textual-inversion embedding a prompt can use by its name (A1111's `/embeddings` item)."""
+
+    name: str  # file stem: the word a prompt uses
+    path: str  # below the models folder, e.g. "embeddings/my-style.safetensors"
+    refused: str | None = None  # why it cannot be used (pickle format, unreadable, duplicate name)
+    vectors: int = 0  # tokens it stands for
+    shape: int = 0  # width of each vector (SDXL: both encoders' widths added, as A1111 reports)
+    sdxl: bool = False  # made for SDXL's two text encoders (clip_l + clip_g)
+    step: int | None = None  # training step, when the file says
+    sd_checkpoint: str | None = None  # hash of the model it was trained on, when the file says
+    sd_checkpoint_name: str | None = None
+
+
+@dataclass(frozen=True)
+class VaeInfo:
+    """A VAE file or folder under models/VAE/, selectable per job (A1111's `sd_vae`)."""
+
+    name: str  # the file (or folder) name, as A1111 lists it, e.g. "vae-ft-mse.safetensors"
+    path: str  # below the models folder
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
 class Progress:
     """Sampling progress of the running job. `step` counts finished steps across the whole job."""
 
@@ -109,6 +133,14 @@ class Backend(Protocol):
 
     def check_loras(self, names: Sequence[str]) -> None:
         """ValueError (with the available names) when a LoRA is unknown or cannot be used."""
+        ...
+
+    def embeddings(self, refresh: bool = False) -> list[EmbeddingInfo]:
+        """Textual-inversion embeddings prompts can name, including refused ones (with the reason)."""
+        ...
+
+    def vaes(self, refresh: bool = False) -> list[VaeInfo]:
+        """VAEs a job can use instead of its model's own, including refused ones (with the reason)."""
         ...
 
     def default_model(self) -> str | None:

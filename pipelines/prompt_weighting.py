@@ -31,15 +31,18 @@ Pieces = tuple[list[str], list[float]]
 
 
 def prompt_embeddings(
-    pipe: DiffusionPipeline, prompt: str, negative_prompt: str = ""
+    pipe: DiffusionPipeline, prompt: str, negative_prompt: str = "", *, clip_skip: int = 1
 ) -> dict[str, torch.Tensor]:
     """``prompt_embeds``/``negative_prompt_embeds`` (and SDXL's pooled pair) for one prompt and its negative.
 
+    ``clip_skip`` N > 1 (SD 1.x/2.x; A1111's ``CLIP_stop_at_last_layers``): the hidden states N layers before the
+    last, through the final layer norm, as A1111 does. SDXL already uses its encoders' penultimate layers and,
+    as in A1111 by default, ignores it.
     Call under ``torch.inference_mode()`` or ``torch.no_grad()``; nothing is cached between calls.
     """
     # 1. one compel provider per text encoder (SDXL has two; its second also gives the pooled embedding)
     sdxl = getattr(pipe, "text_encoder_2", None) is not None
-    providers = _providers(pipe, sdxl)
+    providers = _providers(pipe, sdxl, 1 if sdxl else clip_skip)
     # 2. encode each prompt: chunks per BREAK part, concatenated along the token axis
     positive = _encode(providers, prompt)
     zero_negative = (
@@ -62,7 +65,24 @@ def prompt_embeddings(
     return embeds
 
 
-def _providers(pipe: DiffusionPipeline, sdxl: bool) -> list[EmbeddingsProvider]:
+class _ClipSkipProvider(EmbeddingsProvider):
+    """An SD 1.x/2.x provider whose embeddings are the hidden states `clip_skip` layers before the last, normalised."""
+
+    clip_skip = 1
+
+    def _encode_token_ids_to_embeddings(
+        self, token_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        output = self.text_encoder(token_ids, attention_mask, output_hidden_states=True, return_dict=True)
+        hidden = output.hidden_states  # the input embeddings, then each layer's output
+        if self.clip_skip >= len(hidden):
+            raise ValueError(
+                f"clip skip {self.clip_skip}: this model's text encoder has only {len(hidden) - 1} layers"
+            )
+        return self.text_encoder.text_model.final_layer_norm(hidden[-self.clip_skip])
+
+
+def _providers(pipe: DiffusionPipeline, sdxl: bool, clip_skip: int = 1) -> list[EmbeddingsProvider]:
     if sdxl:
         # SDXL conditions on the penultimate hidden states of both encoders, without the final layer norm
         pairs = [(pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)]
@@ -70,8 +90,8 @@ def _providers(pipe: DiffusionPipeline, sdxl: bool) -> list[EmbeddingsProvider]:
     else:
         pairs = [(pipe.tokenizer, pipe.text_encoder)]
         kind = ReturnedEmbeddingsType.LAST_HIDDEN_STATES_NORMALIZED
-    return [
-        EmbeddingsProvider(
+    providers = [
+        (_ClipSkipProvider if clip_skip > 1 else EmbeddingsProvider)(
             tokenizer=tokenizer,
             text_encoder=encoder,
             truncate=False,
@@ -82,6 +102,10 @@ def _providers(pipe: DiffusionPipeline, sdxl: bool) -> list[EmbeddingsProvider]:
         for tokenizer, encoder in pairs
         if tokenizer is not None and encoder is not None
     ]
+    for provider in providers:
+        if isinstance(provider, _ClipSkipProvider):
+            provider.clip_skip = clip_skip
+    return providers
 
 
 def _parts(text: str) -> list[Pieces]:

@@ -61,9 +61,14 @@ def sample(
         return {}
 
     call_kwargs.setdefault("generator", generators_for(seeds))
+    if request.eta_noise_seed_delta and call_kwargs.get("latents") is not None:
+        # A1111's ENSD: the step noise of ancestral/SDE samplers comes from seed + delta (start noise: the seed)
+        call_kwargs["generator"] = generators_for([s + request.eta_noise_seed_delta for s in seeds])
     call_kwargs.setdefault("output_type", "pil")  # "latent": the final latents, one tensor per image
     with torch.inference_mode():
-        embeds = prompt_embeddings(run_pipe, request.prompt, request.negative_prompt)
+        embeds = prompt_embeddings(
+            run_pipe, request.prompt, request.negative_prompt, clip_skip=request.clip_skip
+        )
         result = run_pipe(
             **embeds,
             num_inference_steps=request.steps,

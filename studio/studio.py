@@ -13,6 +13,7 @@ from pathlib import Path
 from core.backend import (
     Backend,
     BackendStatus,
+    EmbeddingInfo,
     ExportedFile,
     GeneratedImage,
     JobCancelled,
@@ -21,6 +22,7 @@ from core.backend import (
     ModelInfo,
     Progress,
     RetouchTools,
+    VaeInfo,
 )
 from core.hires import LATENT_UPSCALE_MODES
 from core.presets import Preset, PresetBook, PresetError, Problem
@@ -33,6 +35,7 @@ from gallery.query import GalleryPage, GalleryQuery
 from gallery.store import Gallery, GalleryImage
 from studio.groups import JobGroup, StudioGroups
 from studio.jobs import FINISHED, Job, JobState
+from studio.options import OPTIONS_FILE, OptionsStore
 from studio.queue import FairQueue, TooManyQueued
 from studio.roles import NotAllowed, may_change, refuse_pictures, whose
 
@@ -96,6 +99,7 @@ class Studio(StudioGroups):
         self._jobs_lock = threading.Lock()
         self._current: Job | None = None
         self._preferred: dict[str, str] = {}  # user → model chosen for requests that name none
+        self.options = OptionsStore(gallery.outputs_dir / OPTIONS_FILE)  # A1111 options, per user
         self._seconds_per_unit: float | None = None  # moving average of seconds per (step × image)
         self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -351,6 +355,14 @@ class Studio(StudioGroups):
     def loras(self, refresh: bool = False) -> list[LoraInfo]:
         """LoRA files a prompt can name with <lora:name:weight>, refused ones included (with the reason)."""
         return self.backend.loras(refresh=refresh)
+
+    def embeddings(self, refresh: bool = False) -> list[EmbeddingInfo]:
+        """Textual-inversion embeddings (models/embeddings/), refused ones included (with the reason)."""
+        return self.backend.embeddings(refresh=refresh)
+
+    def vaes(self, refresh: bool = False) -> list[VaeInfo]:
+        """VAEs under models/VAE/ a job can use instead of its model's own, refused ones included."""
+        return self.backend.vaes(refresh=refresh)
 
     def default_model(self) -> str | None:
         return self.backend.default_model()
