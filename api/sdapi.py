@@ -48,17 +48,20 @@ from starlette.responses import JSONResponse, Response
 from api import a1111
 from api import scripts as a1111_scripts
 from api.a1111 import BadRequest, Plan
-from api.schemas import OptionsBody, PngInfoBody
+from api.options import encode_answer, job_options, resolve_vae, with_options
+from api.schemas import PngInfoBody
 from core.images import ImageInputError, decode_image, encode_png
 from core.infotext import parse_infotext
 from core.pnginfo import read_text_chunks
 from core.requests import GenerationRequest
+from core.settings import Settings
 from core.throttle import LoginThrottle
 from core.users import UserBook
 from gallery.store import GalleryImage
 from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, TooManyQueued, UnknownModel
 from studio.groups import JobGroup
 from studio.jobs import FINISHED
+from studio.options import AdminOnly, OptionsError
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +262,15 @@ async def submit_and_wait(
     return job
 
 
-def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle | None = None) -> APIRouter:
+def build_router(
+    studio: Studio,
+    users: UserBook | None,
+    throttle: LoginThrottle | None = None,
+    *,
+    settings: Settings | None = None,
+) -> APIRouter:
     """The `/sdapi/v1` routes over `studio`. With users (non-empty), every route needs HTTP Basic auth; wrong
-    passwords count in `throttle` (one of its own when None)."""
+    passwords count in `throttle` (one of its own when None). `settings` are what `/cmd-flags` shows."""
     router = APIRouter(prefix=PREFIX, tags=["AUTOMATIC1111 API"], route_class=_JsonErrors)
     who = _Logins(users, throttle)
     hashes: dict[str, str] = {}  # model name → short hash, learned from the infotexts of finished jobs
@@ -270,19 +279,27 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         return a1111.resolve_model(text, studio.models(), hashes)
 
     def options(user: str) -> dict[str, Any]:
+        """Every A1111 option as `user` sees it (studio/options.py), with their model and its hash."""
         model = studio.preferred_model(user)
-        return {
-            "sd_model_checkpoint": model,
-            "sd_checkpoint_hash": hashes.get(model or ""),
-            "samples_format": "png",
-            "grid_format": "png",
-            "samples_save": True,
-            "CLIP_stop_at_last_layers": 1,
-            "eta_noise_seed_delta": 0,
-            "sd_vae": "Automatic",
-        }
+        values = studio.options.values(user)
+        return {**values, "sd_model_checkpoint": model, "sd_checkpoint_hash": hashes.get(model or "")}
 
-    def answer(job: Job, plan: Plan, timestamp: str) -> dict[str, Any]:
+    def is_admin(user: str) -> bool:
+        return users.is_admin(user) if users else studio.is_admin(user)
+
+    def with_job_options(plan: Plan, raw: dict[str, Any], user: str) -> tuple[Plan, dict[str, Any]]:
+        """The plan with the options its job runs with (the user's, then `override_settings`; api/options.py)."""
+        overrides = raw.get("override_settings")
+        try:
+            used, warnings = job_options(
+                studio.options.values(user), overrides if isinstance(overrides, dict) else None, studio.vaes()
+            )
+        except OptionsError as exc:
+            raise ApiError(422, str(exc)) from None
+        request = with_options(plan.request, used)
+        return dataclasses.replace(plan, request=request, warnings=[*plan.warnings, *warnings]), used
+
+    def answer(job: Job, plan: Plan, timestamp: str, used: dict[str, Any]) -> dict[str, Any]:
         images = list(job.images)
         warnings = list(plan.warnings)
         if job.state is JobState.CANCELLED:
@@ -291,8 +308,13 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
             params = parse_infotext(image.infotext).params
             if params.get("Model") and params.get("Model hash"):
                 hashes[params["Model"]] = params["Model hash"]
-        encoded = (
-            [a1111.encode_b64(studio.image_path(image.id).read_bytes()) for image in images]
+        encoded = (  # in `samples_format`, with the infotext as A1111 carries it (the gallery keeps its PNG)
+            [
+                a1111.encode_b64(
+                    encode_answer(studio.image_path(image.id).read_bytes(), image.infotext, used)
+                )
+                for image in images
+            ]
             if plan.send_images
             else []
         )
@@ -342,6 +364,7 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         # 1. map the A1111 body onto our request model (decoding images: off the event loop)
         raw = await read_json(request)
         plan = await run_in_threadpool(plan_for, raw, resolve_model)
+        plan, used = await run_in_threadpool(with_job_options, plan, raw, user)
         # 2. queue it like a click in the UI
         timestamp = a1111.job_timestamp()
         if plan.request.restore_faces and not studio.retouch_tools().face_restorers:
@@ -352,7 +375,7 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
             job = await run_script(plan, user)
         else:
             job = await submit_and_wait(studio, plan.request, user, "The generation failed.", request)
-        return await run_in_threadpool(answer, job, plan, timestamp)
+        return await run_in_threadpool(answer, job, plan, timestamp, used)
 
     # -- generation ------------------------------------------------------------------------------
     @router.post("/txt2img")
@@ -390,17 +413,26 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
 
     @router.post("/options")
     async def set_options(request: Request, user: str = Depends(who)) -> dict[str, Any]:
-        """`sd_model_checkpoint` picks the caller's model; other keys are ignored. Answers with the options."""
-        body = a1111.parse_body(OptionsBody, await read_json(request))
-        if body.sd_model_checkpoint is not None:
-            name = await run_in_threadpool(resolve_model, body.sd_model_checkpoint)
+        """Keep the caller's options (`sd_model_checkpoint` picks their model; server-wide keys: admins only,
+        else 403). Unknown keys or bad values: 422 naming them, and nothing is kept. Answers with the options."""
+        changes = await read_json(request)
+        checkpoint = changes.get("sd_model_checkpoint")
+        if checkpoint is not None and not isinstance(checkpoint, str):
+            raise ApiError(422, "sd_model_checkpoint: must be a model name (a string)")
+        name = await run_in_threadpool(resolve_model, checkpoint) if checkpoint else None
+        try:
+            if isinstance(changes.get("sd_vae"), str):
+                changes = {**changes, "sd_vae": resolve_vae(changes["sd_vae"], studio.vaes())}
+            await run_in_threadpool(lambda: studio.options.update(user, changes, admin=is_admin(user)))
+        except OptionsError as exc:
+            raise ApiError(422, str(exc)) from None
+        except AdminOnly as exc:
+            raise ApiError(403, str(exc), error="Forbidden") from None
+        if name is not None:
             try:
                 studio.prefer_model(user, name)
             except UnknownModel as exc:
                 raise ApiError(422, str(exc)) from None
-        ignored = sorted(body.model_extra or {})
-        if ignored:
-            log.info("POST /options: ignored %s", ", ".join(ignored))
         return options(user)
 
     @router.get("/sd-models")
@@ -460,6 +492,12 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
     from api.retouch import add_sdapi_routes
 
     add_sdapi_routes(router, studio, who)
+
+    # -- listings, interrogate, refreshes (api.listings); /internal/ping sits outside /sdapi/v1 -------------
+    from api.listings import add_listing_routes, internal_routes
+
+    add_listing_routes(router, studio, who, settings=settings, scripts=scripts)
+    router.routes.extend(internal_routes())  # added without the prefix: served at /internal/ping
     return router
 
 

@@ -82,6 +82,18 @@ class GenerationRequest(BaseModel):
     styles: tuple[str, ...] = Field(
         (), max_length=MAX_STYLES, description="Prompt styles applied in order (names from styles.csv)"
     )
+    vae: str = Field(
+        "", max_length=200, description="A VAE from models/VAE/ instead of the model's own (empty = its own)"
+    )
+    clip_skip: int = Field(
+        1,
+        ge=1,
+        le=12,
+        description="Clip skip: stop the text encoder this many layers before its last (1 = off)",
+    )
+    eta_noise_seed_delta: int = Field(
+        0, ge=0, le=MAX_SEED, description="Added to the seed of ancestral samplers' step noise (A1111's ENSD)"
+    )
     restore_faces: bool = Field(
         False, description="Restore faces after generating, with a face restorer from models/face_restore/"
     )

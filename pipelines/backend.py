@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -14,6 +15,7 @@ from PIL import Image
 from core.backend import (
     BackendEvent,
     BackendStatus,
+    EmbeddingInfo,
     GeneratedImage,
     JobCancelled,
     JobFailed,
@@ -21,6 +23,7 @@ from core.backend import (
     ModelInfo,
     Progress,
     RetouchTools,
+    VaeInfo,
 )
 from core.hires import LATENT_UPSCALE_MODES
 from core.infotext import FACE_RESTORATION_KEY, NO_FACE_RESTORER, format_infotext, request_params
@@ -29,6 +32,7 @@ from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt
 from core.retouch import RetouchRequest
 from core.samplers import resolve_schedule
 from core.version import INFOTEXT_VERSION
+from pipelines.embeddings import EmbeddingLibrary, load_embeddings, rewrite_prompt
 from pipelines.loader import ModelLoadError, file_sha256_10
 from pipelines.lora import LoraAdapters, LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
@@ -39,6 +43,7 @@ from pipelines.retouch.weights import ModelCache
 from pipelines.taesd import Previewer
 from pipelines.tasks import hires_runner, runner_for, task_pipeline
 from pipelines.tiling import tiled
+from pipelines.vae import VaeLibrary, cached_vae, swapped_vae
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,8 @@ class LocalBackend:
         self.upscalers = UpscalerCache()  # upscaler models loaded by retouch jobs, kept between jobs
         self.face_restorers = ModelCache()
         self.lora_library = LoraLibrary(registry.models_dir)
+        self.embedding_library = EmbeddingLibrary(registry.models_dir)
+        self.vae_library = VaeLibrary(registry.models_dir)
         # live previews: TAESD when its weights are in models/, else the latent map
         self.previews = Previewer(registry.models_dir, manager.device.device)
 
@@ -111,6 +118,28 @@ class LocalBackend:
         entries = self.lora_library.scan() if refresh else self.lora_library.entries()
         models_dir = self.lora_library.models_dir
         return [LoraInfo(e.name, e.relative_path(models_dir), e.refused) for e in entries]
+
+    def embeddings(self, refresh: bool = False) -> list[EmbeddingInfo]:
+        library = self.embedding_library
+        return [
+            EmbeddingInfo(
+                name=e.name,
+                path=library.relative_path(e),
+                refused=e.refused,
+                vectors=e.vectors,
+                shape=e.shape,
+                sdxl=e.sdxl,
+                step=e.step,
+                sd_checkpoint=e.sd_checkpoint,
+                sd_checkpoint_name=e.sd_checkpoint_name,
+            )
+            for e in (library.scan() if refresh else library.entries())
+        ]
+
+    def vaes(self, refresh: bool = False) -> list[VaeInfo]:
+        library = self.vae_library
+        entries = library.scan() if refresh else library.entries()
+        return [VaeInfo(e.name, library.relative_path(e), e.refused) for e in entries]
 
     def check_loras(self, names: Sequence[str]) -> None:
         for name in names:
@@ -199,13 +228,32 @@ class LocalBackend:
         prompt, lora_tags = extract_loras(request.prompt)
         lora_params = self.lora_library.infotext_pairs(lora_tags)
         encoded = request.model_copy(update={"prompt": prompt}) if lora_tags else request
+        # a VAE of models/VAE/ and the embeddings the prompts name (pipelines/vae.py, pipelines/embeddings.py)
+        vae_entry = self.vae_library.get(request.vae) if request.vae else None
+        embeddings = self.embedding_library.named_in([prompt, request.negative_prompt])
+        addon_params = {
+            **self.vae_library.infotext_pairs(vae_entry),
+            **self.embedding_library.infotext_pairs(embeddings),
+            **_option_params(request),
+        }
         with (
             self.manager.lease(entry) as base,
             applied_loras(
                 base, lora_tags, self.lora_library, LoraAdapters.of(self.manager.model_state(base), base)
             ),
+            contextlib.ExitStack() as scoped,
         ):
             pipe = task_pipeline(self.manager, base, entry, request.task)
+            state = self.manager.model_state(base)
+            if embeddings:
+                tokens = load_embeddings(base, embeddings, state)
+                encoded = encoded.model_copy(
+                    update={
+                        "prompt": rewrite_prompt(encoded.prompt, tokens),
+                        "negative_prompt": rewrite_prompt(encoded.negative_prompt, tokens),
+                    }
+                )
+            vae = cached_vae(vae_entry, base, state) if vae_entry is not None else None
             if hires:  # the second pass runs on the model's img2img pipeline (shared weights)
                 img2img = task_pipeline(self.manager, base, entry, "img2img")
                 run = hires_runner(
@@ -215,6 +263,7 @@ class LocalBackend:
                     device=self.manager.device.device,
                     cache=self.upscalers,
                 )
+            scoped.enter_context(swapped_vae([pipe, *([img2img] if hires else [])], vae))
             model_hash = self._model_hash(entry)
             for batch in range(request.batch_count):
                 # 2. the seeds of this batch: image i of the job uses seed + i
@@ -255,7 +304,7 @@ class LocalBackend:
                         model_name=entry.name,
                         model_hash=model_hash,
                         version=INFOTEXT_VERSION,
-                        extra={**task_params(request), **face_params, **lora_params},
+                        extra={**task_params(request), **face_params, **lora_params, **addon_params},
                     )
                     infotext = format_infotext(request.prompt, request.negative_prompt, params)
                     extra = {"request": request_summary(resolved)}
@@ -355,6 +404,16 @@ def task_params(request: GenerationRequest) -> dict[str, object]:
     if isinstance(request, Img2ImgRequest):
         return {"Resize mode": request.resize_mode.capitalize()}
     return {}
+
+
+def _option_params(request: GenerationRequest) -> dict[str, object]:
+    """A1111 infotext pairs of the options a request carries, present only when they are not the default."""
+    pairs: dict[str, object] = {}
+    if request.clip_skip > 1:
+        pairs["Clip skip"] = request.clip_skip
+    if request.eta_noise_seed_delta:
+        pairs["ENSD"] = request.eta_noise_seed_delta
+    return pairs
 
 
 def _name_or_none(entry: ModelEntry | None) -> str | None:

@@ -213,7 +213,7 @@ def test_unsupported_a1111_features_are_ignored_with_warnings(alice):
         "restore_faces": True,
         "override_settings": {
             "sd_model_checkpoint": "tiny-sd1-other.safetensors [0123456789]",
-            "CLIP_stop_at_last_layers": 2,
+            "token_merging_ratio": 0.5,
         },
         **SMALL,
     }
@@ -223,7 +223,7 @@ def test_unsupported_a1111_features_are_ignored_with_warnings(alice):
     warnings = " | ".join(info["warnings"])
     for name in (
         "restore_faces",  # honoured, but no face restorer is installed here: the answer says so
-        "CLIP_stop_at_last_layers",
+        "token_merging_ratio",
     ):
         assert name in warnings
     assert info["sd_model_name"] == "tiny-sd1-other"
