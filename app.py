@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the heavy imports (torch, gradio) wait until the app is bui
     import gradio as gr
 
     from api.hosts import AllowedHosts
+    from api.sessions import SessionTimes
     from studio import Studio
 
 log = logging.getLogger("easel")
@@ -31,6 +32,7 @@ class App:
     api_users: UserBook
     throttle: LoginThrottle = field(default_factory=LoginThrottle)  # wrong passwords: page and API together
     hosts: AllowedHosts | None = None  # the Host names served, set by launch()
+    sessions: SessionTimes | None = None  # when each page login was made, set by launch()
 
     def launch(self, **overrides: object) -> tuple[object, str, str | None]:
         """Start the worker and the web server; returns Gradio's (app, local_url, share_url)."""
@@ -39,7 +41,7 @@ class App:
         from api.hidden_files import HiddenFiles
         from api.hosts import AllowedHosts, HostCheck
         from api.origin import SameOriginWrites
-        from api.sessions import LoginGuard
+        from api.sessions import LoginGuard, SessionTimes
         from ui.layout import launch_kwargs
 
         self.studio.start()
@@ -53,13 +55,13 @@ class App:
         self.hosts = AllowedHosts.for_server(
             self.settings.host, listen=self.settings.listen, extra=self.settings.allowed_hosts
         )
-        session_seconds = self.settings.session_hours * 3600
+        self.sessions = SessionTimes(self.settings.session_hours * 3600)
         kwargs["app_kwargs"] = {
             "middleware": [  # outermost first: an unknown Host is refused before anything else looks at it
                 Middleware(HostCheck, hosts=self.hosts),
                 Middleware(SameOriginWrites),
                 Middleware(HiddenFiles, roots=[self.settings.outputs_dir]),  # no dot-files from outputs/
-                Middleware(LoginGuard, throttle=self.throttle, session_seconds=session_seconds),
+                Middleware(LoginGuard, throttle=self.throttle, sessions=self.sessions),
             ],
         }
         if self.users or self.api_users:  # the list of every route is for those who may use them

@@ -46,22 +46,45 @@ def too_many_logins(seconds: int) -> JSONResponse:
     )
 
 
+class SessionTimes:
+    """When each session token was issued, and whether it is past the limit. Thread-safe."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.time) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._issued: dict[str, float] = {}  # session token → when it was issued
+        self._lock = threading.Lock()
+
+    def issued(self, token: str) -> None:
+        now = self.clock()
+        with self._lock:
+            self._issued[token] = now
+            for old, when in list(self._issued.items()):
+                if now - when > self.seconds:
+                    del self._issued[old]
+
+    def expired(self, tokens: list[str]) -> list[str]:
+        """Those of `tokens` past the limit (forgotten here from now on)."""
+        now = self.clock()
+        with self._lock:
+            gone = [t for t in tokens if t in self._issued and now - self._issued[t] > self.seconds]
+            for token in gone:
+                del self._issued[token]
+        return gone
+
+    def forget(self, tokens: list[str]) -> None:
+        with self._lock:
+            for token in tokens:
+                self._issued.pop(token, None)
+
+
 class LoginGuard:
     """ASGI middleware around Gradio's login, logout and session cookie (see the module's docstring)."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        throttle: LoginThrottle,
-        session_seconds: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, app: ASGIApp, throttle: LoginThrottle, sessions: SessionTimes) -> None:
         self.app = app
         self.throttle = throttle
-        self.session_seconds = session_seconds
-        self._clock = clock
-        self._issued: dict[str, float] = {}  # session token → when it was issued
-        self._lock = threading.Lock()
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,20 +150,13 @@ class LoginGuard:
 
     def _with_max_age(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The response's session cookies with a Max-Age; their token is recorded with the time it was issued."""
-        now = self._clock()
-        max_age = int(self.session_seconds)
+        max_age = int(self.sessions.seconds)
         changed = []
         for key, value in headers:
             if key.lower() == b"set-cookie" and value.startswith(COOKIE_PREFIX.encode()):
-                token = value.split(b"=", 1)[1].split(b";", 1)[0].decode("latin-1")
-                with self._lock:
-                    self._issued[token] = now
+                self.sessions.issued(value.split(b"=", 1)[1].split(b";", 1)[0].decode("latin-1"))
                 value = value + f"; Max-Age={max_age}".encode()
             changed.append((key, value))
-        with self._lock:
-            for token, issued in list(self._issued.items()):
-                if now - issued > self.session_seconds:
-                    del self._issued[token]
         return changed
 
     # -- sessions --------------------------------------------------------------------------------------------
@@ -149,15 +165,8 @@ class LoginGuard:
         tokens = _session_tokens(scope)
         if not tokens:
             return
-        now = self._clock()
         table = getattr(scope.get("app"), "tokens", None)
-        with self._lock:
-            expired = [
-                t for t in tokens if t in self._issued and now - self._issued[t] > self.session_seconds
-            ]
-            for token in expired:
-                del self._issued[token]
-        for token in expired:
+        for token in self.sessions.expired(tokens):
             if isinstance(table, dict):
                 table.pop(token, None)
 
@@ -177,9 +186,7 @@ class LoginGuard:
             for token, user in list(table.items()):  # every session of the user, as Gradio's own logout does
                 if user in users:
                     table.pop(token, None)
-        with self._lock:
-            for token in tokens:
-                self._issued.pop(token, None)
+        self.sessions.forget(tokens)
         response = RedirectResponse(url=scope.get("root_path", "") + "/", status_code=303)
         cookie_id = getattr(app, "cookie_id", None)
         if cookie_id is not None:
