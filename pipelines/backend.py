@@ -263,7 +263,7 @@ class LocalBackend:
                     device=self.manager.device.device,
                     cache=self.upscalers,
                 )
-            scoped.enter_context(swapped_vae([pipe, *([img2img] if hires else [])], vae))
+            scoped.enter_context(swapped_vae([base, pipe, *([img2img] if hires else [])], vae))
             model_hash = self._model_hash(entry)
             for batch in range(request.batch_count):
                 # 2. the seeds of this batch: image i of the job uses seed + i

@@ -79,7 +79,13 @@ class _ClipSkipProvider(EmbeddingsProvider):
             raise ValueError(
                 f"clip skip {self.clip_skip}: this model's text encoder has only {len(hidden) - 1} layers"
             )
-        return self.text_encoder.text_model.final_layer_norm(hidden[-self.clip_skip])
+        encoder = self.text_encoder
+        norm = (
+            encoder.text_model.final_layer_norm
+            if hasattr(encoder, "text_model")
+            else encoder.final_layer_norm
+        )
+        return norm(hidden[-self.clip_skip])
 
 
 def _providers(pipe: DiffusionPipeline, sdxl: bool, clip_skip: int = 1) -> list[EmbeddingsProvider]:
