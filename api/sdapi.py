@@ -12,8 +12,9 @@ Differences from A1111, on purpose:
   and an admin (`:admin` in the auth file) with no job of their own stops whichever job is running;
   `sd_model_checkpoint` set through `/options` is the caller's own choice, not a server-wide switch.
 - Bad values are refused with 422 and a readable `detail` instead of being clamped; unknown body fields
-  are ignored as A1111 ignores them, and A1111 features we lack (hires fix, face restoration, scripts)
-  are ignored with a line in the answer's `info["warnings"]`. `styles` are applied as in A1111 (the
+  are ignored as A1111 ignores them; work we cannot do (an unknown script, always-on scripts) gets 422, and
+  `initial_noise_multiplier` other than 1 a line in the answer's `info["warnings"]`. The scripts `sd upscale`,
+  `x/y/z plot` and `prompts from file or textbox` run (api/scripts.py). `styles` are applied as in A1111 (the
   styles of `presets/styles.csv` and `presets/user/styles.csv`); an unknown style name gets 422.
 - `/skip` stops the caller's job like `/interrupt` (there is no per-image skip); finished images are kept.
 - Images are never fetched from URLs; bodies over 60 MB get 413, JSON nested deeper than 64 levels 422.
