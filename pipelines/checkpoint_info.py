@@ -141,5 +141,20 @@ def classify_file(path: Path) -> CheckpointInfo:
     try:
         shapes = read_shapes(path)
     except Exception as error:
-        return CheckpointInfo(None, refused=f"unreadable .safetensors file ({type(error).__name__}: {error})")
+        return CheckpointInfo(None, refused=_unreadable(error))
     return classify_shapes(shapes)
+
+
+def header_refusal(path: Path) -> str | None:
+    """Why a ``.safetensors`` file (a checkpoint or an add-on such as a LoRA) cannot be used because its header
+    cannot be read — a header length beyond the file or the format's limit, bad JSON, bad offsets — else None.
+    Reads the header only, as a scan does for checkpoints."""
+    try:
+        read_shapes(path)
+    except Exception as error:
+        return _unreadable(error)
+    return None
+
+
+def _unreadable(error: Exception) -> str:
+    return f"unreadable .safetensors file ({type(error).__name__}: {error})"

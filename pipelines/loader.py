@@ -105,9 +105,18 @@ def load_pipeline(
     return pipe
 
 
+def shown_path(entry: ModelEntry) -> str:
+    """Where a model lives as users see it, relative to models/ (never the server's absolute path)."""
+    if entry.source == "hub" or entry.path is None:
+        return f"the local Hub copy of {entry.name}"
+    return f"models/{entry.name}{entry.path.suffix if entry.source == 'file' else ''}"
+
+
 def _require_path(entry: ModelEntry) -> Path:
     if entry.path is None or not entry.path.exists():
-        raise ModelLoadError(f"Model {entry.name!r}: {entry.path} no longer exists; rescan the models folder")
+        raise ModelLoadError(
+            f"Model {entry.name!r}: {shown_path(entry)} no longer exists; rescan the models folder"
+        )
     return entry.path
 
 
@@ -415,7 +424,7 @@ def _folder_variant(folder: Path) -> str | None:
 def _load_folder(entry: ModelEntry, folder: Path, dtype: torch.dtype) -> DiffusionPipeline:
     if not (folder / "model_index.json").is_file():
         raise ModelLoadError(
-            f"Model {entry.name!r}: {folder} has no model_index.json (not a diffusers folder)"
+            f"Model {entry.name!r}: {shown_path(entry)} has no model_index.json (not a diffusers folder)"
         )
     family, inpaint, refused = folder_family(folder)  # the folder may have changed since the scan
     if refused or family is None:
@@ -431,7 +440,10 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype: torch.dtype) -> Diffusi
             **_pipeline_kwargs(family),
         )
     except Exception as error:
-        raise ModelLoadError(f"Model {entry.name!r} could not be loaded from {folder}: {error}") from error
+        reason = str(error).replace(str(folder), shown_path(entry))  # no server paths in what users see
+        raise ModelLoadError(
+            f"Model {entry.name!r} could not be loaded from {shown_path(entry)}: {reason}"
+        ) from error
 
 
 def _hub_offline() -> bool:

@@ -34,6 +34,7 @@ from pathlib import Path
 from diffusers import DiffusionPipeline
 
 from core.prompt_syntax import LoraTag, validate_lora_name
+from pipelines.checkpoint_info import header_refusal
 from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, pickle_refusal
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class LoraLibrary:
         entry = _find(self.entries(), name) or _find(self.scan(), name)
         if entry is None:
             usable = ", ".join(e.name for e in self.usable())
-            where = self.models_dir / "Lora"
+            where = "models/Lora"  # as users see it: never the server's absolute path
             raise LoraError(
                 f"Unknown LoRA {name!r}. "
                 + (
@@ -171,7 +172,7 @@ def _scan_folder(root: Path) -> list[LoraEntry]:
             if filename.startswith("."):
                 continue
             if suffix == SAFETENSORS_SUFFIX:
-                entries.append(LoraEntry(path.stem, path))
+                entries.append(LoraEntry(path.stem, path, header_refusal(path)))  # a bad header: refused now
             elif suffix in PICKLE_SUFFIXES:
                 entries.append(LoraEntry(path.stem, path, pickle_refusal(suffix)))
     return entries

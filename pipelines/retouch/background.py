@@ -120,7 +120,7 @@ def _segmenters(models_dir: str | Path) -> dict[str, Path]:
 
 
 def _find_segmenter(models_dir: str | Path, segmenters: dict[str, Path], model: str) -> Path:
-    folder = Path(models_dir) / SEGMENTER_FOLDER
+    folder = f"models/{SEGMENTER_FOLDER}"  # as users see it: never the server's absolute path
     return pick_model_file(
         segmenters,
         model,

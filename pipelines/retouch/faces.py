@@ -134,7 +134,7 @@ def _restorers(models_dir: str | Path) -> dict[str, Path]:
 
 def _find(models_dir: str | Path, model: str) -> Path:
     restorers = _restorers(models_dir)
-    folder = Path(models_dir) / FACE_FOLDERS[0]
+    folder = f"models/{FACE_FOLDERS[0]}"  # as users see it: never the server's absolute path
     return pick_model_file(
         restorers,
         model,
