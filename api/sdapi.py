@@ -2,15 +2,17 @@
 
 Every generation goes through `Studio.submit` like a click in the UI: the same request models validate
 it, the same fair queue orders it, and its images are saved to the gallery (there is no "don't save": the
-gallery is the record of what was made; `save_images` is accepted and has no effect). The images a route
-returns are those saved files, PNGs that carry their `parameters` chunk.
+gallery is the record of what was made; `save_images` and the `samples_save` option are accepted and have no
+effect). The images a route returns are those saved files, PNGs that carry their `parameters` chunk, re-encoded
+when the caller's `samples_format` option asks for JPEG or WebP (api/options.py).
 
 Differences from A1111, on purpose:
 
 - Logins: when the app has users, every route needs HTTP Basic auth and jobs belong to that user.
   `/progress` only ever shows the caller's own job; `/interrupt` and `/skip` stop the caller's own job,
   and an admin (`:admin` in the auth file) with no job of their own stops whichever job is running;
-  `sd_model_checkpoint` set through `/options` is the caller's own choice, not a server-wide switch.
+  `/options` are the caller's own (studio/options.py), `sd_model_checkpoint` included; server-wide keys
+  (output folders, caches) only admins may change (403). Unknown option keys and wrong types get 422.
 - Bad values are refused with 422 and a readable `detail` instead of being clamped; unknown body fields
   are ignored as A1111 ignores them; work we cannot do (an unknown script, always-on scripts) gets 422, and
   `initial_noise_multiplier` other than 1 a line in the answer's `info["warnings"]`. The scripts `sd upscale`,
