@@ -490,7 +490,9 @@ class Studio(StudioGroups):
         return self.gallery.get(image_id)
 
     # Changes are checked first (studio.roles): a picture is its author's; NotAllowed names whose it is.
-    def _check_pictures(self, ids: Sequence[int], user: str, verb: str) -> None:
+    def check_pictures(self, ids: Sequence[int], user: str, verb: str) -> None:
+        """NotAllowed unless `user` may `verb` ("delete", ...) every one of these pictures. The actions check
+        this themselves; the page also asks first, so that a refusal leaves its widgets as they are."""
         if self.is_admin(user):
             return
         others = [
@@ -504,23 +506,27 @@ class Studio(StudioGroups):
     def set_favourite(self, ids: Sequence[int], value: bool, *, user: str) -> int:
         """Star or unstar pictures. A star is the author's pick, seen by everyone: only the author (or an admin)
         may set it."""
-        self._check_pictures(ids, user, "star or unstar")
+        self.check_pictures(ids, user, "star or unstar")
         return self.gallery.set_favourite(ids, value)
 
     def delete_images(self, ids: Sequence[int], *, user: str) -> list[str]:
         """Move pictures to their author's trash; returns the keys `restore_images` takes to undo it. Only the
         author or an admin may (NotAllowed, before anything moves)."""
-        self._check_pictures(ids, user, "delete")
+        self.check_pictures(ids, user, "delete")
         return self.gallery.delete(ids)
 
-    def restore_images(self, keys: Sequence[str], *, user: str) -> list[GalleryImage]:
-        """Undo a delete: only pictures from `user`'s own trash (any trash for an admin)."""
+    def check_restore(self, keys: Sequence[str], user: str) -> None:
+        """NotAllowed unless every trashed picture these keys name is `user`'s (or `user` is an admin)."""
         if not self.is_admin(user):
             others = [
                 a for a in self.gallery.trash_authors(keys).values() if not may_change(a, user, admin=False)
             ]
             if others:
                 raise refuse_pictures(others, "restore")
+
+    def restore_images(self, keys: Sequence[str], *, user: str) -> list[GalleryImage]:
+        """Undo a delete: only pictures from `user`'s own trash (any trash for an admin)."""
+        self.check_restore(keys, user)
         return self.gallery.restore(keys)
 
     def empty_trash(self, *, user: str, everyone: bool = False) -> int:
@@ -558,7 +564,8 @@ class Studio(StudioGroups):
 
     # A user preset or style is its author's: only they or an admin may change it (NotAllowed otherwise);
     # shipped ones are read-only here, and one without an author is the team's (admins only).
-    def _check_preset(self, name: str, user: str, verb: str) -> Preset:
+    def check_preset(self, name: str, user: str, verb: str) -> Preset:
+        """The preset, if `user` may `verb` it (NotAllowed otherwise; PresetError when there is none)."""
         entry = self.presets_book.entry(name)
         if not entry.shipped and not may_change(entry.preset.author, user, admin=self.is_admin(user)):
             raise NotAllowed(
@@ -571,21 +578,26 @@ class Studio(StudioGroups):
         """Save `preset` as `user`'s. Replacing one is for its author or an admin (who leaves it its author)."""
         author = user
         if replace and preset.name in {p.name for p in self.presets_book.presets()}:
-            author = self._check_preset(preset.name, user, "replace").author or user
+            author = self.check_preset(preset.name, user, "replace").author or user
         return self.presets_book.save(preset.model_copy(update={"author": author}), replace=replace)
 
     def rename_preset(self, old: str, new: str, *, user: str) -> Preset:
-        self._check_preset(old, user, "rename")
+        self.check_preset(old, user, "rename")
         return self.presets_book.rename(old, new)
 
     def delete_preset(self, name: str, *, user: str) -> None:
-        self._check_preset(name, user, "delete")
+        self.check_preset(name, user, "delete")
         self.presets_book.delete(name)
 
     def import_styles(self, data: bytes, fmt: str = "auto", *, user: str) -> list[Style]:
         """Add the file's new and changed styles to the team's styles, as `user`'s (unchanged ones are skipped);
         returns them. Changing a style that is not theirs (a shipped one, the team's or another user's) is for
         admins: otherwise NotAllowed, naming them, and nothing is imported."""
+        changed = self.styles_to_import(data, fmt, user=user)
+        return self.presets_book.add_styles(changed, owner=user) if changed else []
+
+    def styles_to_import(self, data: bytes, fmt: str = "auto", *, user: str) -> list[Style]:
+        """The file's new and changed styles, if `user` may import them (see `import_styles`); changes nothing."""
         incoming = read_styles(data, fmt)
         if not incoming:
             raise StylesFileError("the file has no styles")
@@ -605,7 +617,7 @@ class Studio(StudioGroups):
                     f"change those for the team. Nothing was imported; give your versions new names (e.g. "
                     f"'{taken[0]} ({user})')."
                 )
-        return self.presets_book.add_styles(changed, owner=user) if changed else []
+        return changed
 
     def export_styles(self) -> bytes:
         return self.presets_book.export_styles()

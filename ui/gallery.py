@@ -262,35 +262,54 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
 
     reuse.click(on_reuse, inputs=current, outputs=reuse_outputs, api_visibility="private")
 
+    # Each change is asked for first, in a step with no outputs: a refusal ("not yours") is an error toast that
+    # leaves the grid and the picked picture as they were; the change itself runs only after that step succeeds.
+    def picked(image_ids: list[int] | int | None, nothing: str) -> list[int]:
+        ids = [image_ids] if isinstance(image_ids, int) else list(image_ids or [])
+        if not ids or ids == [0]:
+            raise gr.Error(nothing)
+        return ids
+
+    def may(verb: str, nothing: str):
+        def check(image_ids: list[int] | int | None, request: gr.Request) -> None:
+            with refusals():
+                studio.check_pictures(picked(image_ids, nothing), user_of(request), verb)
+
+        return check
+
+    def guarded(button: gr.Button, check: Any, source: Any) -> Any:
+        return button.click(check, inputs=source, outputs=None, api_visibility="private").success
+
     def on_favourite(image_id: int, ids: list[int], page: int, request: gr.Request, *values: Any):
-        if not image_id:
-            raise gr.Error("Click an image first.")
         image = studio.gallery_image(image_id)
         with refusals():
             studio.set_favourite([image_id], not image.favourite, user=user_of(request))
         gr.Info("Removed from favourites." if image.favourite else "Added to favourites.")
         return show(page, request, *values)
 
-    favourite.click(
+    guarded(favourite, may("star or unstar", "Click an image first."), current)(
         on_favourite, inputs=[current, page_ids, page_no, *filters], outputs=listing, api_visibility="private"
     )
 
     def on_delete(image_ids: list[int] | int, page: int, request: gr.Request, *values: Any):
-        ids = [image_ids] if isinstance(image_ids, int) else list(image_ids or [])
-        if not ids or ids == [0]:
-            raise gr.Error("Pick an image (or tick some under “Select several”) first.")
+        ids = picked(image_ids, "Pick an image (or tick some under “Select several”) first.")
         with refusals():
             keys = studio.delete_images(ids, user=user_of(request))
         gr.Info(f"Moved {len(keys)} image(s) to the trash. Undo brings them back.")
         return (*show(page, request, *values), keys, gr.Button(visible=True), 0, None, "", "")
 
     delete_outputs = [*listing, undo_keys, undo, current, detail, meta, details]
-    delete.click(
+    may_delete = may("delete", "Pick an image (or tick some under “Select several”) first.")
+    guarded(delete, may_delete, current)(
         on_delete, inputs=[current, page_no, *filters], outputs=delete_outputs, api_visibility="private"
     )
-    delete_selected.click(
+    guarded(delete_selected, may_delete, selection)(
         on_delete, inputs=[selection, page_no, *filters], outputs=delete_outputs, api_visibility="private"
     )
+
+    def may_undo(keys: list[str], request: gr.Request) -> None:
+        with refusals():
+            studio.check_restore(keys or [], user_of(request))
 
     def on_undo(keys: list[str], page: int, request: gr.Request, *values: Any):
         with refusals():
@@ -298,7 +317,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         gr.Info(f"Restored {len(restored)} image(s).")
         return (*show(page, request, *values), [], gr.Button(visible=False))
 
-    undo.click(
+    guarded(undo, may_undo, undo_keys)(
         on_undo,
         inputs=[undo_keys, page_no, *filters],
         outputs=[*listing, undo_keys, undo],
@@ -319,13 +338,11 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
     tab.select(admin_tools, outputs=everyone_trash, api_visibility="private", queue=False)
 
     def on_favourite_selected(ids: list[int], page: int, request: gr.Request, *values: Any):
-        if not ids:
-            raise gr.Error("Tick some images first.")
         with refusals():
             studio.set_favourite(ids, True, user=user_of(request))
         return show(page, request, *values)
 
-    fav_selected.click(
+    guarded(fav_selected, may("star or unstar", "Tick some images first."), selection)(
         on_favourite_selected,
         inputs=[selection, page_no, *filters],
         outputs=listing,

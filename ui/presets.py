@@ -293,9 +293,21 @@ def connect(controls: Controls) -> None:
         gr.Info(f"Preset {preset.name!r} saved.")
         return refreshed(preset.name)
 
-    def on_rename(old: str | None, new: str, request: gr.Request) -> tuple[Any, ...]:
-        if not old:
-            raise gr.Error("Pick the preset to rename in the Preset list first.")
+    # Rename, delete and import are asked for first, in a step with no outputs: a refusal (not yours, a
+    # shipped preset, a bad file) is an error toast that leaves the lists as they were.
+    def may_change(verb: str):
+        def check(selected: str | None, request: gr.Request) -> None:
+            if not selected:
+                raise gr.Error(f"Pick the preset to {verb} in the Preset list first.")
+            try:
+                with refusals():
+                    studio.check_preset(selected, user_of(request), verb)
+            except PresetError as exc:
+                raise gr.Error(str(exc)) from None
+
+        return check
+
+    def on_rename(old: str, new: str, request: gr.Request) -> tuple[Any, ...]:
         try:
             with refusals():
                 renamed = studio.rename_preset(old, (new or "").strip(), user=user_of(request))
@@ -303,9 +315,7 @@ def connect(controls: Controls) -> None:
             raise gr.Error(str(exc)) from None
         return refreshed(renamed.name)
 
-    def on_delete(selected: str | None, request: gr.Request) -> tuple[Any, ...]:
-        if not selected:
-            raise gr.Error("Pick the preset to delete in the Preset list first.")
+    def on_delete(selected: str, request: gr.Request) -> tuple[Any, ...]:
         try:
             with refusals():
                 studio.delete_preset(selected, user=user_of(request))
@@ -313,6 +323,14 @@ def connect(controls: Controls) -> None:
             raise gr.Error(str(exc)) from None
         gr.Info(f"Preset {selected!r} deleted.")
         return refreshed(None)
+
+    def may_import(data: bytes | None, request: gr.Request) -> None:
+        if data:
+            try:
+                with refusals():
+                    studio.styles_to_import(data, "auto", user=user_of(request))
+            except (StylesFileError, PresetError) as exc:
+                raise gr.Error(f"Styles not imported: {exc}") from None
 
     def on_import(data: bytes | None, request: gr.Request) -> tuple[Any, ...]:
         if not data:
@@ -337,9 +355,16 @@ def connect(controls: Controls) -> None:
     panel_outputs = [tools.preset, tools.styles, problems]
     private = {"api_visibility": "private", "queue": False}
     save.click(on_save, inputs={name, about, aspect, *targets.values()}, outputs=panel_outputs, **private)
-    rename.click(on_rename, inputs=[tools.preset, name], outputs=panel_outputs, **private)
-    delete.click(on_delete, inputs=[tools.preset], outputs=panel_outputs, **private)
-    upload.upload(on_import, inputs=upload, outputs=[*panel_outputs, upload], **private)
+    asked = {"api_visibility": "private"}  # queued: an error answer of an unqueued event shows no toast
+    rename.click(may_change("rename"), inputs=tools.preset, outputs=None, **asked).success(
+        on_rename, inputs=[tools.preset, name], outputs=panel_outputs, **private
+    )
+    delete.click(may_change("delete"), inputs=tools.preset, outputs=None, **asked).success(
+        on_delete, inputs=[tools.preset], outputs=panel_outputs, **private
+    )
+    upload.upload(may_import, inputs=upload, outputs=None, **asked).success(
+        on_import, inputs=upload, outputs=[*panel_outputs, upload], **private
+    )
     export.click(on_export, outputs=exported, **private)
 
 
