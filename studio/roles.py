@@ -1,6 +1,7 @@
 """Who may change what: a picture, a preset or a user style belongs to its author; only the author or an admin
-may delete, rename, overwrite or star it. Things without an author (shipped presets and styles, pictures and
-presets from before logins existed) are the team's: only admins change them.
+may delete, rename, overwrite or star it. Things without an author (shipped presets and styles, pictures copied
+into outputs/ by hand, presets saved before authors were recorded) are the team's: only admins change them.
+Without logins the one local user is an admin (`Studio.is_admin`).
 
 The Studio asks these questions before every change and raises `NotAllowed` (with a message that says whose
 the thing is and who may change it); the UI shows that message as an error, the HTTP API answers 403 with it.

@@ -5,8 +5,11 @@ spreadsheet. Each refusal is NotAllowed with a message, and nothing of the victi
 from __future__ import annotations
 
 import csv
+import json
+import secrets
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -16,6 +19,7 @@ from core.styles import FORMULA_STARTS, Style, escape_cell, read_styles_csv, une
 from core.users import User, UserBook
 from gallery import Gallery
 from studio import JobState, NotAllowed
+from tests.conftest import served_app
 
 TEAM = UserBook([User("alice", "wonderland"), User("bob", "builder"), User("boss", "bigboss", admin=True)])
 SHIPPED_STYLE = "Flat vector logo"  # in presets/styles.csv
@@ -238,3 +242,88 @@ def test_an_imported_escaped_cell_loses_its_quote(tmp_path: Path):
     data = b"name,prompt,negative_prompt\r\n'=Name,'+prompt,'@neg\r\n"
     (style,) = read_styles_csv(data)
     assert (style.name, style.prompt, style.negative_prompt) == ("=Name", "+prompt", "@neg")
+
+
+# --- an attacker scripting the page's own endpoints --------------------------------------------------------
+
+
+class PageSession:
+    """One logged-in page session driven over raw HTTP, as the page's JavaScript drives it (queue/join and the
+    event stream), so that a step of a chain can be called on its own, skipping the page's checks."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=60)
+        assert self.http.post("/login", data={"username": user, "password": password}).status_code == 200
+        config = self.http.get("/config").json()
+        self.ids = {c["props"]["elem_id"]: c["id"] for c in config["components"] if c["props"].get("elem_id")}
+        self.dependencies = config["dependencies"]
+        self.session = secrets.token_hex(8)
+
+    def first(self, elem_id: str, event: str) -> int:
+        """The index of the first handler of `event` on the element."""
+        target = [self.ids[elem_id], event]
+        return next(i for i, d in enumerate(self.dependencies) if target in d["targets"])
+
+    def then(self, index: int) -> int:
+        """The index of the step that runs after handler `index` succeeds."""
+        return next(
+            i for i, d in enumerate(self.dependencies) if d["trigger_after"] == self.dependencies[index]["id"]
+        )
+
+    def call(self, index: int, data: list) -> dict:
+        """Run handler `index` with `data`; the finished message (`success`, `output`)."""
+        body = {"data": data, "fn_index": index, "session_hash": self.session, "event_data": None}
+        event_id = self.http.post("/gradio_api/queue/join", json=body).json()["event_id"]
+        with self.http.stream(
+            "GET", "/gradio_api/queue/data", params={"session_hash": self.session}
+        ) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    message = json.loads(line[5:])
+                    if message.get("event_id") == event_id and message.get("msg") == "process_completed":
+                        return message
+        raise AssertionError("the event stream ended without an answer")
+
+
+FILTERS = ["", "all", "all", "everyone", False, "", "", "newest first"]  # search … sort: everyone's, newest
+
+
+def test_scripted_calls_that_skip_the_pages_checks_are_refused_too(tiny_models_dir, tmp_path: Path):
+    outputs = tmp_path / "outputs"
+    presets = tmp_path / "outputs-user-presets"
+    presets.mkdir()
+    (presets / "alice.json").write_bytes(preset_json(Preset(name="Alice banner", steps=12, author="alice")))
+    auth = tmp_path / "users.txt"
+    auth.write_text("alice:wonderland\nbob:builder\nboss:bigboss:admin\n")
+    with served_app(tiny_models_dir, outputs, auth_file=[auth]) as (app, url):
+        studio = app.studio
+        hers = _picture(studio.gallery, "alice", 1)
+        trashed = _picture(studio.gallery, "alice", 2)
+        (key,) = studio.delete_images([trashed.id], user="alice")
+        before = _disk(outputs)
+        preset_bytes = (presets / "alice.json").read_bytes()
+
+        bob = PageSession(url, "bob", "builder")
+        listed = bob.call(
+            bob.first("gallery_search", "submit"), FILTERS
+        )  # everyone's pictures, ticks offered
+        assert listed["success"] and studio.gallery.count() == 1
+
+        delete = bob.then(bob.first("gallery_delete_selected", "click"))  # the delete itself, no check first
+        answer = bob.call(delete, [[hers.id], None, *FILTERS])
+        assert not answer["success"] and "alice's" in answer["output"]["error"]
+
+        empty = bob.first("gallery_empty_trash", "click")  # the admins' box, ticked by hand
+        answer = bob.call(empty, [True])
+        assert (
+            not answer["success"] and "only an admin can empty everyone's trash" in answer["output"]["error"]
+        )
+
+        rename = bob.then(bob.first("txt2img_preset_rename", "click"))
+        answer = bob.call(rename, ["Alice banner", "Bob now"])
+        assert not answer["success"] and "only its author or an admin" in answer["output"]["error"]
+        delete_preset = bob.then(bob.first("txt2img_preset_delete", "click"))
+        assert not bob.call(delete_preset, ["Alice banner"])["success"]
+
+        assert _disk(outputs) == before and (outputs / ".trash" / key).is_file()
+        assert (presets / "alice.json").read_bytes() == preset_bytes
