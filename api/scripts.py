@@ -189,9 +189,16 @@ def _axis(
             raise BadRequest(f"script_args: {name}_values must be text")
         values = _csv_items(str(text))
         if key not in _CHOICE_AXES:
-            return Axis(type=key, values=str(text)) if values else None  # ranges as A1111 writes them
+            return _built_axis(name, key, str(text)) if values else None  # ranges as A1111 writes them
     mapped = [_choice(key, value, resolve_model) for value in values]
-    return Axis(type=key, values=_csv_line(mapped)) if mapped else None
+    return _built_axis(name, key, _csv_line(mapped)) if mapped else None
+
+
+def _built_axis(name: str, key: str, values: str) -> Axis:
+    try:
+        return Axis(type=key, values=values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise BadRequest(f"script_args: {name.upper()} values: {describe(exc)}") from None
 
 
 def _choice(key: str, value: str, resolve_model: ModelResolver) -> str:

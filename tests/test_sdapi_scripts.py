@@ -182,3 +182,39 @@ def test_prompt_lines_are_read_as_a1111_reads_them():
     first, second = scripts.prompt_requests(plan, lambda name: name)
     assert (first.steps, first.prompt, first.seed) == (3, "", 5)
     assert (second.prompt, second.steps) == ("plain words", 2)
+
+
+ODD_SCRIPT_ARGS = [
+    ("sd upscale", [None, "x", {}, []]),
+    ("sd upscale", ["", -5, 1, 2]),
+    ("sd upscale", ["", 16, 1, 1e9]),
+    ("sd upscale", ["", 16, 1.5, 2]),
+    ("sd upscale", ["", 16, True, 2]),
+    ("sd upscale", ["", 16, 99, 2]),
+    ("x/y/z plot", [{"a": 1}]),
+    ("x/y/z plot", ["x"] * 18),
+    ("x/y/z plot", [1.5] * 18),
+    ("x/y/z plot", [99, "1-5"]),
+    ("x/y/z plot", [4, "1-1000"]),
+    ("x/y/z plot", [4, "a, b"]),
+    ("x/y/z plot", [0] * 25),
+    ("x/y/z plot", [10, "", "not a list"]),
+    ("x/y/z plot", [10, "", [1, 2]]),
+    ("x/y/z plot", [13, "no-such-model"]),
+    ("prompts from file or textbox", [1, 2, 3, 4]),
+    ("prompts from file or textbox", [False, False, "middle", "x"]),
+    ("prompts from file or textbox", [False, False, "start", "--steps"]),
+    ("prompts from file or textbox", [False, False, "start", '--prompt "unclosed']),
+    ("prompts from file or textbox", [False, False, "start", "--steps 1e9"]),
+    ("prompts from file or textbox", [False, False, "start", "--steps 100000"]),
+    ("prompts from file or textbox", [False, False, "start", "x\n" * 100]),
+    ("prompts from file or textbox", [False, False, "start", "--sd_model nowhere"]),
+]
+
+
+@pytest.mark.parametrize(("script", "args"), ODD_SCRIPT_ARGS)
+def test_odd_script_args_are_refused_with_422_never_a_5xx(http, script, args):
+    body = {"prompt": "x", "script_name": script, "script_args": args, "init_images": [b64(noise())], **SMALL}
+    answer = http.post("/img2img", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"]
