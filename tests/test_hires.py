@@ -238,6 +238,7 @@ def test_a1111_api_hires_and_variation_fields(tiny_models_dir, tmp_path):
         image = Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0])))
         info = json.loads(answer.json()["info"])
         bad = http.post("/txt2img", json={**body, "hr_upscaler": "nope"})
+        kept = http.post("/txt2img", json={**body, "denoising_strength": 0, "hr_upscaler": "Lanczos"})
         wrong_size = http.post("/txt2img", json={**body, "hr_scale": 1.3, "width": 512, "height": 512})
     assert image.size == (128, 128)
     text = info["infotexts"][0]
@@ -248,6 +249,10 @@ def test_a1111_api_hires_and_variation_fields(tiny_models_dir, tmp_path):
     assert info["warnings"] == []
     assert bad.status_code == 500 and "Unknown hires upscaler 'nope'" in bad.text
     assert wrong_size.status_code == 422 and "multiple of 8" in wrong_size.text
+    # A1111 accepts strength 0: no second pass, the upscaled picture is the result
+    assert kept.status_code == 200, kept.text
+    assert Image.open(io.BytesIO(base64.b64decode(kept.json()["images"][0]))).size == (128, 128)
+    assert "Denoising strength: 0" in json.loads(kept.json()["info"])["infotexts"][0]
 
 
 # --- denoising strength 0: no second pass (A1111 keeps the upscaled picture) -----------------------------
