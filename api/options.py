@@ -9,7 +9,7 @@ generation answers with are re-encoded in `samples_format` (the gallery keeps it
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from PIL import Image
@@ -53,14 +53,17 @@ def resolve_vae(name: str, vaes: Sequence[VaeInfo], where: str = "sd_vae") -> st
 
 
 def job_options(
-    stored: Mapping[str, Any], overrides: Mapping[str, Any] | None, vaes: Sequence[VaeInfo]
+    stored: Mapping[str, Any], overrides: Mapping[str, Any] | None, vaes: Callable[[], Sequence[VaeInfo]]
 ) -> tuple[dict[str, Any], list[str]]:
     """The options one job runs with (the user's, overlaid with the known `override_settings`) and warnings
-    for the overrides that change nothing here. OptionsError naming `override_settings.<key>` for a bad value."""
+    for the overrides that change nothing here. OptionsError naming `override_settings.<key>` for a bad value,
+    or `sd_vae` for a VAE that is not (or no longer) there; `vaes` lists them (asked only when one is named)."""
     known = {k: v for k, v in (overrides or {}).items() if k in OPTION_KEYS and k != "sd_model_checkpoint"}
     checked = validated(known, "override_settings.")
     if "sd_vae" in checked:
-        checked["sd_vae"] = resolve_vae(checked["sd_vae"], vaes, "override_settings.sd_vae")
+        checked["sd_vae"] = resolve_vae(checked["sd_vae"], vaes(), "override_settings.sd_vae")
+    elif str(stored.get("sd_vae", "Automatic")) not in OWN_VAE:
+        checked["sd_vae"] = resolve_vae(str(stored["sd_vae"]), vaes(), "sd_vae (your option)")
     ineffective = sorted(k for k in checked if k not in JOB_KEYS)
     warnings = (
         [f"override_settings {ineffective} have no effect here (they are kept only as options)"]

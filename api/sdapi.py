@@ -295,7 +295,7 @@ def build_router(
         overrides = raw.get("override_settings")
         try:
             used, warnings = job_options(
-                studio.options.values(user), overrides if isinstance(overrides, dict) else None, studio.vaes()
+                studio.options.values(user), overrides if isinstance(overrides, dict) else None, studio.vaes
             )
         except OptionsError as exc:
             raise ApiError(422, str(exc)) from None

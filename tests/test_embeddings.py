@@ -114,3 +114,27 @@ def test_layouts_are_read_from_the_header(tmp_path):
     single = describe_file(tmp_path / "diffusers.safetensors")
     assert (single.vectors, single.shape, single.key) == (1, 768, "<cat>")
     assert "not a textual-inversion embedding" in describe_file(tmp_path / "other.safetensors").refused
+
+
+def test_sdxl_embeddings_load_into_both_text_encoders(tmp_path):
+    from diffusers import StableDiffusionXLPipeline
+    from safetensors.torch import save_file
+
+    from pipelines.tiny import build_tiny_components
+
+    clip_l, clip_g = torch.randn(2, 64), torch.randn(2, 128)  # the tiny SDXL encoders' widths
+    (tmp_path / "embeddings").mkdir()
+    save_file({"clip_l": clip_l, "clip_g": clip_g}, str(tmp_path / "embeddings" / "xl-style.safetensors"))
+    [entry] = EmbeddingLibrary(tmp_path).named_in(["xl-style"])
+    pipe = StableDiffusionXLPipeline(**build_tiny_components("sdxl", seed=0), add_watermarker=False)
+    tokens = load_embeddings(pipe, [entry], {})["xl-style"]
+    for encoder, tokenizer, vectors in (
+        (pipe.text_encoder, pipe.tokenizer, clip_l),
+        (pipe.text_encoder_2, pipe.tokenizer_2, clip_g),
+    ):
+        ids = [tokenizer.convert_tokens_to_ids(t) for t in tokens]
+        assert torch.equal(encoder.get_input_embeddings().weight[ids], vectors)
+    sd1_file = tmp_path / "embeddings" / "sd1-style.safetensors"
+    write_embedding(sd1_file, vectors=1)
+    with pytest.raises(ValueError, match="SD 1.x/2.x"):
+        load_embeddings(pipe, [describe_file(sd1_file)], {})
