@@ -26,6 +26,7 @@ from api.a1111 import (
 )
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest
 from core.retouch import RetouchRequest, SdUpscaleOp
+from core.styles import Style, apply_styles
 from core.xyz import MAX_CELLS, Axis, PlotRequest
 
 NO_UPSCALER = "None"  # first in A1111's (and `GET /upscalers`') list: a plain resize
@@ -37,18 +38,31 @@ def _arg(args: Sequence[Any], index: int, default: Any) -> Any:
     return args[index] if len(args) > index and args[index] is not None else default
 
 
-def sd_upscale_request(plan: Plan, upscalers: Sequence[str]) -> RetouchRequest:
+def sd_upscale_request(plan: Plan, upscalers: Sequence[str], styles: Sequence[Style] = ()) -> RetouchRequest:
     """The Retouch SD upscale of the img2img request's picture: upscaled by `scale` with the upscaler (an index
     into `upscalers`, as `GET /upscalers` lists them, or a name), repainted tile by tile (tiles of the request's
-    size, `overlap` px apart) at its denoising strength. The result is the picture's size × scale."""
+    size, `overlap` px apart) at its denoising strength, with the request's prompts (its styles, from the known
+    `styles`, applied). The result is the picture's size × scale."""
     request = plan.request
     if not isinstance(request, Img2ImgRequest) or isinstance(request, InpaintRequest):
         raise BadRequest("script_name: sd upscale runs in img2img, on a picture without a mask")
+    for name in ("tiling", "restore_faces"):
+        if getattr(request, name):
+            raise BadRequest(f"{name}: not available with the sd upscale script; leave it false")
+    prompt, negative = request.prompt, request.negative_prompt
+    if request.styles:
+        known = {style.name: style for style in styles}
+        unknown = [name for name in request.styles if name not in known]
+        if unknown:
+            raise BadRequest(
+                f"styles: unknown style {unknown[0]!r}. Available: {', '.join(sorted(known)) or 'none'}"
+            )
+        prompt, negative = apply_styles(prompt, negative, [known[name] for name in request.styles])
     args = plan.script_args
     overlap, chosen, scale = _arg(args, 1, 64), _arg(args, 2, NO_UPSCALER), _arg(args, 3, 2.0)
     upscaler = _upscaler(chosen, upscalers)
     op_fields = {
-        "model": request.model, "prompt": request.prompt, "negative_prompt": request.negative_prompt,
+        "model": request.model, "prompt": prompt, "negative_prompt": negative,
         "sampler": request.sampler, "schedule_type": request.schedule_type, "steps": request.steps,
         "cfg_scale": request.cfg_scale, "seed": request.seed, "denoising_strength": request.denoising_strength,
         "upscaler": "Lanczos" if upscaler == NO_UPSCALER else upscaler, "scale": scale, "overlap": overlap,

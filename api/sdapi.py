@@ -335,7 +335,9 @@ def build_router(
         """Run the plan's A1111 script through the Studio and wait: what it made, shaped as a finished job."""
         if plan.script == a1111.SD_UPSCALE:  # the Retouch SD upscale of the picture
             upscalers = [a1111_scripts.NO_UPSCALER, *studio.retouch_tools().upscalers]
-            retouch = await run_in_threadpool(a1111_scripts.sd_upscale_request, plan, upscalers)
+            retouch = await run_in_threadpool(
+                a1111_scripts.sd_upscale_request, plan, upscalers, studio.styles()
+            )
             job = await submit_and_wait(studio, retouch, user, "The SD upscale failed.")
             request = plan.request.model_copy(update={"seed": job.request.seed})
             return ScriptResult(list(job.images), job.state, request)

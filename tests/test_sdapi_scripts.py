@@ -218,3 +218,15 @@ def test_odd_script_args_are_refused_with_422_never_a_5xx(http, script, args):
     answer = http.post("/img2img", json=body)
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"]
+
+
+def test_sd_upscale_applies_the_styles_and_refuses_what_it_cannot_do(http):
+    style = http.get("/prompt-styles").json()[0]["name"]
+    body = {"prompt": "x", "init_images": [b64(noise())], "script_name": "sd upscale", "seed": 2, **SMALL}
+    body["script_args"] = ["", 8, "Lanczos", 1.5]
+    styled = http.post("/img2img", json={**body, "styles": [style]})
+    assert styled.status_code == 200, styled.text
+    unknown = http.post("/img2img", json={**body, "styles": ["No such style"]})
+    assert unknown.status_code == 422 and "No such style" in unknown.json()["detail"]
+    tiling = http.post("/img2img", json={**body, "tiling": True})
+    assert tiling.status_code == 422 and "tiling" in tiling.json()["detail"]
