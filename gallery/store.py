@@ -472,6 +472,16 @@ class Gallery:
             files.write_atomic(target, data, durable=False, mtime_ns=mtime_ns)
         return target
 
+    def picture_files(self, image_id: int) -> list[Path]:
+        """The image's PNG and the thumbnails made of it so far (what a viewer may have been handed)."""
+        image = self.get(image_id)
+        made = [self.outputs_dir / thumbs.thumb_relpath(image.relpath, size) for size in thumbs.THUMB_SIZES]
+        try:
+            found = [self._checked_path(image)]
+        except (ImageNotFound, PermissionError):  # its file is gone (or a link): no picture to hand out
+            found = []
+        return [*found, *(path for path in made if path.is_file() and not path.is_symlink())]
+
     def _remove_thumbnails(self, relpath: str) -> None:
         folder = self.outputs_dir / files.THUMBS_DIR
         if not files.is_real_dir(folder) or not files.is_real_dir(folder / relpath.split("/")[0]):

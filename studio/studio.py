@@ -524,6 +524,10 @@ class Studio(StudioGroups):
             if others:
                 raise refuse_pictures(others, "restore")
 
+    def picture_files(self, image_id: int) -> list[Path]:
+        """A picture's file and its thumbnails (so that a front end can drop copies it handed out)."""
+        return self.gallery.picture_files(image_id)
+
     def restore_images(self, keys: Sequence[str], *, user: str) -> list[GalleryImage]:
         """Undo a delete: only pictures from `user`'s own trash (any trash for an admin)."""
         self.check_restore(keys, user)

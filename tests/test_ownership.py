@@ -5,11 +5,8 @@ spreadsheet. Each refusal is NotAllowed with a message, and nothing of the victi
 from __future__ import annotations
 
 import csv
-import json
-import secrets
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -20,6 +17,7 @@ from core.users import User, UserBook
 from gallery import Gallery
 from studio import JobState, NotAllowed
 from tests.conftest import served_app
+from tests.page_session import FILTERS, PageSession
 
 TEAM = UserBook([User("alice", "wonderland"), User("bob", "builder"), User("boss", "bigboss", admin=True)])
 SHIPPED_STYLE = "Flat vector logo"  # in presets/styles.csv
@@ -245,47 +243,6 @@ def test_an_imported_escaped_cell_loses_its_quote(tmp_path: Path):
 
 
 # --- an attacker scripting the page's own endpoints --------------------------------------------------------
-
-
-class PageSession:
-    """One logged-in page session driven over raw HTTP, as the page's JavaScript drives it (queue/join and the
-    event stream), so that a step of a chain can be called on its own, skipping the page's checks."""
-
-    def __init__(self, url: str, user: str, password: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=60)
-        assert self.http.post("/login", data={"username": user, "password": password}).status_code == 200
-        config = self.http.get("/config").json()
-        self.ids = {c["props"]["elem_id"]: c["id"] for c in config["components"] if c["props"].get("elem_id")}
-        self.dependencies = config["dependencies"]
-        self.session = secrets.token_hex(8)
-
-    def first(self, elem_id: str, event: str) -> int:
-        """The index of the first handler of `event` on the element."""
-        target = [self.ids[elem_id], event]
-        return next(i for i, d in enumerate(self.dependencies) if target in d["targets"])
-
-    def then(self, index: int) -> int:
-        """The index of the step that runs after handler `index` succeeds."""
-        return next(
-            i for i, d in enumerate(self.dependencies) if d["trigger_after"] == self.dependencies[index]["id"]
-        )
-
-    def call(self, index: int, data: list) -> dict:
-        """Run handler `index` with `data`; the finished message (`success`, `output`)."""
-        body = {"data": data, "fn_index": index, "session_hash": self.session, "event_data": None}
-        event_id = self.http.post("/gradio_api/queue/join", json=body).json()["event_id"]
-        with self.http.stream(
-            "GET", "/gradio_api/queue/data", params={"session_hash": self.session}
-        ) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data:"):
-                    message = json.loads(line[5:])
-                    if message.get("event_id") == event_id and message.get("msg") == "process_completed":
-                        return message
-        raise AssertionError("the event stream ended without an answer")
-
-
-FILTERS = ["", "all", "all", "everyone", False, "", "", "newest first"]  # search … sort: everyone's, newest
 
 
 def test_scripted_calls_that_skip_the_pages_checks_are_refused_too(tiny_models_dir, tmp_path: Path):

@@ -13,6 +13,7 @@ from PIL import Image
 from gallery import Gallery, ImageNotFound
 from gallery.thumbs import THUMB_SIZES
 from tests.conftest import served_app
+from tests.page_session import FILTERS, PageSession
 
 SECRET_WORD = "zqxjkoalavermilion"
 SECRET_PROMPT = f"confidential launch brief, {SECRET_WORD} mascot holding the 2027 product"
@@ -55,7 +56,9 @@ def test_a_picture_deleted_for_good_leaves_its_prompt_nowhere_under_outputs(gall
     gallery.thumbnail(secret.id, 256)
     assert gallery.search(SECRET_WORD) == [secret]
     gallery.delete([secret.id])
-    assert _holders(outputs, SECRET_WORD.encode()) != []  # still in the trash (and the index files): undo works
+    assert (
+        _holders(outputs, SECRET_WORD.encode()) != []
+    )  # still in the trash (and the index files): undo works
 
     assert gallery.empty_trash() == 1
     for needle in (SECRET_PROMPT.encode(), SECRET_WORD.encode(), b"confidential launch brief"):
@@ -140,7 +143,39 @@ def test_the_file_route_never_serves_the_index_the_trash_or_any_dotfile(served):
                     response = http.request(method, f"{route}{outputs}/{relpath}")
                     assert response.status_code in (403, 404), (method, route, relpath, response.status_code)
                     assert SECRET_WORD.encode() not in response.content
-                    assert b"SQLite format" not in response.content and b"private notes" not in response.content
+                    assert (
+                        b"SQLite format" not in response.content and b"private notes" not in response.content
+                    )
         # the pictures themselves are still served
         picture = http.get(f"/gradio_api/file={outputs}/{kept.relpath}")
         assert picture.status_code == 200 and picture.content == (outputs / kept.relpath).read_bytes()
+
+
+def _file_url(value: dict) -> str:
+    """The served path of a file value the page was handed (`/gradio_api/file=…`)."""
+    return "/gradio_api/file=" + value["url"].split("/gradio_api/file=", 1)[1]
+
+
+def test_the_copies_the_page_was_served_go_with_a_deleted_picture(served):
+    app, url = served
+    picture = _save(app.studio.gallery, 11, SECRET_PROMPT)
+    page = PageSession(url)
+    listed = page.call(page.first("gallery_search", "submit"), [SECRET_WORD, *FILTERS[1:]])
+    assert listed["success"], listed
+    (tile,) = listed["output"]["data"][0]  # the grid: one thumbnail, served from Gradio's copy of it
+    picked = page.call(page.first("gallery_grid", "select"), [None], event_data={"index": 0, "value": None})
+    assert picked["success"], picked
+    detail = picked["output"]["data"][2]  # the picked picture, a copy of the PNG (prompt and all)
+    served_copies = [_file_url(tile["image"]), _file_url(detail)]
+    with httpx.Client(base_url=url, timeout=20) as http:
+        assert [http.get(u).status_code for u in served_copies] == [200, 200]
+        assert SECRET_WORD.encode() in http.get(served_copies[1]).content
+
+        delete = page.first("gallery_delete", "click")
+        assert page.call(delete, [None])["success"]  # the check: the local user may
+        assert page.call(page.then(delete), [None, None, *FILTERS])["success"]
+        assert picture.relpath not in {i.relpath for i in app.studio.recent_images()}
+        for copy in served_copies:
+            response = http.get(copy)
+            assert response.status_code in (403, 404), copy
+            assert SECRET_WORD.encode() not in response.content

@@ -19,7 +19,7 @@ from core.pnginfo import read_text_chunks
 from core.styles import Style
 from gallery.query import GalleryQuery
 from studio import Studio
-from ui import xyz
+from ui import cache_copies, xyz
 from ui.common import refusals, user_of
 from ui.txt2img import TabParts
 
@@ -293,8 +293,10 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
 
     def on_delete(image_ids: list[int] | int, page: int, request: gr.Request, *values: Any):
         ids = picked(image_ids, "Pick an image (or tick some under “Select several”) first.")
+        copies = cache_copies.locate(path for image_id in ids for path in studio.picture_files(image_id))
         with refusals():
             keys = studio.delete_images(ids, user=user_of(request))
+        cache_copies.remove(copies)  # the copies the page was served go with the picture
         gr.Info(f"Moved {len(keys)} image(s) to the trash. Undo brings them back.")
         return (*show(page, request, *values), keys, gr.Button(visible=True), 0, None, "", "")
 
