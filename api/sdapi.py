@@ -343,20 +343,22 @@ def build_router(
             return ScriptResult(list(job.images), job.state, request)
         if plan.script == a1111.XYZ_PLOT:  # the grid first, then (include_lone_images) the cells
             plot, lone_images = await run_in_threadpool(a1111_scripts.xyz_plot, plan, resolve_model)
-            group = await run_group(lambda: studio.run_plot(plot, user))
+            group = await run_group(lambda: studio.run_plot(plot, user), user)
             images = [group.grid, *(group.cell_images if lone_images else [])] if group.grid else group.images
         else:  # prompts from file or textbox: one job per line
             requests = await run_in_threadpool(a1111_scripts.prompt_requests, plan, resolve_model)
-            group = await run_group(lambda: studio.submit_group(requests, user, kind="prompts"))
+            group = await run_group(lambda: studio.submit_group(requests, user, kind="prompts"), user)
             images = group.images
         request = plan.request.model_copy(update={"seed": images[0].seed}) if images else plan.request
         return ScriptResult(images, group.state, request)
 
-    async def run_group(start: Callable[[], JobGroup]) -> JobGroup:
+    async def run_group(start: Callable[[], JobGroup], user: str) -> JobGroup:
         try:
             group = await run_in_threadpool(start)
         except UnknownModel as exc:
             raise ApiError(422, str(exc)) from None
+        except TooManyQueued as exc:  # a script's job group counts as one waiting job of the caller
+            raise ApiError(429, str(exc), headers={"Retry-After": _retry_after(studio, user)}) from None
         except ValueError as exc:  # a plot the Studio cannot run (PlotError)
             raise BadRequest(str(exc)) from None
         while not group.wait(0):

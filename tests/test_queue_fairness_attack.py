@@ -120,6 +120,12 @@ def test_a_flooding_user_gets_429_while_others_still_get_in_and_go_first(served,
         assert refused.status_code == 429, refused.text
         assert "4 jobs waiting" in refused.json()["detail"]
         assert int(refused.headers["Retry-After"]) >= 1
+        script = {
+            "prompt": "x",
+            "script_name": "prompts from file or textbox",
+            "script_args": [False, False, "start", "a\nb"],
+        }
+        assert alice.post("/sdapi/v1/txt2img", json={**script, **SMALL}).status_code == 429  # a job group too
         assert alice.get("/easel/v1/queue").json() == {"waiting": LIMIT, "limit": LIMIT, "running": True}
     # 3. the page (gradio_client goes through the same handlers as the browser) says so too
     client = Client(url, auth=("alice", LOGINS["alice"]), verbose=False)
