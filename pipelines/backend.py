@@ -233,7 +233,6 @@ class LocalBackend:
         embeddings = self.embedding_library.named_in([prompt, request.negative_prompt])
         addon_params = {
             **self.vae_library.infotext_pairs(vae_entry),
-            **self.embedding_library.infotext_pairs(embeddings),
             **_option_params(request),
         }
         with (
@@ -246,7 +245,10 @@ class LocalBackend:
             pipe = task_pipeline(self.manager, base, entry, request.task)
             state = self.manager.model_state(base)
             if embeddings:
-                tokens = load_embeddings(base, embeddings, state)
+                tokens = load_embeddings(base, embeddings, state)  # those that fit the model
+                addon_params.update(
+                    self.embedding_library.infotext_pairs([e for e in embeddings if e.name in tokens])
+                )
                 encoded = encoded.model_copy(
                     update={
                         "prompt": rewrite_prompt(encoded.prompt, tokens),

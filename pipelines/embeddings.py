@@ -34,10 +34,6 @@ STATE_KEY = "embeddings"  # where a cached model's loaded embeddings live in the
 _SDXL_KEYS = ("clip_l", "clip_g")
 
 
-class EmbeddingError(ValueError):
-    """An embedding cannot be used; the message says why."""
-
-
 @dataclass(frozen=True)
 class EmbeddingEntry:
     name: str
@@ -167,20 +163,19 @@ def load_embeddings(
     pipe: DiffusionPipeline, entries: Sequence[EmbeddingEntry], state: dict[str, Any]
 ) -> dict[str, list[str]]:
     """Load `entries` into `pipe`'s text encoder(s), each once per model (kept in `state`, the manager's per-model
-    dict); returns each name's tokens. EmbeddingError when one does not fit the model."""
+    dict); returns each loaded name's tokens. One that does not fit the model (another family, another width) is
+    skipped, as A1111 skips it: its name stays plain text in the prompt."""
     from safetensors.torch import load_file
 
     loaded: dict[str, list[str]] = state.setdefault(STATE_KEY, {})
-    sdxl_model = getattr(pipe, "text_encoder_2", None) is not None
     tokens: dict[str, list[str]] = {}
     for entry in entries:
         token = _token(entry)
         if token not in loaded:
-            if entry.sdxl != sdxl_model:
-                kind = "SDXL" if entry.sdxl else "SD 1.x/2.x"
-                raise EmbeddingError(
-                    f"embedding {entry.name!r} is made for {kind} models; this model is not one"
-                )
+            problem = misfit(pipe, entry)
+            if problem is not None:
+                log.warning("%s; the name is left as text in the prompt", problem)
+                continue
             tensors = load_file(entry.path)
             pairs = (
                 [(tensors["clip_l"], pipe.text_encoder, pipe.tokenizer),
@@ -188,12 +183,6 @@ def load_embeddings(
                 if entry.sdxl
                 else [(tensors[entry.key], pipe.text_encoder, pipe.tokenizer)]
             )  # fmt: skip
-            for vectors, encoder, _ in pairs:
-                if vectors.shape[-1] != _text_width(encoder):
-                    raise EmbeddingError(
-                        f"embedding {entry.name!r} has {vectors.shape[-1]}-wide vectors; this model's text encoder "
-                        f"takes {_text_width(encoder)}"
-                    )
             for vectors, encoder, tokenizer in pairs:
                 vectors = vectors.reshape(-1, vectors.shape[-1]).to(encoder.dtype)
                 pipe.load_textual_inversion(vectors, token=token, text_encoder=encoder, tokenizer=tokenizer)
@@ -202,6 +191,18 @@ def load_embeddings(
             log.info("loaded embedding %s (%d vector(s))", entry.name, count)
         tokens[entry.name] = loaded[token]
     return tokens
+
+
+def misfit(pipe: DiffusionPipeline, entry: EmbeddingEntry) -> str | None:
+    """Why `entry` cannot be used with `pipe` (another family, another text encoder width), else None."""
+    sdxl_model = getattr(pipe, "text_encoder_2", None) is not None
+    if entry.sdxl != sdxl_model:
+        kind = "SDXL" if entry.sdxl else "SD 1.x/2.x"
+        return f"embedding {entry.name!r} is made for {kind} models; this model is not one"
+    width = _text_width(pipe.text_encoder) + (_text_width(pipe.text_encoder_2) if sdxl_model else 0)
+    if entry.shape != width:
+        return f"embedding {entry.name!r} is {entry.shape} wide; this model's text encoder takes {width}"
+    return None
 
 
 def rewrite_prompt(text: str, tokens: Mapping[str, Sequence[str]]) -> str:

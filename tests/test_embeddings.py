@@ -67,11 +67,10 @@ def test_an_embedding_named_in_the_prompt_changes_the_picture_and_nothing_else(s
     assert "TI hashes" in negative_info  # negative prompts use embeddings too
 
 
-def test_an_embedding_of_another_width_fails_the_job_with_a_clear_message(served):
+def test_an_embedding_that_does_not_fit_the_model_is_skipped_as_in_a1111(served):
     _, client = served
-    response = client.post("/txt2img", json={**SMALL, "prompt": "a wide-one fox"})
-    assert response.status_code == 500
-    assert "64" in response.json()["detail"] and "wide-one" in response.json()["detail"]
+    _, info = generate(client, "a wide-one fox")  # 768 wide; the tiny model's text encoder is 64 wide
+    assert info.startswith("a wide-one fox") and "TI hashes" not in info  # the name stayed plain text
 
 
 def test_loaded_vectors_are_the_files_and_multi_vector_names_expand(tmp_path):
@@ -136,5 +135,4 @@ def test_sdxl_embeddings_load_into_both_text_encoders(tmp_path):
         assert torch.equal(encoder.get_input_embeddings().weight[ids], vectors)
     sd1_file = tmp_path / "embeddings" / "sd1-style.safetensors"
     write_embedding(sd1_file, vectors=1)
-    with pytest.raises(ValueError, match="SD 1.x/2.x"):
-        load_embeddings(pipe, [describe_file(sd1_file)], {})
+    assert load_embeddings(pipe, [describe_file(sd1_file)], {}) == {}  # made for SD 1.x: skipped
