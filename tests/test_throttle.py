@@ -93,3 +93,14 @@ def test_odd_origins_are_never_the_same_origin():
     assert same_origin("http://[::1]:7860", "[::1]:7860")
     for origin in ("http://127.0.0.1:7860.evil.example", "http://[::1", "null", "http://127.0.0.1:99999"):
         assert not same_origin(origin, "127.0.0.1:7860")
+
+
+def test_serving_the_network_answers_to_this_computers_addresses_and_name():
+    import socket
+
+    from app import lan_address
+
+    listening = AllowedHosts.for_server("127.0.0.1", listen=True)
+    assert listening.allows(f"{lan_address()}:7860") and listening.allows(socket.gethostname())
+    local = AllowedHosts.for_server("127.0.0.1", listen=False)
+    assert local.allows("127.0.0.1:7860") and not local.allows(socket.gethostname() + ".local")
