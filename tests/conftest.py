@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -12,6 +11,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+from tests.helpers import served_app  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -67,35 +68,6 @@ def tiny_sd1_pipe():
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def served_app(models_dir: Path, outputs_dir: Path, **settings: object):
-    """The whole app (page, API, worker) served in-process on a free local port: yields (app, base URL)."""
-    from app import create_app
-    from core.settings import Settings
-
-    fields = {
-        "port": free_port(),
-        "device": "cpu",
-        "default_model": "tiny-sd1",
-        "user_presets_dir": outputs_dir.with_name(outputs_dir.name + "-user-presets"),
-        **settings,
-    }
-    app = create_app(Settings(models_dir=models_dir, outputs_dir=outputs_dir, **fields))
-    _, url, _ = app.launch(prevent_thread_lock=True)
-    try:
-        yield app, url.rstrip("/")
-    finally:
-        app.close()
 
 
 @pytest.fixture(scope="module")
