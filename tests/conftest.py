@@ -55,6 +55,43 @@ def make_studio(tiny_models_dir: Path, tmp_path: Path):
         studio.close()
 
 
+@pytest.fixture
+def make_gated_studio(tmp_path: Path):
+    """Build Studios over a GatedBackend (tests/fakes.py), wired as app.py wires them; closed after.
+
+    Returns (studio, backend): the test releases each sampling step, so queue and cancel tests need no timing.
+    """
+    from core.presets import PresetBook
+    from core.settings import Settings
+    from gallery.store import Gallery
+    from studio import Studio
+    from tests.fakes import GatedBackend
+
+    made = []
+
+    def make(**overrides):
+        settings = Settings(
+            models_dir=tmp_path / "models", outputs_dir=tmp_path / "outputs", device="cpu", **overrides
+        )
+        backend = GatedBackend()
+        settings.outputs_dir.mkdir(parents=True, exist_ok=True)
+        studio = Studio(
+            backend,
+            Gallery(settings.outputs_dir),
+            queue_size=settings.queue_size,
+            max_queued_per_user=settings.max_queued_per_user,
+            presets=PresetBook(settings.presets_dir, tmp_path / "user-presets"),
+        )
+        studio.start()
+        made.append((studio, backend))
+        return studio, backend
+
+    yield make
+    for studio, backend in made:
+        backend.open()  # let any job still waiting on a step finish, so the worker stops at once
+        studio.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_sd1_pipe():
     """A tiny SD 1.x pipeline built in memory (for tests of code that takes a loaded pipeline)."""

@@ -1,7 +1,7 @@
 """Studio end to end on tiny checkpoints: queue → backend → pipeline manager → gallery on disk."""
 
 import re
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -100,11 +100,24 @@ def test_same_model_is_not_reloaded_and_switching_keeps_it_cached(make_studio):
 
 
 def test_interrupt_stops_within_a_step_saves_nothing_and_the_next_job_runs(make_studio):
+    """End to end on the tiny model: the real pipeline's step callback honours the cancel."""
     studio = make_studio()
-    long_job = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=1), "local")
-    deadline = time.monotonic() + 120
-    while long_job.step < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    entry = studio.backend.registry.get("tiny-sd1")
+    third_step = threading.Event()
+    with studio.backend.manager.lease(entry) as pipe:
+        calls = []
+
+        def count(module, args):
+            calls.append(1)
+            if len(calls) == 3:
+                third_step.set()
+
+        hook = pipe.unet.register_forward_pre_hook(count)
+    try:
+        long_job = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=64, height=64, seed=1), "local")
+        assert third_step.wait(120), "the job did not reach its third step"
+    finally:
+        hook.remove()
     assert long_job.state is JobState.RUNNING
     studio.cancel(long_job.id, "local")
     cancelled_at = long_job.step
@@ -128,14 +141,15 @@ def test_only_the_owner_can_cancel_or_see_a_job(make_studio):
     assert job.images[0].author == "alice"
 
 
-def test_an_admin_can_cancel_anyones_job(make_studio):
-    studio = make_studio()
-    job = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=3), "alice")
-    while job.state is not JobState.RUNNING:
-        time.sleep(0.01)
-    assert studio.running_job() is job
+def test_an_admin_can_cancel_anyones_job(make_gated_studio):
+    studio, backend = make_gated_studio()
+    job = studio.submit(Txt2ImgRequest(prompt="x", seed=3, **FAST), "alice")
+    (run,) = backend.wait_for_runs(1)
+    assert job.state is JobState.RUNNING and studio.running_job() is job
     studio.cancel(job.id, "root", admin=True)
+    backend.release()  # one more step: the worker sees the cancel after it and closes the run
     assert _done(job, 30).state is JobState.CANCELLED
+    assert run.closed_early and not run.finished and job.images == [] and studio.gallery.count() == 0
 
 
 def test_a_failing_job_reports_a_clear_error_and_the_next_job_runs(make_studio):
@@ -201,36 +215,40 @@ def test_progress_reports_steps_and_a_preview(make_studio):
     assert job.preview is not None and job.preview.size == (8, 8)
 
 
-def test_queue_full_is_a_clear_error_and_nothing_deadlocks(make_studio):
+def test_queue_full_is_a_clear_error_and_nothing_deadlocks(make_gated_studio):
     from studio import QueueFull
 
-    studio = make_studio(queue_size=2)
-    running = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=1), "a")
-    deadline = time.monotonic() + 60
-    while running.state is not JobState.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.01)
+    studio, backend = make_gated_studio(queue_size=2)
+    running = studio.submit(Txt2ImgRequest(prompt="x", seed=1, **FAST), "a")
+    backend.wait_for_runs(1)
+    assert running.state is JobState.RUNNING
     waiting = [studio.submit(Txt2ImgRequest(prompt="y", seed=s, **FAST), u) for s, u in ((2, "a"), (3, "b"))]
     assert [studio.queue_position(j) for j in waiting] == [2, 1]  # b first: a is being served
     with pytest.raises(QueueFull, match="queue is full"):
         studio.submit(Txt2ImgRequest(prompt="z", **FAST), "c")
     studio.cancel(running.id, "a")
+    backend.open()
     for job in waiting:
         assert _done(job).state is JobState.DONE
+    assert _done(running).state is JobState.CANCELLED
     assert studio.gallery.count() == 2
 
 
-def test_jobs_of_several_users_alternate(make_studio):
-    studio = make_studio()
-    blocker = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=1), "a")
-    while blocker.state is not JobState.RUNNING:
-        time.sleep(0.01)
+def test_jobs_of_several_users_alternate(make_gated_studio):
+    studio, backend = make_gated_studio()
+    blocker = studio.submit(Txt2ImgRequest(prompt="x", seed=1, **FAST), "a")
+    backend.wait_for_runs(1)
     a_jobs = [studio.submit(Txt2ImgRequest(prompt="a", seed=s, **FAST), "a") for s in (10, 11, 12)]
     b_jobs = [studio.submit(Txt2ImgRequest(prompt="b", seed=s, **FAST), "b") for s in (20, 21)]
     studio.cancel(blocker.id, "a")
+    backend.open()
     for job in a_jobs + b_jobs:
-        _done(job)
+        assert _done(job).state is JobState.DONE
     order = sorted(a_jobs + b_jobs, key=lambda j: j.started)
     assert [j.user for j in order] == ["b", "a", "b", "a", "a"]  # a just ran, so b goes first
+    assert [(r.request.prompt, r.request.seed) for r in backend.runs[1:]] == [
+        ("b", 20), ("a", 10), ("b", 21), ("a", 11), ("a", 12),
+    ]  # fmt: skip
 
 
 def test_sdxl_checkpoint_generates_through_the_same_path(tmp_path):
@@ -269,17 +287,18 @@ def test_preferred_model_and_latest_job_per_user(make_studio):
     assert studio.latest_job("alice") is job and studio.latest_job("bob") is other
 
 
-def test_waiting_jobs_get_a_start_estimate_once_the_pace_is_known(make_studio):
-    studio = make_studio()
+def test_waiting_jobs_get_a_start_estimate_once_the_pace_is_known(make_gated_studio):
+    studio, backend = make_gated_studio()
     first = studio.submit(Txt2ImgRequest(prompt="x", seed=1, **FAST), "a")
     assert studio.wait_estimate(first) is None or first.state is not JobState.QUEUED
+    backend.release(FAST["steps"])
     _done(first)
-    running = studio.submit(Txt2ImgRequest(prompt="x", steps=150, width=128, height=128, seed=2), "a")
-    while running.state is not JobState.RUNNING:
-        time.sleep(0.01)
+    running = studio.submit(Txt2ImgRequest(prompt="x", seed=2, **FAST), "a")
+    backend.wait_for_runs(2)
     waiting = studio.submit(Txt2ImgRequest(prompt="y", seed=3, **FAST), "b")
     behind = studio.submit(Txt2ImgRequest(prompt="z", seed=4, **FAST), "c")
     first_wait, second_wait = studio.wait_estimate(waiting), studio.wait_estimate(behind)
     assert first_wait is not None and second_wait is not None and second_wait > first_wait >= 0
     studio.cancel(running.id, "a")
+    backend.open()
     assert studio.wait_estimate(_done(waiting)) is None

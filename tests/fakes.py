@@ -1,0 +1,150 @@
+"""A scripted Backend for tests of the queue and cancel logic: each sampling step waits for the test.
+
+`GatedBackend` implements the `core.backend.Backend` protocol without any model. A job's `run` yields one
+`Progress` event per `release()` (or freely once `open()` was called), then one plain `GeneratedImage` per
+image of the request. Closing the iterator early is a cancel, and is recorded. So a test decides exactly
+when a job starts, how far it gets and when it ends — no long real job and no sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from core.backend import (
+    BackendEvent,
+    BackendStatus,
+    EmbeddingInfo,
+    GeneratedImage,
+    JobFailed,
+    LoraInfo,
+    ModelInfo,
+    Progress,
+    RetouchTools,
+    VaeInfo,
+)
+from core.requests import GenerationRequest
+from core.retouch import RetouchRequest
+
+WAIT = 30.0  # seconds a gated step or a test's wait gives up after, so that a broken test fails, never hangs
+
+
+@dataclass
+class Run:
+    """One call of `GatedBackend.run`, as the backend saw it."""
+
+    request: GenerationRequest | RetouchRequest
+    steps_done: int = 0
+    total: int = 0
+    closed_early: bool = False  # the caller closed the iterator before the last event: a cancel
+    finished: bool = False  # every event was yielded
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+class GatedBackend:
+    """A Backend whose jobs advance one sampling step per `release()`; records every run."""
+
+    def __init__(self, models: Sequence[str] = ("tiny-sd1", "tiny-sd1-other")) -> None:
+        self._models = [ModelInfo(name=name, label=name, family="sd1") for name in models]
+        self._steps = threading.Semaphore(0)
+        self._open = threading.Event()
+        self._changed = threading.Condition()
+        self.runs: list[Run] = []
+
+    # -- what a test drives ---------------------------------------------------------------------
+    def release(self, steps: int = 1) -> None:
+        """Let `steps` more sampling steps happen (across whichever jobs run)."""
+        self._steps.release(steps)
+
+    def open(self) -> None:
+        """Let every step of every job, now and later, run without waiting."""
+        self._open.set()
+        self._steps.release(1)  # wake a step that is waiting now
+
+    def wait_for_runs(self, count: int, timeout: float = WAIT) -> list[Run]:
+        """Block until `count` runs have started; the runs so far."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.runs) >= count, timeout):
+                raise AssertionError(f"{count} runs expected, {len(self.runs)} started")
+            return list(self.runs)
+
+    def wait_for_step(self, run: Run, step: int, timeout: float = WAIT) -> None:
+        """Block until `run` has yielded its `step`-th Progress event."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: run.steps_done >= step or run.ended.is_set(), timeout):
+                raise AssertionError(f"run did not reach step {step} (at {run.steps_done})")
+
+    # -- the Backend protocol -------------------------------------------------------------------
+    def run(self, request: GenerationRequest | RetouchRequest) -> Iterator[BackendEvent]:
+        run = Run(request)
+        return self._events(run)
+
+    def _events(self, run: Run) -> Iterator[BackendEvent]:
+        request = run.request
+        images = getattr(request, "image_count", 1)
+        steps = getattr(request, "steps", 1)
+        run.total = steps * images
+        with self._changed:
+            self.runs.append(run)
+            self._changed.notify_all()
+        try:
+            for step in range(1, run.total + 1):
+                self._wait_for_gate()
+                with self._changed:
+                    run.steps_done = step
+                    self._changed.notify_all()
+                yield Progress(step=step, total=run.total)
+            width, height = getattr(request, "width", 64), getattr(request, "height", 64)
+            model = getattr(request, "model", "") or self._models[0].name
+            for i in range(images):
+                seed = request.seed + i
+                yield GeneratedImage(
+                    image=Image.new("RGB", (width, height), (i * 40 % 256, 0, 0)),
+                    seed=seed,
+                    infotext=f"{getattr(request, 'prompt', '')}\nSteps: {steps}, Seed: {seed}, Model: {model}",
+                    model=model,
+                )
+            run.finished = True
+        except GeneratorExit:
+            run.closed_early = True
+            raise
+        finally:
+            with self._changed:
+                run.ended.set()
+                self._changed.notify_all()
+
+    def _wait_for_gate(self) -> None:
+        if self._open.is_set():
+            return
+        if not self._steps.acquire(timeout=WAIT):
+            raise JobFailed("the test never released this step")
+        if self._open.is_set():
+            self._steps.release(1)  # pass the wake-up on to any other waiting step
+
+    def models(self, refresh: bool = False) -> list[ModelInfo]:
+        return list(self._models)
+
+    def loras(self, refresh: bool = False) -> list[LoraInfo]:
+        return []
+
+    def check_loras(self, names: Sequence[str]) -> None:
+        if names:
+            raise ValueError(f"Unknown LoRA {names[0]!r}. Available: none")
+
+    def embeddings(self, refresh: bool = False) -> list[EmbeddingInfo]:
+        return []
+
+    def vaes(self, refresh: bool = False) -> list[VaeInfo]:
+        return []
+
+    def default_model(self) -> str | None:
+        return self._models[0].name if self._models else None
+
+    def status(self) -> BackendStatus:
+        return BackendStatus(device="cpu (gated test backend)")
+
+    def retouch_tools(self, refresh: bool = False) -> RetouchTools:
+        return RetouchTools()
