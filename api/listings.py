@@ -17,8 +17,8 @@ from pydantic import Field
 from starlette.routing import BaseRoute
 
 from api import a1111
+from api.http import ApiError, read_json
 from api.schemas import A1111Body
-from api.sdapi import ApiError, read_json
 from core.backend import EmbeddingInfo, ModelInfo
 from core.images import ImageInputError, decode_image
 from core.settings import Settings
@@ -161,6 +161,14 @@ def add_listing_routes(
 ) -> None:
     """Add the listing routes to the `/sdapi/v1` router. `scripts` is the `/scripts` route's function (so
     `/script-info` lists the same scripts)."""
+    _add_file_listings(router, studio, who, settings=settings)
+    _add_housekeeping_routes(router, who, scripts=scripts)
+
+
+def _add_file_listings(
+    router: APIRouter, studio: Studio, who: Callable[..., str], *, settings: Settings | None
+) -> None:
+    """The command-line flags, embeddings, hypernetworks, upscaler models, VAEs and UNet files."""
 
     @router.get("/cmd-flags")
     def get_cmd_flags(user: str = Depends(who)) -> dict[str, Any]:
@@ -202,6 +210,12 @@ def add_listing_routes(
     @router.get("/sd-modules")
     def sd_modules(user: str = Depends(who)) -> list[dict[str, Any]]:
         return []  # separate UNet files (A1111's sd_unet) are not supported
+
+
+def _add_housekeeping_routes(
+    router: APIRouter, who: Callable[..., str], *, scripts: Callable[..., dict[str, list[str]]]
+) -> None:
+    """The script and extension listings, checkpoint (un)loading, and interrogate."""
 
     @router.get("/script-info")
     def script_info(user: str = Depends(who)) -> list[dict[str, Any]]:

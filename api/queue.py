@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.sdapi import _JsonErrors, _Logins
+from api.http import JsonErrors, Logins
 from core.throttle import LoginThrottle
 from core.users import UserBook
 from studio import JobState, Studio
@@ -20,8 +20,8 @@ QUEUE_PREFIX = "/easel/v1/queue"
 
 def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle | None = None) -> APIRouter:
     """The queue routes over `studio`; with users (non-empty), they need HTTP Basic auth like /sdapi/v1."""
-    router = APIRouter(prefix=QUEUE_PREFIX, tags=["Queue"], route_class=_JsonErrors)
-    who = _Logins(users, throttle)
+    router = APIRouter(prefix=QUEUE_PREFIX, tags=["Queue"], route_class=JsonErrors)
+    who = Logins(users, throttle)
 
     @router.get("")
     def queue(user: str = Depends(who)) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api import a1111
 from api.a1111 import BadRequest
+from api.http import ApiError, JsonErrors, Logins, checked_picture, read_json, submit_and_wait
 from api.schemas import ExtraSingleImageBody, RembgBody
-from api.sdapi import ApiError, _checked_picture, _JsonErrors, _Logins, read_json, submit_and_wait
 from core.backend import RetouchTools
 from core.images import MAX_PIXELS, encode_png
 from core.infotext import INFOTEXT_KEY
@@ -87,7 +87,7 @@ def _result(studio: Studio, job: Job, source: bytes) -> bytes:
 # --- A1111 /sdapi/v1 routes -------------------------------------------------------------------------------
 
 
-def add_sdapi_routes(router: APIRouter, studio: Studio, who: _Logins) -> None:
+def add_sdapi_routes(router: APIRouter, studio: Studio, who: Logins) -> None:
     """Add `/extra-single-image`, `/upscalers` and `/face-restorers` to the `/sdapi/v1` router."""
 
     @router.get("/upscalers")
@@ -168,7 +168,7 @@ def _extras_plan(body: ExtraSingleImageBody, tools: RetouchTools) -> tuple[bytes
             raise BadRequest(f"{field_name}: unknown upscaler {value!r}; available: {names}")
     if (body.upscaler_2 or _NO_UPSCALER) != _NO_UPSCALER and (body.extras_upscaler_2_visibility or 0) > 0:
         raise BadRequest("upscaler_2: blending a second upscaler is not supported; set upscaler_2 to None")
-    data, picture = _checked_picture(body.image, "image")
+    data, picture = checked_picture(body.image, "image")
     geninfo, _ = read_text_chunks(data)
 
     # 3. the new size (A1111: mode 0 scales by a factor, mode 1 covers width × height, then may crop)
@@ -213,8 +213,8 @@ def _extras_plan(body: ExtraSingleImageBody, tools: RetouchTools) -> tuple[bytes
 def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle | None = None) -> APIRouter:
     """`POST /rembg` (the A1111 rembg extension's shape) and `POST /easel/v1/retouch` (a whole chain); wrong
     passwords count in `throttle`."""
-    router = APIRouter(tags=["Retouch"], route_class=_JsonErrors)
-    who = _Logins(users, throttle)
+    router = APIRouter(tags=["Retouch"], route_class=JsonErrors)
+    who = Logins(users, throttle)
 
     @router.post("/rembg")
     async def rembg(request: Request, user: str = Depends(who)) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         → `{"image": b64 PNG}` (RGBA, or the mask with `return_mask`). `model` names a file in models/rembg/;
         "" (or "auto") uses one when present, else the model-free cut-out; "key" always the model-free one."""
         body = a1111.parse_body(RembgBody, await read_json(request))
-        data, _ = await run_in_threadpool(_checked_picture, body.input_image, "input_image")
+        data, _ = await run_in_threadpool(checked_picture, body.input_image, "input_image")
         tools = await run_in_threadpool(studio.retouch_tools)
         name = (body.model or "").strip()
         if name in ("", "auto", "key"):

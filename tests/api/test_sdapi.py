@@ -22,7 +22,8 @@ import webuiapi
 from PIL import Image
 
 from api import a1111
-from api.sdapi import MAX_BODY_BYTES, build_router
+from api.http import MAX_BODY_BYTES
+from api.sdapi import build_router
 from core.backend import JobFailed, ModelInfo, Progress
 from core.infotext import INFOTEXT_KEY
 from core.samplers import SAMPLERS
