@@ -4,7 +4,6 @@ turn widget values into a request, submit it to the Studio and stream its progre
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -16,11 +15,7 @@ from studio import JobState, Studio
 from ui import compare, loras, queue_controls, variation
 from ui import presets as preset_tools
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
-
-Component = gr.components.Component
-
-# Results galleries grow with their pictures (whole, never cropped) instead of scrolling inside a fixed box.
-RESULTS_HEIGHT = "fit-content"
+from ui.controls import RESULTS_HEIGHT, Component, Controls, Results
 
 
 def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> list[tuple[str, str]]:
@@ -30,44 +25,6 @@ def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> li
         for m in studio.models(refresh=refresh)
         if not m.refused and (inpaint or not m.inpaint)
     ]
-
-
-@dataclass
-class Controls:
-    """The left column's common settings; `fields` maps each widget to its request field."""
-
-    model: gr.Dropdown
-    prompt: gr.Textbox
-    negative: gr.Textbox
-    fields: dict[Component, str] = field(default_factory=dict)
-    # added by build_settings
-    seed: gr.Number | None = None
-    width: gr.Slider | None = None
-    height: gr.Slider | None = None
-    reuse_seed: gr.Button | None = None
-    presets: Any = None  # ui.presets.PresetTools: preset picker, styles, aspect ratio
-
-
-@dataclass
-class Results:
-    """The right column: buttons, progress, results and their info."""
-
-    generate: gr.Button
-    interrupt: gr.Button
-    status: gr.HTML
-    preview: gr.Image
-    gallery: gr.Gallery
-    info: gr.Textbox
-    send_img2img: gr.Button
-    send_inpaint: gr.Button
-    send_retouch: gr.Button
-    job_id: gr.State
-    last_seed: gr.State
-    infotexts: gr.State
-    paths: gr.State
-    selected: gr.State  # path of the selected result (the first one until another is clicked)
-    compare: compare.CompareParts | None = None
-    cancel_queued: gr.Button | None = None
 
 
 def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) -> Controls:
@@ -128,6 +85,7 @@ def build_settings(controls: Controls, prefix: str) -> None:
             0, 30, value=7, step=0.5, label="CFG scale",
             info="How strictly to follow the prompt (5–9 is usual)", elem_id=f"{prefix}_cfg",
         )  # fmt: skip
+    assert controls.presets is not None  # build_prompts made them
     preset_tools.build_aspect(controls.presets)
     with gr.Row():
         width = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Width", elem_id=f"{prefix}_width")

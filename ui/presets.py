@@ -11,9 +11,8 @@ import an A1111 styles.csv or Fooocus style JSON, export styles.csv, and see pre
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 from pydantic import ValidationError
@@ -23,9 +22,7 @@ from core.presets import Preset, PresetError, apply_preset
 from core.styles import StylesFileError, apply_styles
 from studio import Studio
 from ui.common import refusals, user_of
-
-if TYPE_CHECKING:
-    from ui.generation import Controls
+from ui.controls import Controls, PresetTools
 
 # Request fields a preset can set, in the order its widgets are updated.
 PRESET_FIELDS = (
@@ -42,20 +39,6 @@ PRESET_FIELDS = (
     "batch_count",
     "styles",
 )
-
-
-@dataclass
-class PresetTools:
-    """The widgets this module adds to a tab (`connect` wires them once the settings exist)."""
-
-    studio: Studio
-    prefix: str
-    preset: gr.Dropdown
-    apply: gr.Button
-    description: gr.Markdown
-    styles: gr.Dropdown
-    final: gr.Textbox
-    aspect: gr.Radio | None = None
 
 
 def preset_choices(studio: Studio) -> list[str]:

@@ -33,7 +33,8 @@ from core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from studio import Job, JobState, Studio
 from ui import queue_controls
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
-from ui.generation import RESULTS_HEIGHT, model_choices
+from ui.controls import RESULTS_HEIGHT
+from ui.generation import model_choices
 from ui.presets import preset_choices, style_choices
 
 Component = gr.components.Component

@@ -9,7 +9,8 @@ import gradio as gr
 from core.requests import Txt2ImgRequest
 from studio import Studio
 from ui import hires, variations, xyz
-from ui.generation import Controls, Results, build_prompts, build_results, build_settings, wire
+from ui.controls import Controls, Results
+from ui.generation import build_prompts, build_results, build_settings, wire
 
 
 @dataclass

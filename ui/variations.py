@@ -17,7 +17,7 @@ from core.pnginfo import read_text_chunks
 from studio import JobState, QueueFull, Studio, UnknownModel
 from studio.groups import MAX_VARIATIONS, JobGroup, request_from_metadata
 from ui.common import follow, progress_html, user_of
-from ui.generation import Results
+from ui.controls import Results
 
 DEFAULT_COUNT = 4
 DEFAULT_STRENGTH = 0.15

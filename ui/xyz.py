@@ -15,7 +15,7 @@ from core.requests import GenerationRequest, validation_message
 from core.xyz import AXIS_NAMES, AXIS_TYPES, MAX_CELLS, PlotError, PlotRequest, axis_choices
 from studio import JobState, QueueFull, Studio, UnknownModel
 from ui.common import build_request, follow, progress_html, user_of
-from ui.generation import Controls, Results
+from ui.controls import Controls, Results
 
 HELP = (
     f"Values: a list (`1, 2, 3`; quote a value holding a comma) or a range — `1-5`, `5-30 (+5)`, `10-1 (-3)`, "
