@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from api.schemas import GenerationBody, Img2ImgBody, Txt2ImgBody
 from core.a1111_options import unknown_keys
 from core.backend import ModelInfo
+from core.errors import RequestRefused
 from core.hires import LATENT_UPSCALE_MODES
 from core.images import ImageInputError, decode_image, invert_mask, mask_from_upload, require_nonempty
 from core.infotext import FACE_RESTORATION_KEY, face_restoration_skipped, parse_infotext
@@ -32,7 +33,7 @@ B = TypeVar("B", bound=BaseModel)
 R = TypeVar("R", bound=GenerationRequest)
 
 
-class BadRequest(ValueError):
+class BadRequest(RequestRefused):
     """A request the client has to change; the message says what and how (HTTP 422)."""
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 
+from core.errors import AspectError
 from core.requests import MAX_SIZE, MIN_SIZE
 
 RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")
@@ -38,10 +39,6 @@ AREA_BAND = (0.90, 1.00)  # candidate areas, as fractions of the native area
 GRIDS = (64, 32, 8)
 
 _RATIO = re.compile(r"^\s*(\d{1,4}(?:\.\d{1,3})?)\s*[:x×/]\s*(\d{1,4}(?:\.\d{1,3})?)\s*$")
-
-
-class AspectError(ValueError):
-    """A ratio that cannot be read or cannot be drawn at a model's size."""
 
 
 def parse_ratio(text: str) -> float:

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from core.errors import JobCancelled as JobCancelled  # the backend's errors, importable from its contract
+from core.errors import JobFailed as JobFailed
 from core.requests import GenerationRequest
 from core.retouch import RetouchRequest
 
@@ -152,11 +154,3 @@ class Backend(Protocol):
     def retouch_tools(self, refresh: bool = False) -> RetouchTools:
         """Upscalers, face restorers and segmentation models the retouch operations can use."""
         ...
-
-
-class JobCancelled(Exception):
-    """Raised inside a backend when the job's iterator was closed."""
-
-
-class JobFailed(Exception):
-    """A job could not run; the message is shown to the user as it is."""

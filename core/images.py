@@ -21,6 +21,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
+from core.errors import ImageInputError
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_PIXELS = 4096 * 4096
 MAX_BYTES = 50 * 2**20
@@ -38,10 +40,6 @@ _NONZERO = (0,) + (255,) * 255
 _PIXEL_MODES = ("RGB", "RGBA", "L")
 # (blur radius, repeats) of the smearing passes of the "fill" masked content, as in A1111.
 _FILL_PASSES = ((256, 1), (64, 1), (16, 2), (4, 4), (2, 2), (0, 1))
-
-
-class ImageInputError(ValueError):
-    """An uploaded image or mask the user has to fix; the message says what is wrong and what to do."""
 
 
 # --- decoding -----------------------------------------------------------------------------------------

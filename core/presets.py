@@ -34,6 +34,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.aspect import AspectError, parse_ratio, size_for
+from core.errors import PresetError
 from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_PROMPT_CHARS, GenerationRequest
 from core.styles import (
     MAX_STYLES_PER_REQUEST,
@@ -58,10 +59,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Preset fields that are request fields of the same name, set as they are.
 SETTING_FIELDS = ("sampler", "schedule_type", "steps", "cfg_scale", "batch_size", "batch_count", "model")
-
-
-class PresetError(ValueError):
-    """A preset action that cannot be done (bad name, shipped preset, name taken, ...); says why."""
 
 
 def check_preset_name(name: str) -> str:

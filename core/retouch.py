@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.errors import RecipeError
 from core.images import MAX_PIXELS, decode_image
 from core.presets import Preset, apply_preset, check_preset_name
 from core.requests import (
@@ -604,10 +605,6 @@ class RetouchRecipe(BaseModel):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=1)
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot be read; the message says what is wrong."""
 
 
 def parse_recipe(source: str | bytes | Mapping[str, Any]) -> RetouchRecipe:

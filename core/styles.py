@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.errors import StylesFileError
 from core.requests import MAX_PROMPT_CHARS, MAX_STYLES
 
 PLACEHOLDER = "{prompt}"
@@ -35,10 +36,6 @@ MAX_STYLES_IN_FILE = 5000
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f,]")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 OWNER_COLUMN = "owner"
-
-
-class StylesFileError(ValueError):
-    """A styles file that cannot be read; the message names the row (or entry) and what is wrong."""
 
 
 def check_style_name(name: str) -> str:

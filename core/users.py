@@ -15,12 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import AuthConfigError
+
 _SCHEME = "pbkdf2_sha256"
 _ITERATIONS = 200_000
-
-
-class AuthConfigError(ValueError):
-    """An auth entry or file is malformed; the message names the line."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.errors import PlotError
 from core.requests import (
     GenerationRequest,
     Img2ImgRequest,
@@ -39,10 +40,6 @@ MAX_CELLS = 64
 MAX_VALUES_CHARS = 4000
 
 ValueKind = Literal["int", "float", "str", "size"]
-
-
-class PlotError(ValueError):
-    """A plot definition that cannot run: bad axis values, too many cells, a cell the request rejects."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from core.errors import EaselError
 from gallery.files import ImageRecord
 from gallery.query import MAX_PAGE as MAX_PAGE  # re-exported: callers and tests import it from here
 from gallery.query import GalleryQuery, check_page
@@ -129,7 +130,7 @@ _OLDEST_FIRST = "ORDER BY images.created ASC, images.id ASC"
 FACET_COLUMNS = ("model", "task", "author")
 
 
-class IndexUnusable(Exception):
+class IndexUnusable(EaselError):
     """The index file cannot be used as it is (corrupt, foreign or from an unknown schema)."""
 
 

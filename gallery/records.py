@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import NotFound
 
-class ImageNotFound(KeyError):
+
+class ImageNotFound(NotFound):
     """No gallery image has this id (or its file is gone)."""
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from core.errors import LoadFailed
 from pipelines.checkpoint_info import UNET_PREFIX, VAE_PREFIX, Family, classify_shapes, read_shapes
 from pipelines.config_folders import materialize_config
 from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, ModelEntry, folder_family, pickle_refusal
@@ -48,7 +49,7 @@ _PIPELINES = {
 Overrides = dict[str, dict[str, Any]]
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(LoadFailed):
     """A model could not be loaded; the message says what went wrong and what to do."""
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from diffusers import DiffusionPipeline
 
+from core.errors import RequestRefused
 from core.prompt_syntax import LoraTag, validate_lora_name
 from pipelines.checkpoint_info import header_refusal
 from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, pickle_refusal
@@ -47,7 +48,7 @@ DEFAULT_ADAPTERS = 4  # LoRAs kept loaded (disabled) on a cached model between j
 STATE_KEY = "lora_adapters"  # where a cached model's LoraAdapters live in the manager's per-model state
 
 
-class LoraError(ValueError):
+class LoraError(RequestRefused):
     """A LoRA cannot be used; the message says why and what to do."""
 
 

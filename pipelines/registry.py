@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from core.errors import UnknownModel
 from pipelines.checkpoint_info import Family, classify_file
 
 logger = logging.getLogger(__name__)
@@ -100,11 +101,11 @@ FAMILY_NAMES: dict[str, str] = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[\w.\-]{1,96}$")
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(UnknownModel):
     """No model of that name."""
 
 
-class ModelRefusedError(ValueError):
+class ModelRefusedError(UnknownModel):
     """The model is listed but cannot be loaded; the message says why and what to do."""
 
 

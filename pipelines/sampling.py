@@ -9,7 +9,7 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from core.backend import JobCancelled
+from core.errors import JobCancelled
 from core.requests import GenerationRequest
 from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.schedulers import make_scheduler, with_scheduler

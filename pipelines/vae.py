@@ -23,6 +23,7 @@ from typing import Any
 
 from diffusers import DiffusionPipeline
 
+from core.errors import RequestRefused
 from pipelines.addon_files import addon_roots, relative_to, safetensors_header, walk_files
 from pipelines.checkpoint_info import VAE_PREFIX
 from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, pickle_refusal
@@ -36,7 +37,7 @@ STATE_KEY = "vaes"
 KEPT = 2
 
 
-class VaeError(ValueError):
+class VaeError(RequestRefused):
     """A VAE cannot be used; the message says why and what to do."""
 
 

@@ -1,25 +1,35 @@
 """Studio: jobs, the fair queue and the façade both front ends call."""
 
-from studio.jobs import Job, JobState, NotYourJob
-from studio.queue import QueueFull, TooManyQueued
-from studio.roles import NotAllowed
-from studio.studio import (
-    LOCAL_USER,
-    Studio,
+from core.errors import (
+    AdminOnly,
+    JobFailed,
+    NotAllowed,
+    NotYourJob,
+    OptionsError,
+    QueueFull,
+    RequestRefused,
     StyleProblem,
+    TooManyQueued,
     UnknownLora,
     UnknownModel,
     UnknownPreset,
     UnknownStyle,
+    UnknownTool,
 )
+from studio.jobs import Job, JobState
+from studio.studio import LOCAL_USER, Studio
 
 __all__ = [
     "LOCAL_USER",
+    "AdminOnly",
     "Job",
+    "JobFailed",
     "JobState",
     "NotAllowed",
     "NotYourJob",
+    "OptionsError",
     "QueueFull",
+    "RequestRefused",
     "Studio",
     "StyleProblem",
     "TooManyQueued",
@@ -27,4 +37,5 @@ __all__ = [
     "UnknownModel",
     "UnknownPreset",
     "UnknownStyle",
+    "UnknownTool",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from core.errors import NotYourJob
 from core.requests import GenerationRequest
 from core.retouch import RetouchRequest
 from gallery.store import GalleryImage
@@ -25,10 +26,6 @@ class JobState(StrEnum):
 
 
 FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
-
-
-class NotYourJob(PermissionError):
-    """Someone tried to act on another user's job."""
 
 
 @dataclass

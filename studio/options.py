@@ -18,19 +18,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.a1111_options import DEFAULTS, READ_ONLY, SERVER_WIDE, A1111Options, unknown_keys
+from core.errors import AdminOnly, OptionsError
 
 log = logging.getLogger(__name__)
 
 OPTIONS_FILE = ".easel-options.json"
 _NOT_STORED = frozenset({"sd_model_checkpoint", *READ_ONLY})
-
-
-class OptionsError(ValueError):
-    """Options a client sent that cannot be kept: unknown keys or bad values (the message names them)."""
-
-
-class AdminOnly(PermissionError):
-    """A user who is not an admin tried to change a server-wide option."""
 
 
 def validated(values: Mapping[str, Any], where: str = "") -> dict[str, Any]:

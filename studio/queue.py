@@ -10,15 +10,9 @@ import itertools
 import threading
 from collections import deque
 
+from core.errors import QueueFull
+from core.errors import TooManyQueued as TooManyQueued  # importable from here
 from studio.jobs import Job
-
-
-class QueueFull(RuntimeError):
-    """The queue holds as many jobs as it may."""
-
-
-class TooManyQueued(QueueFull):
-    """This user already has as many jobs waiting as one user may; others can still queue theirs."""
 
 
 class FairQueue:

@@ -9,9 +9,7 @@ the thing is and who may change it); the UI shows that message as an error, the 
 
 from __future__ import annotations
 
-
-class NotAllowed(PermissionError):
-    """The user may not do this to something that is not theirs; the message says why."""
+from core.errors import NotAllowed
 
 
 def may_change(author: str, user: str, *, admin: bool) -> bool:

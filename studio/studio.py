@@ -24,6 +24,7 @@ from core.backend import (
     RetouchTools,
     VaeInfo,
 )
+from core.errors import StyleProblem, UnknownLora, UnknownModel, UnknownPreset, UnknownStyle, UnknownTool
 from core.hires import LATENT_UPSCALE_MODES
 from core.presets import Preset, PresetBook, PresetError, Problem
 from core.prompt_syntax import extract_loras
@@ -45,30 +46,6 @@ LOCAL_USER = "local"
 _FINISHED_JOBS_KEPT = 200
 EXPORTS_DIR = "retouch-exports"  # under outputs/: files retouch jobs make that are not gallery pictures
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-class UnknownModel(ValueError):
-    """The request names a model the backend does not offer."""
-
-
-class UnknownTool(UnknownModel):
-    """A retouch request names an upscaler, face restorer or segmentation model that is not here."""
-
-
-class StyleProblem(UnknownModel):
-    """The request's styles cannot be applied (the prompt they make is too long, for instance)."""
-
-
-class UnknownStyle(StyleProblem):
-    """The request names a style that is not in styles.csv."""
-
-
-class UnknownPreset(StyleProblem):
-    """The request names a preset that is not in presets/."""
-
-
-class UnknownLora(UnknownModel):
-    """The prompt names a LoRA that is not in models/Lora (or cannot be used), or writes a tag wrongly."""
 
 
 class Studio(StudioGroups):

@@ -7,12 +7,14 @@ ever downloaded — and load them without unpickling (see :mod:`pipelines.retouc
 
 from __future__ import annotations
 
+from core.errors import EaselError, RequestRefused
+
 __all__ = ["MissingWeights", "RetouchError"]
 
 
-class RetouchError(ValueError):
+class RetouchError(RequestRefused):
     """Bad input to a retouch operation (out-of-range strength, unknown model name, unusable file, ...)."""
 
 
-class MissingWeights(Exception):
+class MissingWeights(EaselError):
     """An operation needs model weights that are not on disk; the message says what to download and where."""
