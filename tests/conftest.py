@@ -55,6 +55,31 @@ def make_studio(tiny_models_dir: Path, tmp_path: Path):
         studio.close()
 
 
+@pytest.fixture(scope="module")
+def studio_models_dir(tiny_models_dir: Path) -> Path:
+    """The models folder the module-wide `studio` serves; a test module overrides this fixture to use its own."""
+    return tiny_models_dir
+
+
+@pytest.fixture(scope="module")
+def studio(studio_models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One Studio per test module, built as app.py builds it, for tests that leave its settings alone."""
+    from app import build_studio
+    from core.settings import Settings
+
+    settings = Settings(
+        models_dir=studio_models_dir,
+        outputs_dir=tmp_path_factory.mktemp("outputs"),
+        device="cpu",
+        default_model="tiny-sd1",
+        user_presets_dir=tmp_path_factory.mktemp("user-presets"),
+    )
+    made = build_studio(settings)
+    made.start()
+    yield made
+    made.close()
+
+
 @pytest.fixture
 def make_gated_studio(tmp_path: Path):
     """Build Studios over a GatedBackend (tests/fakes.py), wired as app.py wires them; closed after.

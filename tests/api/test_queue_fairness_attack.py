@@ -20,7 +20,7 @@ from gradio_client import Client
 
 from core.requests import Txt2ImgRequest
 from studio.jobs import FINISHED, JobState
-from tests.helpers import served_app
+from tests.helpers import served_app, wait_for
 
 log = logging.getLogger(__name__)
 LOGINS = {"alice": "wonderland", "bob": "builder", "root": "toor"}
@@ -66,17 +66,7 @@ def gate(served, monkeypatch) -> Iterator[Gate]:
     gate.release()
     for user in LOGINS:
         app.studio.cancel_all(user)
-    _wait_for(lambda: all(j is None or j.state in FINISHED for j in map(app.studio.latest_job, LOGINS)))
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
+    wait_for(lambda: all(j is None or j.state in FINISHED for j in map(app.studio.latest_job, LOGINS)))
 
 
 def _post_in_thread(url: str, user: str, body: dict, timeout: float = 120) -> dict[str, Any]:
@@ -101,7 +91,7 @@ def _jobs_of(app, user: str) -> list:
 
 def _start_blocker(app, url: str, user: str = "alice") -> dict[str, Any]:
     box = _post_in_thread(url, user, {"prompt": "blocker", "seed": 1, **SMALL})
-    _wait_for(lambda: (job := app.studio.running_job()) is not None and job.request.prompt == "blocker")
+    wait_for(lambda: (job := app.studio.running_job()) is not None and job.request.prompt == "blocker")
     return box
 
 
@@ -113,7 +103,7 @@ def test_a_flooding_user_gets_429_while_others_still_get_in_and_go_first(served,
     alice_jobs = [
         _post_in_thread(url, "alice", {"prompt": f"a{i}", "seed": 10 + i, **SMALL}) for i in range(LIMIT)
     ]
-    _wait_for(lambda: studio.waiting_count("alice") == LIMIT)
+    wait_for(lambda: studio.waiting_count("alice") == LIMIT)
     # 2. ... the fifth is refused with 429, a reason and a Retry-After
     with httpx.Client(base_url=url, auth=("alice", LOGINS["alice"]), timeout=30) as alice:
         refused = alice.post("/sdapi/v1/txt2img", json={"prompt": "one too many", "seed": 99, **SMALL})
@@ -140,7 +130,7 @@ def test_a_flooding_user_gets_429_while_others_still_get_in_and_go_first(served,
     root_jobs = [
         _post_in_thread(url, "root", {"prompt": f"r{i}", "seed": 30 + i, **SMALL}) for i in range(LIMIT + 1)
     ]
-    _wait_for(lambda: studio.waiting_count("bob") == 1 and studio.waiting_count("root") == LIMIT + 1)
+    wait_for(lambda: studio.waiting_count("bob") == 1 and studio.waiting_count("root") == LIMIT + 1)
     # 5. open the gate: bob's job starts right after alice's running one, before any of her waiting ones
     released = time.monotonic()
     gate.release()
@@ -166,8 +156,8 @@ def test_the_job_of_a_client_that_hung_up_is_dropped_before_it_runs(served, gate
     gone = _post_in_thread(url, "bob", {"prompt": "nobody waits for me", "seed": 4242, **SMALL}, timeout=1)
     gone["thread"].join(30)
     assert isinstance(gone.get("error"), httpx.TimeoutException)
-    job = _wait_for(lambda: next((j for j in _jobs_of(app, "bob") if j.request.seed == 4242), None))
-    _wait_for(lambda: job.state is JobState.CANCELLED, timeout=15)
+    job = wait_for(lambda: next((j for j in _jobs_of(app, "bob") if j.request.seed == 4242), None))
+    wait_for(lambda: job.state is JobState.CANCELLED, timeout=15)
     gate.release()
     blocker["thread"].join(120)
     assert job.started is None  # it never ran
@@ -184,7 +174,7 @@ def test_cancel_my_queued_jobs_drains_only_the_callers_waiting_jobs(served, gate
     base = Txt2ImgRequest(prompt="variations", seed=7, **SMALL)
     group = studio.variations(base, 3, 0.5, "alice")  # a job group counts as one waiting job of hers
     bob = _post_in_thread(url, "bob", {"prompt": "keep me", "seed": 60, **SMALL})
-    _wait_for(lambda: studio.waiting_count("alice") == 3 and studio.waiting_count("bob") == 1)
+    wait_for(lambda: studio.waiting_count("alice") == 3 and studio.waiting_count("bob") == 1)
     with httpx.Client(base_url=url, auth=("alice", LOGINS["alice"]), timeout=30) as alice:
         assert alice.post("/easel/v1/queue/cancel").json() == {"cancelled": 3}
         assert alice.get("/easel/v1/queue").json()["waiting"] == 0

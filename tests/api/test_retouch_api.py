@@ -3,39 +3,26 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import zipfile
 
 import httpx
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 from core.infotext import parse_infotext
-from tests.helpers import served_app
+from tests.helpers import flat_product, open_b64, png_b64, served_app
 
-
-def b64_png(image: Image.Image, **info: str) -> str:
-    from PIL import PngImagePlugin
-
-    chunks = PngImagePlugin.PngInfo()
-    for key, value in info.items():
-        chunks.add_text(key, value)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=chunks)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def open_b64(text: str) -> Image.Image:
-    image = Image.open(io.BytesIO(base64.b64decode(text)))
-    image.load()
-    return image
-
-
-def product() -> Image.Image:
-    image = Image.new("RGB", (80, 60), (240, 240, 240))
-    ImageDraw.Draw(image).rectangle((25, 15, 55, 45), fill=(20, 60, 200))
-    return image
+# a blue box on a light grey background
+product = functools.partial(
+    flat_product,
+    (80, 60),
+    box=(25, 15, 55, 45),
+    colour=(20, 60, 200),
+    background=(240, 240, 240),
+    shape="rectangle",
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +60,7 @@ def test_native_retouch_runs_a_chain_and_answers_pictures_exports_and_recipe(ser
     app, _ = server
     before = app.studio.gallery.count()
     body = {
-        "image": b64_png(product()),
+        "image": png_b64(product()),
         "ops": [
             {"op": "remove_background", "method": "key"},
             {"op": "upscale", "scale": 2},
@@ -94,7 +81,7 @@ def test_native_retouch_runs_a_chain_and_answers_pictures_exports_and_recipe(ser
     assert app.studio.gallery.count() == before + 1
     assert app.studio.gallery_image(answer["ids"][0]).author == "ann"
     # the recipe replays on another picture
-    again = ann.post("/easel/v1/retouch", json={"image": b64_png(product()), "recipe": answer["recipe"]})
+    again = ann.post("/easel/v1/retouch", json={"image": png_b64(product()), "recipe": answer["recipe"]})
     assert again.status_code == 200 and open_b64(again.json()["images"][0]).size == (160, 120)
 
 
@@ -128,7 +115,7 @@ def test_bad_native_requests_get_422_and_nothing_is_saved(server, ann, body, nee
     app, _ = server
     before = app.studio.gallery.count()
     if body.get("image") == "PNG":
-        body = {**body, "image": b64_png(product())}
+        body = {**body, "image": png_b64(product())}
     response = ann.post("/easel/v1/retouch", json=body)
     assert response.status_code == 422, response.text
     assert needle in response.json()["detail"]
@@ -146,7 +133,7 @@ def test_native_retouch_applies_a_preset_and_styles_to_a_new_background_and_its_
         "preset": preset.name,
         "styles": [extra],
     }
-    response = ann.post("/easel/v1/retouch", json={"image": b64_png(product()), "ops": [op], "seed": 5})
+    response = ann.post("/easel/v1/retouch", json={"image": png_b64(product()), "ops": [op], "seed": 5})
     assert response.status_code == 200, response.text
     answer = response.json()
     applied = answer["recipe"]["ops"][0]
@@ -158,7 +145,7 @@ def test_native_retouch_applies_a_preset_and_styles_to_a_new_background_and_its_
     assert parse_infotext(first.info["parameters"]).params["Styles"] == ", ".join([*preset.styles, extra])
     subject = np.asarray(product()) != 240
     assert np.array_equal(np.asarray(first.convert("RGB"))[subject], np.asarray(product())[subject])
-    again = ann.post("/easel/v1/retouch", json={"image": b64_png(product()), "recipe": answer["recipe"]})
+    again = ann.post("/easel/v1/retouch", json={"image": png_b64(product()), "recipe": answer["recipe"]})
     assert again.status_code == 200, again.text
     assert again.json()["recipe"] == answer["recipe"]
     assert np.array_equal(np.asarray(open_b64(again.json()["images"][0])), np.asarray(first))
@@ -166,24 +153,24 @@ def test_native_retouch_applies_a_preset_and_styles_to_a_new_background_and_its_
 
 def test_rembg_answers_a_transparent_png_or_its_mask(ann):
     response = ann.post(
-        "/rembg", json={"input_image": b64_png(product()), "model": "", "alpha_matting": False}
+        "/rembg", json={"input_image": png_b64(product()), "model": "", "alpha_matting": False}
     )
     assert response.status_code == 200, response.text
     cut = open_b64(response.json()["image"])
     alpha = np.asarray(cut.getchannel("A"))
     assert cut.mode == "RGBA" and alpha[0, 0] == 0 and alpha[30, 40] == 255
     mask = open_b64(
-        ann.post("/rembg", json={"input_image": b64_png(product()), "return_mask": True}).json()["image"]
+        ann.post("/rembg", json={"input_image": png_b64(product()), "return_mask": True}).json()["image"]
     )
     assert mask.mode == "L" and np.array_equal(np.asarray(mask), alpha)
-    unknown = ann.post("/rembg", json={"input_image": b64_png(product()), "model": "u2net"})
+    unknown = ann.post("/rembg", json={"input_image": png_b64(product()), "model": "u2net"})
     assert unknown.status_code == 422 and "models/rembg" in unknown.json()["detail"]
     assert ann.post("/rembg", json={}).status_code == 422
 
 
 def test_extra_single_image_upscales_as_a_job_and_refuses_face_restoration_without_weights(server, ann):
     app, _ = server
-    source = b64_png(product(), parameters="a blue box\nSteps: 2, Sampler: Euler, Seed: 1")
+    source = png_b64(product(), parameters="a blue box\nSteps: 2, Sampler: Euler, Seed: 1")
     before = app.studio.gallery.count()
     response = ann.post("/sdapi/v1/extra-single-image", json={"image": source, "upscaler_1": "Nearest"})
     assert response.status_code == 200, response.text

@@ -30,7 +30,7 @@ from core.samplers import SAMPLERS
 from core.users import User, UserBook
 from studio import JobState, QueueFull
 from studio.jobs import FINISHED
-from tests.helpers import served_app
+from tests.helpers import open_b64, png_b64, served_app, wait_for
 
 PASSWORDS = {"alice": "pw", "bob": "pw2", "root": "pw3"}
 SMALL = {"steps": 2, "width": 64, "height": 64}
@@ -70,19 +70,6 @@ def served(tiny_models_dir, tmp_path_factory) -> Iterator[Served]:
 def alice(served) -> Iterator[httpx.Client]:
     with served.http("alice") as client:
         yield client
-
-
-def png_b64(image: Image.Image, *, prefix: bool = False) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return f"data:image/png;base64,{encoded}" if prefix else encoded
-
-
-def open_b64(encoded: str) -> Image.Image:
-    image = Image.open(io.BytesIO(base64.b64decode(encoded)))
-    image.load()
-    return image
 
 
 def noise(size: tuple[int, int] = (64, 64), seed: int = 0) -> Image.Image:
@@ -528,16 +515,6 @@ def test_extra_single_image_resizes_with_lanczos_and_keeps_the_infotext(served, 
 # --- progress and interrupt -----------------------------------------------------------------------------
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 def _in_thread(call) -> tuple[threading.Thread, dict[str, Any]]:
     box: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: box.setdefault("result", call()), daemon=True)
@@ -551,7 +528,7 @@ def no_jobs_left(served) -> Iterator[None]:
     yield
     for user in PASSWORDS:
         served.studio.cancel_all(user)
-    _wait_for(lambda: all(j is None or j.state in FINISHED for j in map(served.studio.latest_job, PASSWORDS)))
+    wait_for(lambda: all(j is None or j.state in FINISHED for j in map(served.studio.latest_job, PASSWORDS)))
 
 
 def test_progress_and_interrupt_only_ever_touch_the_callers_own_job(served, no_jobs_left):
@@ -561,7 +538,7 @@ def test_progress_and_interrupt_only_ever_touch_the_callers_own_job(served, no_j
         # 1. alice starts a long job and watches it, preview included
         long_job = {"prompt": "long", "seed": 1, "steps": 150, "width": 256, "height": 256}  # stopped early
         alice_thread, alice_box = _in_thread(lambda: alice.post("/txt2img", json=long_job))
-        running = _wait_for(
+        running = wait_for(
             lambda: (
                 (p := alice.get("/progress").json())["state"]["sampling_step"] >= 3
                 and p["current_image"]
@@ -577,7 +554,7 @@ def test_progress_and_interrupt_only_ever_touch_the_callers_own_job(served, no_j
         assert bob.get("/progress").json()["state"]["job_count"] == 0
         assert bob.get("/progress").json()["current_image"] is None
         bob_thread, bob_box = _in_thread(lambda: bob.post("/txt2img", json={"prompt": "bob's", **SMALL}))
-        waiting = _wait_for(lambda: (p := bob.get("/progress").json())["state"]["job_count"] and p)
+        waiting = wait_for(lambda: (p := bob.get("/progress").json())["state"]["job_count"] and p)
         assert waiting["textinfo"].startswith("Waiting in the queue") and waiting["progress"] == 0
         assert bob.post("/interrupt").json() == {}
         bob_thread.join(60)
@@ -602,7 +579,7 @@ def test_an_admin_with_no_job_of_their_own_stops_the_running_job(served, no_jobs
     with served.http("alice") as alice, served.http("root") as root, served.http("bob") as bob:
         long_job = {"prompt": "long", "seed": 1, "steps": 150, "width": 256, "height": 256}
         thread, box = _in_thread(lambda: alice.post("/txt2img", json=long_job))
-        _wait_for(lambda: alice.get("/progress").json()["state"]["sampling_step"] >= 1)
+        wait_for(lambda: alice.get("/progress").json()["state"]["sampling_step"] >= 1)
         assert bob.post("/interrupt").json() == {}  # not an admin: alice's job goes on
         assert studio.latest_job("alice").state is JobState.RUNNING
         assert root.post("/interrupt").json() == {}
@@ -615,7 +592,7 @@ def test_skip_stops_the_callers_job_and_keeps_finished_images(served, no_jobs_le
     with served.http("root") as root:
         body = {"prompt": "skip", "seed": 1, "n_iter": 3, "steps": 40, "width": 128, "height": 128}
         thread, box = _in_thread(lambda: root.post("/txt2img", json=body))
-        _wait_for(lambda: served.studio.latest_job("root") and served.studio.latest_job("root").images)
+        wait_for(lambda: served.studio.latest_job("root") and served.studio.latest_job("root").images)
         assert root.post("/skip").json() == {}
         thread.join(60)
     answer = box["result"].json()

@@ -36,23 +36,6 @@ def _done(studio, request, user="local"):
     return [np.asarray(Image.open(studio.image_path(i.id))) for i in job.images], job
 
 
-@pytest.fixture(scope="module")
-def studio(tiny_models_dir, tmp_path_factory):
-    from app import build_studio
-    from core.settings import Settings
-
-    settings = Settings(
-        models_dir=tiny_models_dir,
-        outputs_dir=tmp_path_factory.mktemp("out"),
-        device="cpu",
-        default_model="tiny-sd1",
-    )
-    studio = build_studio(settings)
-    studio.start()
-    yield studio
-    studio.close()
-
-
 @pytest.mark.parametrize("mode", ["just resize", "crop and resize", "resize and fill"])
 def test_img2img_resize_modes_give_the_requested_size(studio, mode):
     request = Img2ImgRequest(

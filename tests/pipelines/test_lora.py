@@ -444,21 +444,9 @@ def test_evicting_a_model_drops_its_loras(models_dir, library):
 
 
 @pytest.fixture(scope="module")
-def studio(models_dir, tmp_path_factory):
-    from app import build_studio
-    from core.settings import Settings
-
-    studio = build_studio(
-        Settings(
-            models_dir=models_dir,
-            outputs_dir=tmp_path_factory.mktemp("lora-outputs"),
-            device="cpu",
-            default_model="tiny-sd1",
-        )
-    )
-    studio.start()
-    yield studio
-    studio.close()
+def studio_models_dir(models_dir):
+    """The module's `studio` (tests/conftest.py) serves these models, LoRAs included."""
+    return models_dir
 
 
 def run_job(studio, request):

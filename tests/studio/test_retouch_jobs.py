@@ -14,6 +14,7 @@ from core.images import encode_png
 from core.infotext import EASEL_CHUNK_KEY, parse_infotext
 from core.retouch import RetouchRequest, recipe_from_png, tile_boxes
 from studio import JobState
+from tests.helpers import flat_product
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +35,8 @@ def studio(tiny_models_dir, tmp_path_factory):
     made.close()
 
 
-def product(size=(96, 64)) -> Image.Image:
-    """A red disc (the "product") on a flat light background."""
-    image = Image.new("RGB", size, (236, 236, 236))
-    ImageDraw.Draw(image).ellipse(
-        (size[0] // 3, size[1] // 5, 2 * size[0] // 3, 4 * size[1] // 5), fill=(190, 30, 40)
-    )
-    return image
-
-
 def run(studio, ops, image=None, seed=-1):
-    job = studio.submit(RetouchRequest(image=encode_png(image or product()), ops=ops, seed=seed))
+    job = studio.submit(RetouchRequest(image=encode_png(image or flat_product()), ops=ops, seed=seed))
     assert job.wait(120)
     return job
 
@@ -69,7 +61,7 @@ def test_remove_background_then_upscale_saves_a_transparent_double_size_png_with
     assert recipe is not None and [op.op for op in recipe.ops] == ["remove_background", "upscale"]
     assert chunk["task"] == "retouch"
     # replaying the recipe on another picture does the same thing
-    again = studio.submit(recipe.request(encode_png(product((40, 30)))))
+    again = studio.submit(recipe.request(encode_png(flat_product((40, 30)))))
     assert again.wait(60) and again.state is JobState.DONE
     assert (again.images[0].width, again.images[0].height) == (80, 60)
 
@@ -77,7 +69,7 @@ def test_remove_background_then_upscale_saves_a_transparent_double_size_png_with
 def test_replace_background_keeps_every_subject_pixel_byte_identical(studio):
     from pipelines.retouch.background import subject_mask
 
-    source = product()
+    source = flat_product()
     ops = [{"op": "replace_background", "prompt": "a wooden table", "method": "key", "steps": 3}]
     job = run(studio, ops, source, seed=11)
     assert job.state is JobState.DONE, job.error
@@ -93,7 +85,7 @@ def test_replace_background_keeps_every_subject_pixel_byte_identical(studio):
 
 
 def test_replace_background_of_a_cut_out_keeps_its_opaque_pixels(studio):
-    cut = product().convert("RGBA")
+    cut = flat_product().convert("RGBA")
     alpha = Image.new("L", cut.size, 0)
     ImageDraw.Draw(alpha).rectangle((20, 10, 70, 50), fill=255)
     cut.putalpha(alpha)
@@ -157,7 +149,7 @@ def test_tile_blending_leaves_no_step_where_hard_pasting_would():
 
 
 def test_erase_changes_only_inside_the_mask(studio):
-    source = product()
+    source = flat_product()
     mask = Image.new("L", source.size, 0)
     ImageDraw.Draw(mask).rectangle((40, 20, 60, 40), fill=255)
     job = run(studio, [{"op": "erase", "mask": encode_png(mask), "steps": 2}], source, seed=1)
@@ -196,7 +188,7 @@ def test_unknown_tools_and_models_are_refused_at_submit(studio):
         [{"op": "replace_background", "prompt": "x", "model": "no-such-model"}],
     ):
         with pytest.raises(UnknownModel):
-            studio.submit(RetouchRequest(image=encode_png(product()), ops=ops))
+            studio.submit(RetouchRequest(image=encode_png(flat_product()), ops=ops))
 
 
 def test_a_plain_chain_needs_no_model_and_a_diffusion_chain_gets_one_and_a_seed(studio):
@@ -204,7 +196,7 @@ def test_a_plain_chain_needs_no_model_and_a_diffusion_chain_gets_one_and_a_seed(
     assert job.state is JobState.DONE and "Model:" not in job.images[0].infotext
     job = studio.submit(
         RetouchRequest(
-            image=encode_png(product()),
+            image=encode_png(flat_product()),
             ops=[{"op": "erase", "mask": encode_png(Image.new("L", (96, 64), 255)), "steps": 1}],
         )
     )
@@ -224,7 +216,7 @@ def test_cancel_stops_a_retouch_job_and_saves_nothing(studio):
             "denoising_strength": 1.0,
         }
     ]
-    job = studio.submit(RetouchRequest(image=encode_png(product()), ops=ops))
+    job = studio.submit(RetouchRequest(image=encode_png(flat_product()), ops=ops))
     started = threading.Event()
     while job.state is JobState.QUEUED or (job.state is JobState.RUNNING and job.step < 2):
         started.wait(0.05)
@@ -248,7 +240,7 @@ def test_replace_background_with_a_preset_and_a_style_keeps_the_subject_and_its_
     preset = studio.preset("Product — studio white (1:1)")
     extra = next(s.name for s in studio.styles() if s.prompt and s.name not in preset.styles)
     names = [*preset.styles, extra]
-    source = product()
+    source = flat_product()
     ops = [
         {
             "op": "replace_background",
@@ -294,7 +286,7 @@ def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studi
     from studio import UnknownModel, UnknownPreset, UnknownStyle
 
     before = studio.gallery.count()
-    picture = encode_png(product())
+    picture = encode_png(flat_product())
     background = {"op": "replace_background", "prompt": "sand", "method": "key"}
     with pytest.raises(UnknownPreset, match="Unknown preset 'No such preset'. Available: .*Banner"):
         studio.submit(RetouchRequest(image=picture, ops=[{**background, "preset": "No such preset"}]))
@@ -316,7 +308,7 @@ def test_the_retouch_tab_sends_the_preset_and_styles_and_shows_the_prompt_the_st
         "bg_model": None, "bg_preset": preset.name, "bg_styles": ["Cinematic"], "model": "tiny-sd1",
         "sampler": "Euler", "steps": 4, "cfg_scale": 7, "seed": 3,
     }  # fmt: skip
-    (op,) = RetouchRequest(image=encode_png(product()), ops=ops_from_values(values)).ops
+    (op,) = RetouchRequest(image=encode_png(flat_product()), ops=ops_from_values(values)).ops
     assert (op.preset, op.styles) == (preset.name, ["Cinematic"])
     styled = studio.styled_background(op)
     shown = _background_preview(studio, "a marble table", "", preset.name, ["Cinematic"], "tiny-sd1")
