@@ -27,7 +27,7 @@ from api.a1111 import BadRequest
 from core.images import ImageInputError, decode_image
 from core.throttle import LoginThrottle
 from core.users import UserBook
-from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, TooManyQueued, UnknownModel
+from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, RequestRefused, Studio, TooManyQueued
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ async def submit_and_wait(
     before it starts is cancelled."""
     try:
         job = studio.submit(request, user)
-    except UnknownModel as exc:
+    except RequestRefused as exc:
         raise ApiError(422, str(exc)) from None
     except TooManyQueued as exc:
         raise ApiError(429, str(exc), headers={"Retry-After": retry_after(studio, user)}) from None

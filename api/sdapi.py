@@ -62,7 +62,7 @@ from core.settings import Settings
 from core.throttle import LoginThrottle
 from core.users import UserBook
 from gallery.store import GalleryImage
-from studio import Job, JobState, Studio, TooManyQueued, UnknownModel
+from studio import Job, JobState, RequestRefused, Studio, TooManyQueued
 from studio.groups import JobGroup
 from studio.jobs import FINISHED
 from studio.options import AdminOnly, OptionsError
@@ -186,7 +186,7 @@ class _Sdapi:
     async def run_group(self, start: Callable[[], JobGroup], user: str) -> JobGroup:
         try:
             group = await run_in_threadpool(start)
-        except UnknownModel as exc:
+        except RequestRefused as exc:
             raise ApiError(422, str(exc)) from None
         except TooManyQueued as exc:  # a script's job group counts as one waiting job of the caller
             raise ApiError(429, str(exc), headers={"Retry-After": retry_after(self.studio, user)}) from None
@@ -275,7 +275,7 @@ def _add_option_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> None:
         if name is not None:
             try:
                 studio.prefer_model(user, name)
-            except UnknownModel as exc:
+            except RequestRefused as exc:
                 raise ApiError(422, str(exc)) from None
         return sdapi.options(user)
 

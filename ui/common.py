@@ -11,9 +11,11 @@ import gradio as gr
 from pydantic import BaseModel, ValidationError
 
 from core.requests import validation_message
-from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, Studio, UnknownModel
+from studio import LOCAL_USER, Job, JobState, NotAllowed, QueueFull, RequestRefused, Studio
 
 POLL_SECONDS = 0.2
+# the errors a user can act on: shown as a message that says why (NotAllowed has its own, in `refusals`)
+REFUSED = (RequestRefused, QueueFull)
 FAILED_REASON_CHARS = 160
 
 
@@ -43,7 +45,7 @@ def build_request(model_cls: Callable[..., BaseModel], values: Mapping[str, Any]
 def submit(studio: Studio, request: BaseModel, user: str) -> Job:
     try:
         return studio.submit(request, user)  # type: ignore[arg-type]
-    except (UnknownModel, QueueFull) as exc:
+    except REFUSED as exc:
         raise gr.Error(str(exc)) from None
 
 

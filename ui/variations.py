@@ -14,7 +14,7 @@ import gradio as gr
 from core.images import ImageInputError
 from core.infotext import EASEL_CHUNK_KEY
 from core.pnginfo import read_text_chunks
-from studio import JobState, QueueFull, Studio, UnknownModel
+from studio import JobState, QueueFull, Studio
 from studio.groups import MAX_VARIATIONS, JobGroup, request_from_metadata
 from ui.common import follow, progress_html, user_of
 from ui.controls import Results
@@ -59,7 +59,7 @@ def build(prefix: str, *, own_results: bool = False) -> VariationsRow:
 def _start(studio: Studio, source: Any, count: Any, strength: Any, user: str) -> JobGroup:
     try:
         return studio.variations(source, int(count or 0), float(strength or 0), user)
-    except (ValueError, UnknownModel, QueueFull, KeyError) as exc:
+    except (ValueError, QueueFull, KeyError) as exc:
         raise gr.Error(str(exc).strip("'\""), title="Variations") from None
 
 

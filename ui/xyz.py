@@ -12,9 +12,9 @@ import gradio as gr
 from pydantic import BaseModel, ValidationError
 
 from core.requests import GenerationRequest, validation_message
-from core.xyz import AXIS_NAMES, AXIS_TYPES, MAX_CELLS, PlotError, PlotRequest, axis_choices
-from studio import JobState, QueueFull, Studio, UnknownModel
-from ui.common import build_request, follow, progress_html, user_of
+from core.xyz import AXIS_NAMES, AXIS_TYPES, MAX_CELLS, PlotRequest, axis_choices
+from studio import JobState, QueueFull, Studio
+from ui.common import REFUSED, build_request, follow, progress_html, user_of
 from ui.controls import Controls, Results
 
 HELP = (
@@ -99,7 +99,7 @@ def wire(
         plot = plot_request(base, {n: (data[parts.types[n]], data[parts.values[n]]) for n in AXIS_NAMES})
         try:
             group = studio.run_plot(plot, user_of(request))
-        except (PlotError, UnknownModel, QueueFull) as exc:
+        except REFUSED as exc:
             raise gr.Error(str(exc), title="Check the plot") from None
         for state in follow(group):
             current = state.current
@@ -191,7 +191,7 @@ def wire_gallery_tools(studio: Studio, tools: GalleryTools, current: gr.State) -
             raise gr.Error("Click a grid image first.")
         try:
             group = studio.rerun_plot(int(image_id), user_of(request))
-        except (PlotError, UnknownModel, QueueFull, KeyError) as exc:
+        except (*REFUSED, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\""), title="Re-run plot") from None
         for state in follow(group):
             current_job = state.current
@@ -229,7 +229,7 @@ def register_api(studio: Studio) -> None:
             raise gr.Error(validation_message(exc), title="Check the plot") from None
         try:
             group = studio.run_plot(definition, user_of(request))
-        except (PlotError, UnknownModel, QueueFull) as exc:
+        except REFUSED as exc:
             raise gr.Error(str(exc), title="Check the plot") from None
         finished(group)
         cells = group.cell_images
@@ -253,7 +253,7 @@ def register_api(studio: Studio) -> None:
         """N candidates around a txt2img gallery image: its seed, new variation seeds, the given strength."""
         try:
             group = studio.variations(int(image_id), int(count), float(strength), user_of(request))
-        except (ValueError, UnknownModel, QueueFull, KeyError) as exc:
+        except (ValueError, QueueFull, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\""), title="Variations") from None
         finished(group)
         return {

@@ -181,13 +181,13 @@ def test_missing_weights_fail_the_job_with_what_to_download_and_save_nothing(stu
 
 
 def test_unknown_tools_and_models_are_refused_at_submit(studio):
-    from studio import UnknownModel
+    from studio import RequestRefused
 
     for ops in (
         [{"op": "upscale", "upscaler": "4x-Nonexistent"}],
         [{"op": "replace_background", "prompt": "x", "model": "no-such-model"}],
     ):
-        with pytest.raises(UnknownModel):
+        with pytest.raises(RequestRefused):
             studio.submit(RetouchRequest(image=encode_png(flat_product()), ops=ops))
 
 
@@ -283,7 +283,7 @@ def test_replace_background_with_a_preset_and_a_style_keeps_the_subject_and_its_
 
 def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studio):
     from core.requests import Txt2ImgRequest
-    from studio import UnknownModel, UnknownPreset, UnknownStyle
+    from studio import RequestRefused, UnknownPreset, UnknownStyle
 
     before = studio.gallery.count()
     picture = encode_png(flat_product())
@@ -295,7 +295,7 @@ def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studi
     with pytest.raises(UnknownStyle) as generation_error:
         studio.submit(Txt2ImgRequest(prompt="sand", styles=("Nope",)))
     assert str(retouch_error.value) == str(generation_error.value)
-    assert issubclass(UnknownPreset, UnknownModel)  # the API answers 422, the UI shows the message
+    assert issubclass(UnknownPreset, RequestRefused)  # the API answers 422, the UI shows the message
     assert studio.gallery.count() == before
 
 
