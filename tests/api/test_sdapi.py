@@ -10,7 +10,6 @@ import base64
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -291,9 +290,10 @@ def test_a_failed_job_answers_500_with_its_message(served, alice, monkeypatch):
 
 def test_a_full_queue_answers_503(served, alice, monkeypatch):
     studio = served.studio
-    release = threading.Event()
+    release, started = threading.Event(), threading.Event()
 
     def blocking_run(request):
+        started.set()
         while not release.wait(0.01):
             yield Progress(step=0, total=1)
 
@@ -302,9 +302,8 @@ def test_a_full_queue_answers_503(served, alice, monkeypatch):
 
     try:
         first = studio.submit(Txt2ImgRequest(prompt="filler", **SMALL), "filler")
-        deadline = time.monotonic() + 30
-        while first.state is not JobState.RUNNING and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert started.wait(30), "the job did not start"
+        assert first.state is JobState.RUNNING
         with pytest.raises(QueueFull):
             for _ in range(10):
                 studio.submit(Txt2ImgRequest(prompt="filler", **SMALL), "filler")
