@@ -195,14 +195,14 @@ async def _finished(studio: Studio, job: Job, client: Request | None) -> None:
             next_check = anyio.current_time() + _DISCONNECT_POLL_SECONDS
             if await client.is_disconnected():
                 log.info("%s's client went away before job %s started; dropping it", job.user, job.id)
-                studio.cancel(job.id, job.user)
+                studio.jobs.cancel(job.id, job.user)
         await anyio.sleep(POLL_SECONDS)
 
 
 def retry_after(studio: Studio, user: str) -> str:
     """Seconds until the user's oldest waiting job should start (a slot frees then); 10 while unknown."""
-    job = studio.latest_job(user)
-    estimate = studio.wait_estimate(job) if job is not None else None
+    job = studio.jobs.latest_job(user)
+    estimate = studio.jobs.wait_estimate(job) if job is not None else None
     return str(max(1, min(600, round(estimate if estimate is not None else 10))))
 
 
@@ -214,7 +214,7 @@ async def submit_and_wait(
     job's error (else `failed`) when it fails. With `client` (the HTTP request), a job whose client hangs up
     before it starts is cancelled."""
     try:
-        job = studio.submit(request, user)
+        job = studio.jobs.submit(request, user)
     except RequestRefused as exc:
         raise ApiError(422, str(exc)) from None
     except TooManyQueued as exc:

@@ -177,17 +177,17 @@ def _add_file_listings(
     @router.get("/embeddings")
     def embeddings(user: str = Depends(who)) -> dict[str, dict[str, Any]]:
         """`loaded`: usable with the caller's model; `skipped`: the others (refused files included)."""
-        preferred = studio.preferred_model(user)
-        model = next((m for m in studio.models() if m.name == preferred), None)
+        preferred = studio.catalog.preferred_model(user)
+        model = next((m for m in studio.catalog.models() if m.name == preferred), None)
         loaded: dict[str, Any] = {}
         skipped: dict[str, Any] = {}
-        for info in studio.embeddings():
+        for info in studio.catalog.embeddings():
             (loaded if fits(info, model) else skipped)[info.name] = embedding_item(info)
         return {"loaded": loaded, "skipped": skipped}
 
     @router.post("/refresh-embeddings")
     def refresh_embeddings(user: str = Depends(who)) -> None:
-        studio.embeddings(refresh=True)
+        studio.catalog.embeddings(refresh=True)
 
     @router.get("/hypernetworks")
     def hypernetworks(user: str = Depends(who)) -> list[dict[str, Any]]:
@@ -196,16 +196,18 @@ def _add_file_listings(
     @router.get("/realesrgan-models")
     def realesrgan_models(user: str = Depends(who)) -> list[dict[str, Any]]:
         """The model upscalers of models/upscalers/ (Easel runs any that spandrel reads, Real-ESRGAN or not)."""
-        names = [n for n in studio.retouch_tools().upscalers if n not in _BUILTIN_UPSCALERS]
+        names = [n for n in studio.catalog.retouch_tools().upscalers if n not in _BUILTIN_UPSCALERS]
         return [{"name": name, "path": None, "scale": upscaler_scale(name)} for name in names]
 
     @router.get("/sd-vae")
     def sd_vae(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return [{"model_name": v.name, "filename": v.path} for v in studio.vaes() if v.refused is None]
+        return [
+            {"model_name": v.name, "filename": v.path} for v in studio.catalog.vaes() if v.refused is None
+        ]
 
     @router.post("/refresh-vae")
     def refresh_vae(user: str = Depends(who)) -> None:
-        studio.vaes(refresh=True)
+        studio.catalog.vaes(refresh=True)
 
     @router.get("/sd-modules")
     def sd_modules(user: str = Depends(who)) -> list[dict[str, Any]]:

@@ -28,10 +28,10 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         """`{"waiting": n, "limit": m, "running": bool}`: the caller's jobs not started yet (a job group counts
         once), how many one person may have waiting (null: no limit for the caller), and whether one of the
         caller's jobs is running."""
-        latest = studio.latest_job(user)
-        limit = None if studio.is_admin(user) else studio.max_queued_per_user
+        latest = studio.jobs.latest_job(user)
+        limit = None if studio.roles.is_admin(user) else studio.jobs.max_queued_per_user
         return {
-            "waiting": studio.waiting_count(user),
+            "waiting": studio.jobs.waiting_count(user),
             "limit": limit,
             "running": latest is not None and latest.state is JobState.RUNNING,
         }
@@ -40,6 +40,6 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
     def cancel(user: str = Depends(who)) -> dict[str, int]:
         """Cancel every job of the caller that is waiting (job groups included); the running one goes on (stop
         it with /sdapi/v1/interrupt). Answers `{"cancelled": n}`."""
-        return {"cancelled": studio.cancel_queued(user)}
+        return {"cancelled": studio.jobs.cancel_queued(user)}
 
     return router

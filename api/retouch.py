@@ -1,7 +1,7 @@
 """Retouch over HTTP: A1111's `/sdapi/v1/extra-single-image`, `/upscalers` and `/face-restorers`, the A1111 rembg
 extension's `POST /rembg`, and the native `POST /easel/v1/retouch` that takes a whole operation chain.
 
-Every route builds a `RetouchRequest` and goes through `Studio.submit` like a click in the Retouch tab: the same
+Every route builds a `RetouchRequest` and goes through `studio.jobs.submit` like a click in the Retouch tab: the same
 validation, the same fair queue, logins and ownership as the other routes, and the result saved to the gallery.
 Operations that need model files which are not on disk (face restoration without weights) are refused with 422
 and a message saying what to download and where, before anything is queued.
@@ -70,7 +70,7 @@ def _build(ops: Sequence[Any], image: bytes, seed: int = -1) -> RetouchRequest:
 async def run_job(studio: Studio, request: RetouchRequest, user: str, client: Request | None = None) -> Job:
     """Queue the request for `user` and wait for it; 422/429/503 before queueing, 500 when it fails. With
     `client` (the HTTP request), the job is dropped when the client hangs up before it starts."""
-    check_weights(request.ops, studio.retouch_tools())
+    check_weights(request.ops, studio.catalog.retouch_tools())
     job = await submit_and_wait(studio, request, user, "The retouch failed.", client)
     if job.state is JobState.CANCELLED:
         raise ApiError(500, "The retouch was interrupted.", error="Interrupted")
@@ -80,7 +80,7 @@ async def run_job(studio: Studio, request: RetouchRequest, user: str, client: Re
 def _result(studio: Studio, job: Job, source: bytes) -> bytes:
     """The job's picture as PNG bytes (the source itself when the chain only exported files)."""
     if job.images:
-        return studio.image_path(job.images[0].id).read_bytes()
+        return studio.gallery.file_path(job.images[0].id).read_bytes()
     return source
 
 
@@ -93,7 +93,7 @@ def add_sdapi_routes(router: APIRouter, studio: Studio, who: Logins) -> None:
     @router.get("/upscalers")
     def upscalers(user: str = Depends(who)) -> list[dict[str, Any]]:
         """ "None", the resamplers, and the model upscalers found in models/upscalers/."""
-        names = [_NO_UPSCALER, *studio.retouch_tools().upscalers]
+        names = [_NO_UPSCALER, *studio.catalog.retouch_tools().upscalers]
         return [
             {
                 "name": name,
@@ -107,14 +107,14 @@ def add_sdapi_routes(router: APIRouter, studio: Studio, who: Logins) -> None:
 
     @router.get("/face-restorers")
     def face_restorers(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return [{"name": name, "cmd_dir": None} for name in studio.retouch_tools().face_restorers]
+        return [{"name": name, "cmd_dir": None} for name in studio.catalog.retouch_tools().face_restorers]
 
     @router.post("/extra-single-image")
     async def extra_single_image(request: Request, user: str = Depends(who)) -> dict[str, Any]:
         """Face restoration (when weights are present) and upscaling (resamplers or model upscalers), as a
         retouch job; the image keeps the source's infotext."""
         body = a1111.parse_body(ExtraSingleImageBody, await read_json(request))
-        tools = await run_in_threadpool(studio.retouch_tools)
+        tools = await run_in_threadpool(studio.catalog.retouch_tools)
         plan = await run_in_threadpool(_extras_plan, body, tools)
         source, geninfo, ops = plan
         if not ops:  # upscaler "None" and no face restoration: nothing to do, as in A1111
@@ -223,7 +223,7 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         "" (or "auto") uses one when present, else the model-free cut-out; "key" always the model-free one."""
         body = a1111.parse_body(RembgBody, await read_json(request))
         data, _ = await run_in_threadpool(checked_picture, body.input_image, "input_image")
-        tools = await run_in_threadpool(studio.retouch_tools)
+        tools = await run_in_threadpool(studio.catalog.retouch_tools)
         name = (body.model or "").strip()
         if name in ("", "auto", "key"):
             op = RemoveBackgroundOp(method=name or "auto", alpha_matting=bool(body.alpha_matting))
@@ -295,7 +295,7 @@ def _decoded_masks(op: Any, index: int) -> Any:
 
 
 def _native_answer(studio: Studio, job: Job, request: RetouchRequest) -> dict[str, Any]:
-    images = [studio.image_path(image.id).read_bytes() for image in job.images]
+    images = [studio.gallery.file_path(image.id).read_bytes() for image in job.images]
     exports = [
         {
             "name": path.name,

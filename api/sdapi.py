@@ -1,6 +1,6 @@
 """AUTOMATIC1111's HTTP API (`/sdapi/v1/...`) over the Studio, so that existing A1111 clients work unchanged.
 
-Every generation goes through `Studio.submit` like a click in the UI: the same request models validate
+Every generation goes through `studio.jobs.submit` like a click in the UI: the same request models validate
 it, the same fair queue orders it, and its images are saved to the gallery (there is no "don't save": the
 gallery is the record of what was made; `save_images` and the `samples_save` option are accepted and have no
 effect). The images a route returns are those saved files, PNGs that carry their `parameters` chunk, re-encoded
@@ -63,8 +63,7 @@ from core.throttle import LoginThrottle
 from core.users import UserBook
 from gallery.store import GalleryImage
 from studio import Job, JobState, RequestRefused, Studio, TooManyQueued
-from studio.groups import JobGroup
-from studio.jobs import FINISHED
+from studio.jobs import FINISHED, JobGroup
 from studio.options import AdminOnly, OptionsError
 
 log = logging.getLogger(__name__)
@@ -105,16 +104,16 @@ class _Sdapi:
         self.hashes: dict[str, str] = {}
 
     def resolve_model(self, text: str) -> str:
-        return a1111.resolve_model(text, self.studio.models(), self.hashes)
+        return a1111.resolve_model(text, self.studio.catalog.models(), self.hashes)
 
     def options(self, user: str) -> dict[str, Any]:
         """Every A1111 option as `user` sees it (studio/options.py), with their model and its hash."""
-        model = self.studio.preferred_model(user)
+        model = self.studio.catalog.preferred_model(user)
         values = self.studio.options.values(user)
         return {**values, "sd_model_checkpoint": model, "sd_checkpoint_hash": self.hashes.get(model or "")}
 
     def is_admin(self, user: str) -> bool:
-        return self.users.is_admin(user) if self.users else self.studio.is_admin(user)
+        return self.users.is_admin(user) if self.users else self.studio.roles.is_admin(user)
 
     def with_job_options(self, plan: Plan, raw: dict[str, Any], user: str) -> tuple[Plan, dict[str, Any]]:
         """The plan with the options its job runs with (the user's, then `override_settings`; api/options.py)."""
@@ -123,7 +122,7 @@ class _Sdapi:
             used, warnings = job_options(
                 self.studio.options.values(user),
                 overrides if isinstance(overrides, dict) else None,
-                self.studio.vaes,
+                self.studio.catalog.vaes,
             )
         except OptionsError as exc:
             raise ApiError(422, str(exc)) from None
@@ -144,7 +143,7 @@ class _Sdapi:
         encoded = (  # in `samples_format`, with the infotext as A1111 carries it (the gallery keeps its PNG)
             [
                 a1111.encode_b64(
-                    encode_answer(self.studio.image_path(image.id).read_bytes(), image.infotext, used)
+                    encode_answer(self.studio.gallery.file_path(image.id).read_bytes(), image.infotext, used)
                 )
                 for image in images
             ]
@@ -165,20 +164,22 @@ class _Sdapi:
         """Run the plan's A1111 script through the Studio and wait: what it made, shaped as a finished job."""
         studio = self.studio
         if plan.script == a1111.SD_UPSCALE:  # the Retouch SD upscale of the picture
-            upscalers = [a1111_scripts.NO_UPSCALER, *studio.retouch_tools().upscalers]
+            upscalers = [a1111_scripts.NO_UPSCALER, *studio.catalog.retouch_tools().upscalers]
             retouch = await run_in_threadpool(
-                a1111_scripts.sd_upscale_request, plan, upscalers, studio.styles()
+                a1111_scripts.sd_upscale_request, plan, upscalers, studio.presets_book.styles()
             )
             job = await submit_and_wait(studio, retouch, user, "The SD upscale failed.")
             request = plan.request.model_copy(update={"seed": job.request.seed})
             return ScriptResult(list(job.images), job.state, request)
         if plan.script == a1111.XYZ_PLOT:  # the grid first, then (include_lone_images) the cells
             plot, lone_images = await run_in_threadpool(a1111_scripts.xyz_plot, plan, self.resolve_model)
-            group = await self.run_group(lambda: studio.run_plot(plot, user), user)
+            group = await self.run_group(lambda: studio.groups.run_plot(plot, user), user)
             images = [group.grid, *(group.cell_images if lone_images else [])] if group.grid else group.images
         else:  # prompts from file or textbox: one job per line
             requests = await run_in_threadpool(a1111_scripts.prompt_requests, plan, self.resolve_model)
-            group = await self.run_group(lambda: studio.submit_group(requests, user, kind="prompts"), user)
+            group = await self.run_group(
+                lambda: studio.groups.submit_group(requests, user, kind="prompts"), user
+            )
             images = group.images
         request = plan.request.model_copy(update={"seed": images[0].seed}) if images else plan.request
         return ScriptResult(images, group.state, request)
@@ -205,7 +206,7 @@ class _Sdapi:
         plan, used = await run_in_threadpool(self.with_job_options, plan, raw, user)
         # 2. queue it like a click in the UI
         timestamp = a1111.job_timestamp()
-        if plan.request.restore_faces and not self.studio.retouch_tools().face_restorers:
+        if plan.request.restore_faces and not self.studio.catalog.retouch_tools().face_restorers:
             plan.warnings.append(f"restore_faces: {NO_FACE_RESTORER_HELP}")
         # 3. wait, then answer with what was made (an interrupted job keeps its finished images); a script's
         #    jobs are answered as one job (api/scripts.py)
@@ -232,7 +233,7 @@ def _add_progress_routes(router: APIRouter, who: Logins, studio: Studio, users: 
     @router.get("/progress")
     def progress(skip_current_image: bool = False, user: str = Depends(who)) -> dict[str, Any]:
         """The caller's running job, else their oldest waiting one; idle (progress 0, job_count 0) otherwise."""
-        return _progress(studio, studio.latest_job(user), skip_current_image)
+        return _progress(studio, studio.jobs.latest_job(user), skip_current_image)
 
     @router.post("/interrupt")
     def interrupt(user: str = Depends(who)) -> dict[str, Any]:
@@ -266,7 +267,7 @@ def _add_option_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> None:
         name = await run_in_threadpool(sdapi.resolve_model, checkpoint) if checkpoint else None
         try:
             if isinstance(changes.get("sd_vae"), str):
-                changes = {**changes, "sd_vae": resolve_vae(changes["sd_vae"], studio.vaes())}
+                changes = {**changes, "sd_vae": resolve_vae(changes["sd_vae"], studio.catalog.vaes())}
             await run_in_threadpool(lambda: studio.options.update(user, changes, admin=sdapi.is_admin(user)))
         except OptionsError as exc:
             raise ApiError(422, str(exc)) from None
@@ -274,7 +275,7 @@ def _add_option_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> None:
             raise ApiError(403, str(exc), error="Forbidden") from None
         if name is not None:
             try:
-                studio.prefer_model(user, name)
+                studio.catalog.prefer_model(user, name)
             except RequestRefused as exc:
                 raise ApiError(422, str(exc)) from None
         return sdapi.options(user)
@@ -286,22 +287,25 @@ def _add_model_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> Callable
 
     @router.get("/sd-models")
     def sd_models(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return [a1111.model_item(m, sdapi.hashes.get(m.name)) for m in a1111.usable_models(studio.models())]
+        return [
+            a1111.model_item(m, sdapi.hashes.get(m.name))
+            for m in a1111.usable_models(studio.catalog.models())
+        ]
 
     @router.post("/refresh-checkpoints")
     def refresh_checkpoints(user: str = Depends(who)) -> dict[str, Any]:
-        studio.models(refresh=True)
+        studio.catalog.models(refresh=True)
         return {}
 
     @router.get("/loras")
     def loras(user: str = Depends(who)) -> list[dict[str, Any]]:
         # A1111's shape; the path is relative to the models folder (A1111 gives the absolute one)
-        usable = [lora for lora in studio.loras() if lora.refused is None]
+        usable = [lora for lora in studio.catalog.loras() if lora.refused is None]
         return [{"name": lora.name, "alias": lora.name, "path": lora.path, "metadata": {}} for lora in usable]
 
     @router.post("/refresh-loras")
     def refresh_loras(user: str = Depends(who)) -> None:
-        studio.loras(refresh=True)
+        studio.catalog.loras(refresh=True)
 
     @router.get("/samplers")
     def samplers(user: str = Depends(who)) -> list[dict[str, Any]]:
@@ -319,7 +323,7 @@ def _add_model_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> Callable
     def prompt_styles(user: str = Depends(who)) -> list[dict[str, Any]]:
         return [
             {"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
-            for s in studio.styles()
+            for s in studio.presets_book.styles()
         ]
 
     @router.get("/scripts")
@@ -360,13 +364,13 @@ NO_FACE_RESTORER_HELP = (
 
 
 def _stop_current(studio: Studio, user: str, *, admin: bool = False) -> None:
-    job = studio.latest_job(user)
+    job = studio.jobs.latest_job(user)
     if (job is None or job.state in FINISHED) and admin:
-        job = studio.running_job()
+        job = studio.jobs.running_job()
     if job is None or job.state in FINISHED:
         return
     try:
-        studio.cancel(job.id, user, admin=admin)
+        studio.jobs.cancel(job.id, user, admin=admin)
     except KeyError:  # finished and forgotten meanwhile
         pass
 
@@ -407,7 +411,7 @@ def _progress(studio: Studio, job: Job | None, skip_current_image: bool) -> dict
         interrupted=job.cancel_requested,
     )
     if job.state is JobState.QUEUED:
-        place = studio.queue_position(job)
+        place = studio.jobs.queue_position(job)
         textinfo = f"Waiting in the queue (position {place})" if place else "Waiting in the queue"
         return {**idle, "textinfo": textinfo}
     preview = job.preview
@@ -432,7 +436,7 @@ def _memory(studio: Studio) -> dict[str, Any]:
         ram: dict[str, Any] = {"free": total - rss, "used": rss, "total": total}
     except Exception as exc:  # noqa: BLE001 - A1111 reports the error in place of the figures
         ram = {"error": str(exc)}
-    status = studio.status()
+    status = studio.catalog.status()
     if status.memory_total_mb is None:
         cuda: dict[str, Any] = {"error": f"unavailable (models run on {status.device})"}
     else:

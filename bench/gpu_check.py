@@ -70,13 +70,13 @@ def pixels(studio, job):  # noqa: ANN001
         raise AssertionError(f"job ended {job.state.value}: {job.error}")
     out = []
     for saved in job.images:
-        with Image.open(studio.image_path(saved.id)) as picture:
+        with Image.open(studio.gallery.file_path(saved.id)) as picture:
             out.append(np.asarray(picture.convert("RGBA")))
     return out
 
 
 def submit(studio, request, timeout: float = 600):  # noqa: ANN001
-    job = studio.submit(request, "bench")
+    job = studio.jobs.submit(request, "bench")
     if not job.wait(timeout):
         raise AssertionError("job did not finish in time")
     return job
@@ -274,7 +274,7 @@ def part1(root: Path, checks: Checks, device_name: str) -> None:  # noqa: PLR091
             x=Axis(type="seed", values="1, 2"),
             y=Axis(type="steps", values="4, 8"),
         )
-        group = studio.run_plot(plot, "bench")
+        group = studio.groups.run_plot(plot, "bench")
         assert group.wait(600), "plot did not finish"
         assert group.grid is not None and len(group.cell_images) == 4, group.error
         return f"4 cells + grid {group.grid.width}x{group.grid.height}"

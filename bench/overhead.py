@@ -1,7 +1,7 @@
 """How much does the Studio add on top of a bare diffusers call? And how cheap is a warm model switch?
 
 Runs the same tiny-model generation (default 256×256, 8 steps) (a) directly with diffusers and (b)
-through Studio.submit (queue → backend → manager → gallery save), interleaved in one process so both
+through studio.jobs.submit (queue → backend → manager → gallery save), interleaved in one process so both
 see the same machine noise, and prints the ratio of medians b/a (goal ≤ 1.03). Then times a cold model
 load against a warm switch back to a cached model.
 
@@ -93,7 +93,7 @@ def main() -> None:
             ).images[0].save(root / "direct.png")
 
         def through_studio() -> None:
-            job = studio.submit(request, "bench")
+            job = studio.jobs.submit(request, "bench")
             job.wait()
             assert job.state.value == "done", job.error
 

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from PIL import Image
 
 from core.images import decode_image, sniff_format
-from core.infotext import INFOTEXT_KEY
+from core.infotext import EASEL_CHUNK_KEY, INFOTEXT_KEY
 
 
 def read_text_chunks(data: bytes) -> tuple[str, dict[str, str]]:
@@ -21,6 +24,25 @@ def read_text_chunks(data: bytes) -> tuple[str, dict[str, str]]:
         if geninfo is None:
             geninfo = exif_user_comment(image)
     return geninfo or "", items
+
+
+def easel_fields(items: Mapping[str, object]) -> dict[str, Any]:
+    """The fields of Easel's own JSON chunk among a picture's text items; {} when there is none or it is not
+    a JSON object."""
+    raw = items.get(EASEL_CHUNK_KEY)
+    if not isinstance(raw, str):
+        return {}
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return {}
+    return fields if isinstance(fields, dict) else {}
+
+
+def read_metadata(data: bytes) -> tuple[str, dict[str, Any]]:
+    """(A1111 infotext or "", the fields of Easel's JSON chunk) of a picture. ImageInputError for non-images."""
+    infotext, items = read_text_chunks(data)
+    return infotext, easel_fields(items)
 
 
 def exif_user_comment(image: Image.Image) -> str | None:

@@ -23,10 +23,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from PIL import Image
 
 from core.infotext import EASEL_CHUNK_KEY
+from core.pnginfo import read_metadata
 from core.requests import MAX_SEED
 from gallery import favourites, files, thumbs, trash
 from gallery.favourites import TRASH_PREFIX
@@ -238,6 +240,12 @@ class Gallery:
     def file_path(self, image_id: int) -> Path:
         """The image's file: absolute, resolved, inside outputs_dir. A path through a symlink is refused."""
         return self._checked_path(self.get(image_id))
+
+    def metadata(self, image_id: int) -> dict[str, Any]:
+        """The fields of the picture's own Easel JSON chunk, read from its file ({} when it has none, e.g. a
+        picture made elsewhere): the resolved request, a plot's definition, a retouch recipe."""
+        _, fields = read_metadata(self.file_path(image_id).read_bytes())
+        return fields
 
     def _checked_path(self, image: GalleryImage) -> Path:
         image_id = image.id

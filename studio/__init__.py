@@ -1,4 +1,5 @@
-"""Studio: jobs, the fair queue and the façade both front ends call."""
+"""Studio: the services both front ends call (jobs and the fair queue, groups, catalog, gallery and preset
+changes), held by the `Studio` container."""
 
 from core.errors import (
     AdminOnly,
@@ -16,13 +17,14 @@ from core.errors import (
     UnknownStyle,
     UnknownTool,
 )
-from studio.jobs import Job, JobState
+from studio.jobs import Job, JobGroup, JobState
 from studio.studio import LOCAL_USER, Studio
 
 __all__ = [
     "LOCAL_USER",
     "AdminOnly",
     "Job",
+    "JobGroup",
     "JobFailed",
     "JobState",
     "NotAllowed",

@@ -4,7 +4,7 @@ or a set of variations.
 A group feeds its jobs to the Studio's queue one at a time, so it never fills the queue, other users'
 jobs still take their turns between its jobs, and cancelling the group stops the running job and
 submits no more. Each job's images are saved by the normal path; the group's progress adds up its jobs'.
-`StudioGroups` is the part of the Studio that starts and tracks groups.
+`JobGroup` itself lives with `Job` (studio.jobs): both are `Work`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import logging
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
+from core.errors import QueueFull
 from core.grid import draw_grid
 from core.infotext import format_infotext, parse_infotext
+from core.presets import PresetBook
 from core.requests import (
     MAX_SEED,
     GenerationRequest,
@@ -31,12 +31,11 @@ from core.requests import (
     Txt2ImgRequest,
 )
 from core.xyz import AxisContext, Cell, PlotError, PlotRequest, cells, plot_from_json, run_order
-from gallery.store import GalleryImage
-from studio.jobs import FINISHED, Job, JobState
-from studio.queue import QueueFull
-
-if TYPE_CHECKING:
-    from studio.studio import Studio
+from gallery.store import Gallery, GalleryImage
+from studio.catalog import Catalog
+from studio.jobs import Job, JobGroup, JobState
+from studio.resolve import Resolver
+from studio.worker import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ GRID_TASK = "grid"  # the gallery task of plot grid images
 PLOT_KEY = "xyz_plot"  # the grid's JSON chunk field holding the whole plot definition
 CELLS_KEY = "xyz_cells"  # ... and the gallery ids of its cells, in layout order
 MAX_VARIATIONS = 16
-_FINISHED_GROUPS_KEPT = 50
 _POLL_SECONDS = 0.25
 _REQUEST_CLASSES: dict[str, type[GenerationRequest]] = {
     "txt2img": Txt2ImgRequest,
@@ -53,86 +51,24 @@ _REQUEST_CLASSES: dict[str, type[GenerationRequest]] = {
 }
 
 
-@dataclass
-class JobGroup:
-    """Consecutive jobs of one user. Reads like a Job (state, step/total, preview, images, error, wait)."""
+class Groups:
+    """Starts and drives job groups: X/Y/Z plots (then their grid), variations, prompts files.
 
-    requests: list[GenerationRequest]  # in the order they run
-    user: str
-    kind: str  # "plot" or "variations"
-    plot: PlotRequest | None = None
-    id: str = field(default_factory=lambda: "group-" + uuid.uuid4().hex)
-    created: float = field(default_factory=time.monotonic)
-    state: JobState = JobState.QUEUED
-    jobs: list[Job] = field(default_factory=list)
-    error: str | None = None
-    grid: GalleryImage | None = None  # a plot's grid image, once saved
-    cell_images: list[GalleryImage] = field(default_factory=list)  # a plot's cells in layout order
-    started: float | None = None
-    finished: float | None = None
-    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    Each group queues through the job service one job at a time (`Jobs.add_group` admits it as one waiting job
+    of its user); the group's thread waits for each job before it submits the next."""
 
-    @property
-    def total(self) -> int:
-        return sum(getattr(r, "steps_per_batch", r.steps) * r.batch_count for r in self.requests)
-
-    @property
-    def step(self) -> int:
-        return sum(j.total if j.state in FINISHED else j.step for j in self.jobs)
-
-    @property
-    def current(self) -> Job | None:
-        """The job running or waiting now (None before the first and after the last)."""
-        job = self.jobs[-1] if self.jobs else None
-        return job if job is not None and job.state not in FINISHED else None
-
-    @property
-    def preview(self) -> Image.Image | None:
-        job = self.current
-        return job.preview if job is not None else None
-
-    @property
-    def images(self) -> list[GalleryImage]:
-        """Every saved image of the group's jobs, in the order they ran."""
-        return [image for job in self.jobs for image in job.images]
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-    def eta_seconds(self) -> float | None:
-        """Seconds left at the pace of the jobs so far (None until a step has been timed)."""
-        if self.state is not JobState.RUNNING or self.started is None or self.step <= 0:
-            return None
-        return (time.monotonic() - self.started) / self.step * (self.total - self.step)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    def check_owner(self, user: str) -> None:
-        from studio.jobs import NotYourJob
-
-        if user != self.user:
-            raise NotYourJob("this job belongs to another user")
-
-    def _finish(self, state: JobState, error: str | None = None) -> None:
-        self.state, self.error, self.finished = state, error, time.monotonic()
-        self._done.set()
-
-
-class StudioGroups:
-    """The Studio's job groups: plots, variations, re-runs. Mixed into `Studio`."""
-
-    def _group_table(self) -> tuple[threading.Lock, dict[str, JobGroup]]:
-        table = self.__dict__.get("_groups")
-        if table is None:
-            table = self.__dict__.setdefault("_groups", (threading.Lock(), {}))
-        return table
+    def __init__(
+        self, jobs: Jobs, resolver: Resolver, catalog: Catalog, gallery: Gallery, presets: PresetBook
+    ) -> None:
+        self.jobs = jobs
+        self.resolver = resolver
+        self.catalog = catalog
+        self.gallery = gallery
+        self.presets = presets
 
     # -- groups ------------------------------------------------------------------------------------
     def submit_group(
-        self: Studio,  # type: ignore[misc]
+        self,
         requests: Sequence[GenerationRequest],
         user: str,
         *,
@@ -140,60 +76,18 @@ class StudioGroups:
         plot: PlotRequest | None = None,
         on_done: Callable[[JobGroup], None] | None = None,
     ) -> JobGroup:
-        """Run `requests` as consecutive jobs of `user`. Every model (and style) is checked first, so a bad
-        one fails here, before anything runs. `on_done` runs after the last job (for a plot: the grid)."""
+        """Run `requests` as consecutive jobs of `user`. Every request is resolved first, so a bad one fails
+        here, before anything runs. `on_done` runs after the last job (for a plot: the grid)."""
         if not requests:
             raise ValueError("a job group needs at least one request")
         for request in requests:
-            self._model_for(request.model, user)
-            if request.styles and hasattr(self, "_styled"):
-                self._styled(request)
+            self.resolver.resolve_generation(request, user)
         group = JobGroup(requests=list(requests), user=user, kind=kind, plot=plot)
-        lock, groups = self._group_table()
-        with self._admission:  # a group counts as one waiting job of its user
-            self._check_room(user)
-            with lock:
-                groups[group.id] = group
-                finished = [g for g in groups.values() if g.state in FINISHED]
-                for old in finished[: max(0, len(finished) - _FINISHED_GROUPS_KEPT)]:
-                    del groups[old.id]
-        threading.Thread(
-            target=self._drive_group, args=(group, on_done), name=f"easel-{kind}", daemon=True
-        ).start()
+        self.jobs.add_group(group)
+        threading.Thread(target=self._drive, args=(group, on_done), name=f"easel-{kind}", daemon=True).start()
         return group
 
-    def group(self, group_id: str, user: str, *, admin: bool = False) -> JobGroup:
-        """The group with this id, if it belongs to `user` or `admin` is set (KeyError / NotYourJob)."""
-        lock, groups = self._group_table()
-        with lock:
-            group = groups[group_id]
-        if not admin:
-            group.check_owner(user)
-        return group
-
-    def cancel_group(self: Studio, group_id: str, user: str, *, admin: bool = False) -> JobGroup:  # type: ignore[misc]
-        """Stop a group: its running job stops within a step and no further job is submitted."""
-        group = self.group(group_id, user, admin=admin)
-        group._cancel.set()
-        job = group.current
-        if job is not None:
-            self.cancel(job.id, job.user, admin=True)
-        return group
-
-    def unfinished_groups(self, user: str) -> list[JobGroup]:
-        """The groups of `user` that have not finished (waiting for a turn or running)."""
-        lock, groups = self._group_table()
-        with lock:
-            return [g for g in groups.values() if g.user == user and g.state not in FINISHED]
-
-    def cancel_groups(self, user: str) -> int:
-        """Cancel every unfinished group of `user`; returns how many."""
-        mine = self.unfinished_groups(user)
-        for group in mine:
-            self.cancel_group(group.id, user)
-        return len(mine)
-
-    def _drive_group(self: Studio, group: JobGroup, on_done: Callable[[JobGroup], None] | None) -> None:  # type: ignore[misc]
+    def _drive(self, group: JobGroup, on_done: Callable[[JobGroup], None] | None) -> None:
         group.started = time.monotonic()
         try:
             for request in group.requests:
@@ -204,45 +98,45 @@ class StudioGroups:
                 if group.state is JobState.QUEUED:
                     group.state = JobState.RUNNING
                 while not job.wait(_POLL_SECONDS):
-                    if self._stopping.is_set():
-                        group._cancel.set()
+                    if self.jobs.stopping.is_set():
+                        group.request_cancel()
                         break
                 if job.state is JobState.FAILED:
-                    group._finish(JobState.FAILED, job.error)
+                    group.finish(JobState.FAILED, job.error)
                     return
                 if job.state is JobState.CANCELLED or group.cancel_requested:
                     break
             if group.cancel_requested:
-                group._finish(JobState.CANCELLED)
+                group.finish(JobState.CANCELLED)
                 return
             if on_done is not None:
                 on_done(group)
         except Exception as exc:  # noqa: BLE001 - a group failing must leave a message, not a dead thread
             log.exception("job group %s failed", group.id)
-            group._finish(JobState.FAILED, f"{type(exc).__name__}: {exc}")
+            group.finish(JobState.FAILED, f"{type(exc).__name__}: {exc}")
             return
-        group._finish(JobState.DONE)
+        group.finish(JobState.DONE)
 
-    def _submit_when_room(self: Studio, group: JobGroup, request: GenerationRequest) -> Job | None:  # type: ignore[misc]
+    def _submit_when_room(self, group: JobGroup, request: GenerationRequest) -> Job | None:
         """Submit the group's next job, waiting while the queue is full; None once cancelled."""
-        while not group.cancel_requested and not self._stopping.is_set():
+        while not group.cancel_requested and not self.jobs.stopping.is_set():
             try:
-                return self.submit(request, group.user, group=group)
+                return self.jobs.submit(request, group.user, group=group)
             except QueueFull:
                 time.sleep(_POLL_SECONDS)
-        group._cancel.set()
+        group.request_cancel()
         return None
 
     # -- X/Y/Z plots -------------------------------------------------------------------------------
-    def plot_cells(self: Studio, plot: PlotRequest) -> list[Cell]:  # type: ignore[misc]
+    def plot_cells(self, plot: PlotRequest) -> list[Cell]:
         """The plot's cells (layout order), with presets and model families known to this Studio."""
-        presets = {p.name: p for p in self.presets()}
-        families = {m.name: m.family for m in self.models()}
-        default = self.default_model() or ""
+        presets = {p.name: p for p in self.presets.presets()}
+        families = {m.name: m.family for m in self.catalog.models()}
+        default = self.catalog.default_model() or ""
         context = AxisContext(presets=presets, family_of=lambda name: families.get(name or default))
         return cells(plot, context)
 
-    def run_plot(self: Studio, plot: PlotRequest, user: str) -> JobGroup:  # type: ignore[misc]
+    def run_plot(self, plot: PlotRequest, user: str) -> JobGroup:
         """Start a plot: every cell as its own job (grouped by model, so each model loads once), then the
         labelled grid saved to the gallery with the whole plot definition. Raises PlotError, UnknownModel."""
         plot = fixed_seeds(plot)
@@ -263,10 +157,10 @@ class StudioGroups:
             [c.request for c in ordered], user, kind="plot", plot=plot, on_done=save_grid
         )
 
-    def _save_grid(self: Studio, plot: PlotRequest, images: list[GalleryImage], user: str) -> GalleryImage:  # type: ignore[misc]
+    def _save_grid(self, plot: PlotRequest, images: list[GalleryImage], user: str) -> GalleryImage:
         pictures = []
         for image in images:
-            with Image.open(self.image_path(image.id)) as picture:
+            with Image.open(self.gallery.file_path(image.id)) as picture:
                 pictures.append(picture.convert("RGB"))
         xs, ys, zs = plot.axis_labels()
         grid = draw_grid(
@@ -287,38 +181,27 @@ class StudioGroups:
             extra={PLOT_KEY: json.loads(plot.model_dump_json()), CELLS_KEY: [i.id for i in images]},
         )
 
-    def plot_of(self: Studio, image_id: int) -> PlotRequest:  # type: ignore[misc]
+    def plot_of(self, image_id: int) -> PlotRequest:
         """The plot definition stored with a grid image (ImageNotFound, PlotError when it has none)."""
-        stored = self._easel_chunk(image_id).get(PLOT_KEY)
+        stored = self.gallery.metadata(image_id).get(PLOT_KEY)
         if not isinstance(stored, dict):
             raise PlotError(f"image {image_id} is not an X/Y/Z plot grid")
         return plot_from_json(stored)
 
-    def rerun_plot(self: Studio, image_id: int, user: str) -> JobGroup:  # type: ignore[misc]
+    def rerun_plot(self, image_id: int, user: str) -> JobGroup:
         """Run the plot a grid image was made from again (same seeds → the same cells)."""
         return self.run_plot(self.plot_of(image_id), user)
 
-    def _easel_chunk(self: Studio, image_id: int) -> dict[str, Any]:  # type: ignore[misc]
-        from core.infotext import EASEL_CHUNK_KEY
-        from core.pnginfo import read_text_chunks
-
-        _, items = read_text_chunks(self.image_path(image_id).read_bytes())
-        try:
-            chunk = json.loads(items.get(EASEL_CHUNK_KEY, "{}"))
-        except ValueError:
-            return {}
-        return chunk if isinstance(chunk, dict) else {}
-
     # -- variations --------------------------------------------------------------------------------
-    def request_of(self: Studio, image_id: int) -> GenerationRequest:  # type: ignore[misc]
+    def request_of(self, image_id: int) -> GenerationRequest:
         """The request that made a gallery image (its exact, resolved settings). Source-image tasks keep no
         source picture in the gallery, so only txt2img images (and A1111 files) give a request here; for the
         others `variations` takes the request itself (see `request_from_metadata`)."""
-        chunk = self._easel_chunk(image_id)
-        return request_from_metadata(chunk, self.gallery_image(image_id).infotext, f"image {image_id}")
+        metadata = self.gallery.metadata(image_id)
+        return request_from_metadata(metadata, self.gallery.get(image_id).infotext, f"image {image_id}")
 
     def variations(
-        self: Studio,  # type: ignore[misc]
+        self,
         image_or_request: int | GenerationRequest,
         count: int,
         strength: float,

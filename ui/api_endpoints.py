@@ -45,7 +45,9 @@ def register(studio: Studio) -> None:
             "ids": [i.id for i in job.images],
             "seeds": [i.seed for i in job.images],
             "infotexts": [i.infotext for i in job.images],
-            "images": [base64.b64encode(studio.image_path(i.id).read_bytes()).decode() for i in job.images],
+            "images": [
+                base64.b64encode(studio.gallery.file_path(i.id).read_bytes()).decode() for i in job.images
+            ],
         }
 
     def txt2img(

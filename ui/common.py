@@ -44,7 +44,7 @@ def build_request(model_cls: Callable[..., BaseModel], values: Mapping[str, Any]
 
 def submit(studio: Studio, request: BaseModel, user: str) -> Job:
     try:
-        return studio.submit(request, user)  # type: ignore[arg-type]
+        return studio.jobs.submit(request, user)  # type: ignore[arg-type]
     except REFUSED as exc:
         raise gr.Error(str(exc)) from None
 

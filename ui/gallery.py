@@ -73,7 +73,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
             elem_id="gallery_search",
             scale=4,
         )
-        facets = studio.gallery_facets()
+        facets = studio.gallery.facets()
         model = gr.Dropdown(
             [ALL, *facets.get("model", [])], value=ALL, label="Model", elem_id="gallery_model", scale=2
         )
@@ -169,13 +169,16 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         )
 
     def show(page: int, request: gr.Request, *values: Any):
-        result = studio.gallery_query(make_query(values, max(page, 0), user_of(request)))
+        result = studio.gallery.query(make_query(values, max(page, 0), user_of(request)))
         pages = max(1, math.ceil(result.total / PAGE_SIZE))
         page = min(max(page, 0), pages - 1)
         if page * PAGE_SIZE >= result.total > 0:  # the page ran out (after deletes): show the last one
-            result = studio.gallery_query(make_query(values, page, user_of(request)))
+            result = studio.gallery.query(make_query(values, page, user_of(request)))
         items = [
-            (str(studio.thumbnail(i.id)), f"{'★ ' if i.favourite else ''}seed {i.seed} · {i.prompt[:40]}")
+            (
+                str(studio.gallery.thumbnail(i.id)),
+                f"{'★ ' if i.favourite else ''}seed {i.seed} · {i.prompt[:40]}",
+            )
             for i in result.items
         ]
         choices = [(f"#{i.id} · seed {i.seed} · {i.prompt[:30]}", i.id) for i in result.items]
@@ -188,7 +191,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         return show(0, request, *values)
 
     def rescan(request: gr.Request, *values: Any):
-        changed = studio.refresh_gallery()
+        changed = studio.gallery.sync()
         if changed:
             gr.Info(f"{changed} change(s) found in the outputs folder.")
         return show(0, request, *values)
@@ -219,8 +222,8 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         index = evt.index if isinstance(evt.index, int) else -1
         if not 0 <= index < len(ids):
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        image = studio.gallery_image(ids[index])
-        path = str(studio.image_path(image.id))
+        image = studio.gallery.get(ids[index])
+        path = str(studio.gallery.file_path(image.id))
         facts = (
             f"**#{image.id}** · {image.task} · model **{image.model or '?'}** · seed {image.seed} · "
             f"{image.width}×{image.height} · by **{image.author or '?'}** · {image.created[:19].replace('T', ' ')} UTC"
@@ -244,10 +247,10 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
     def on_reuse(image_id: int):
         if not image_id:
             raise gr.Error("Click an image first.")
-        image = studio.gallery_image(image_id)
+        image = studio.gallery.get(image_id)
         target = image.task if image.task in targets else "txt2img"
-        values = reuse_values(image.infotext, studio.styles())
-        usable = {m.name for m in studio.models() if not m.refused}
+        values = reuse_values(image.infotext, studio.presets_book.styles())
+        usable = {m.name for m in studio.catalog.models() if not m.refused}
         if values.get("model") not in usable:
             gr.Warning(f"Model {values.get('model')!r} is not available here; the current model is kept.")
             values.pop("model", None)
@@ -273,7 +276,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
     def may(verb: str, nothing: str):
         def check(image_ids: list[int] | int | None, request: gr.Request) -> None:
             with refusals():
-                studio.check_pictures(picked(image_ids, nothing), user_of(request), verb)
+                studio.pictures.check_pictures(picked(image_ids, nothing), user_of(request), verb)
 
         return check
 
@@ -281,9 +284,9 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         return button.click(check, inputs=source, outputs=None, api_visibility="private").success
 
     def on_favourite(image_id: int, ids: list[int], page: int, request: gr.Request, *values: Any):
-        image = studio.gallery_image(image_id)
+        image = studio.gallery.get(image_id)
         with refusals():
-            studio.set_favourite([image_id], not image.favourite, user=user_of(request))
+            studio.pictures.set_favourite([image_id], not image.favourite, user=user_of(request))
         gr.Info("Removed from favourites." if image.favourite else "Added to favourites.")
         return show(page, request, *values)
 
@@ -293,9 +296,11 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
 
     def on_delete(image_ids: list[int] | int, page: int, request: gr.Request, *values: Any):
         ids = picked(image_ids, "Pick an image (or tick some under “Select several”) first.")
-        copies = cache_copies.locate(path for image_id in ids for path in studio.picture_files(image_id))
+        copies = cache_copies.locate(
+            path for image_id in ids for path in studio.gallery.picture_files(image_id)
+        )
         with refusals():
-            keys = studio.delete_images(ids, user=user_of(request))
+            keys = studio.pictures.delete_images(ids, user=user_of(request))
         cache_copies.remove(copies)  # the copies the page was served go with the picture
         gr.Info(f"Moved {len(keys)} image(s) to the trash. Undo brings them back.")
         return (*show(page, request, *values), keys, gr.Button(visible=True), 0, None, "", "")
@@ -311,11 +316,11 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
 
     def may_undo(keys: list[str], request: gr.Request) -> None:
         with refusals():
-            studio.check_restore(keys or [], user_of(request))
+            studio.pictures.check_restore(keys or [], user_of(request))
 
     def on_undo(keys: list[str], page: int, request: gr.Request, *values: Any):
         with refusals():
-            restored = studio.restore_images(keys, user=user_of(request))
+            restored = studio.pictures.restore_images(keys, user=user_of(request))
         gr.Info(f"Restored {len(restored)} image(s).")
         return (*show(page, request, *values), [], gr.Button(visible=False))
 
@@ -328,20 +333,20 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
 
     def on_empty(everyone: bool, request: gr.Request) -> None:
         with refusals():
-            removed = studio.empty_trash(user=user_of(request), everyone=bool(everyone))
+            removed = studio.pictures.empty_trash(user=user_of(request), everyone=bool(everyone))
         whose = "everyone's trash" if everyone else "your trash"
         gr.Info(f"Deleted {removed} image(s) from {whose} for good." if removed else f"Nothing in {whose}.")
 
     empty.click(on_empty, inputs=everyone_trash, outputs=None, api_visibility="private")
 
     def admin_tools(request: gr.Request):  # the "everyone's trash" box is shown to admins only
-        return gr.Checkbox(visible=studio.is_admin(user_of(request)))
+        return gr.Checkbox(visible=studio.roles.is_admin(user_of(request)))
 
     tab.select(admin_tools, outputs=everyone_trash, api_visibility="private", queue=False)
 
     def on_favourite_selected(ids: list[int], page: int, request: gr.Request, *values: Any):
         with refusals():
-            studio.set_favourite(ids, True, user=user_of(request))
+            studio.pictures.set_favourite(ids, True, user=user_of(request))
         return show(page, request, *values)
 
     guarded(fav_selected, may("star or unstar", "Tick some images first."), selection)(
@@ -355,7 +360,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         if not ids:
             raise gr.Error("Tick some images first.")
         folder = Path(tempfile.mkdtemp(prefix="easel-zip-"))
-        path = studio.export_zip(ids, folder / f"easel-{len(ids)}-images.zip")
+        path = studio.gallery.export_zip(ids, folder / f"easel-{len(ids)}-images.zip")
         return gr.File(value=str(path), visible=True)
 
     zip_button.click(on_zip, inputs=selection, outputs=zip_file, api_visibility="private")
@@ -388,14 +393,14 @@ def build_pnginfo(tabs: gr.Tabs, txt2img: TabParts, studio: Studio | None = None
         if not infotext:
             gr.Warning("This picture carries no generation parameters.")
             return "", None, items or None
-        return infotext, reuse_values(infotext, studio.styles() if studio else ()), items or None
+        return infotext, reuse_values(infotext, studio.presets_book.styles() if studio else ()), items or None
 
     picture.upload(read, inputs=picture, outputs=[text, table, others], api_visibility="private")
 
     def on_send(infotext: str):
         if not infotext:
             raise gr.Error("Drop a picture with parameters first.")
-        values = reuse_values(infotext, studio.styles() if studio else ())
+        values = reuse_values(infotext, studio.presets_book.styles() if studio else ())
         return [gr.Tabs(selected="txt2img"), *fill(txt2img.controls.fields, values)]
 
     send.click(on_send, inputs=text, outputs=[tabs, *txt2img.controls.fields], api_visibility="private")

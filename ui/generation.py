@@ -22,7 +22,7 @@ def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> li
     """Dropdown choices; inpainting checkpoints are offered only where they can run (the inpaint tab)."""
     return [
         (m.label, m.name)
-        for m in studio.models(refresh=refresh)
+        for m in studio.catalog.models(refresh=refresh)
         if not m.refused and (inpaint or not m.inpaint)
     ]
 
@@ -31,7 +31,7 @@ def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) 
     with gr.Row():
         model = gr.Dropdown(
             choices=model_choices(studio, inpaint=inpaint_models),
-            value=studio.default_model(),
+            value=studio.catalog.default_model(),
             label="Model",
             elem_id=f"{prefix}_model",
             scale=8,
@@ -195,13 +195,15 @@ def wire(
             raise
         yield {
             results.job_id: job.id,
-            results.status: progress_html(job, studio.queue_position(job), studio.wait_estimate(job)),
+            results.status: progress_html(
+                job, studio.jobs.queue_position(job), studio.jobs.wait_estimate(job)
+            ),
         }
         shown = None
         for state in follow(job):
             update: dict[Any, Any] = {
                 results.status: progress_html(
-                    state, studio.queue_position(state), studio.wait_estimate(state)
+                    state, studio.jobs.queue_position(state), studio.jobs.wait_estimate(state)
                 )
             }
             if state.preview is not None and state.preview is not shown and state.state is JobState.RUNNING:
@@ -215,7 +217,7 @@ def wire(
                 results.preview: gr.Image(visible=False),
             }
             raise gr.Error(job.error or "Generation failed")
-        paths = [str(studio.image_path(img.id)) for img in job.images]
+        paths = [str(studio.gallery.file_path(img.id)) for img in job.images]
         yield {
             results.job_id: "",
             results.status: progress_html(job, None),
@@ -232,11 +234,11 @@ def wire(
         user = user_of(request)
         if current:
             try:
-                studio.cancel(current, user)
+                studio.jobs.cancel(current, user)
                 return
             except KeyError:
                 pass
-        studio.cancel_all(user)
+        studio.jobs.cancel_all(user)
 
     def on_select(texts: list[str], paths: list[str], evt: gr.SelectData) -> tuple[str, str]:
         index = evt.index if isinstance(evt.index, int) else 0

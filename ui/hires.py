@@ -44,7 +44,7 @@ def size_note(enabled: bool, width: int, height: int, scale: float, resize_x: in
 
 def build(studio: Studio, controls: Any, prefix: str = "txt2img") -> HiresParts:
     """The accordion, its widgets added to `controls.fields` (call after build_settings)."""
-    upscalers = studio.hires_upscalers()
+    upscalers = studio.catalog.hires_upscalers()
     with gr.Accordion("Hires fix", open=False, elem_id=f"{prefix}_hires"):
         enable = gr.Checkbox(
             False, label="Hires fix", elem_id=f"{prefix}_enable_hr",
@@ -94,7 +94,7 @@ def build(studio: Studio, controls: Any, prefix: str = "txt2img") -> HiresParts:
     for component in inputs:
         component.change(size_note, inputs=inputs, outputs=note, api_visibility="private", queue=False)
     refresh.click(
-        lambda: gr.Dropdown(choices=studio.hires_upscalers(refresh=True)),
+        lambda: gr.Dropdown(choices=studio.catalog.hires_upscalers(refresh=True)),
         outputs=upscaler,
         api_visibility="private",
         queue=False,

@@ -46,7 +46,7 @@ def _source_and_mask(
 
 
 def _sibling_of(studio: Studio, model: str | None) -> str | None:
-    info = next((m for m in studio.models() if m.name == model), None)
+    info = next((m for m in studio.catalog.models() if m.name == model), None)
     return info.inpaint_sibling if info is not None else None
 
 
@@ -86,7 +86,7 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
             erase = gr.Button("Erase masked area", elem_id="inpaint_erase", size="sm")
             controls = build_prompts(studio, "inpaint", inpaint_models=True)
             with gr.Row():
-                sibling = _sibling_of(studio, studio.default_model())
+                sibling = _sibling_of(studio, studio.catalog.default_model())
                 hint = gr.Markdown(
                     _sibling_text(sibling), visible=bool(sibling), elem_id="inpaint_sibling_hint"
                 )

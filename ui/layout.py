@@ -75,7 +75,7 @@ class PageOptions:
 
 
 def header_text(studio: Studio) -> str:
-    status = studio.status()
+    status = studio.catalog.status()
     loaded = ", ".join(status.loaded_models) or "none yet"
     memory = ""
     if status.memory_used_mb is not None and status.memory_total_mb:
@@ -85,7 +85,7 @@ def header_text(studio: Studio) -> str:
 
 def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
     options = options or PageOptions()
-    models = studio.models()
+    models = studio.catalog.models()
     demo_only = all(m.demo for m in models if not m.refused)
     with gr.Blocks(title=options.title, analytics_enabled=False) as page:
         header = gr.Markdown(header_text(studio), elem_id="easel_header")

@@ -42,17 +42,17 @@ PRESET_FIELDS = (
 
 
 def preset_choices(studio: Studio) -> list[str]:
-    return [preset.name for preset in studio.presets()]
+    return [preset.name for preset in studio.presets_book.presets()]
 
 
 def style_choices(studio: Studio) -> list[str]:
-    return [style.name for style in studio.styles()]
+    return [style.name for style in studio.presets_book.styles()]
 
 
 def family_of(studio: Studio, model: str | None) -> str | None:
     """The family ("sd1", "sd2", "sdxl") of the model a request naming `model` runs on (None: unknown)."""
-    name = model or studio.default_model()
-    info = next((m for m in studio.models() if m.name == name), None)
+    name = model or studio.catalog.default_model()
+    info = next((m for m in studio.catalog.models() if m.name == name), None)
     return info.family if info is not None else None
 
 
@@ -60,7 +60,7 @@ def final_prompt(studio: Studio, prompt: str, negative: str, names: list[str] | 
     """The "Final prompt" box: the prompt and negative prompt with the chosen styles applied."""
     if not names:
         return gr.Textbox(value="", visible=False)
-    known = {style.name: style for style in studio.styles()}
+    known = {style.name: style for style in studio.presets_book.styles()}
     missing = [name for name in names if name not in known]
     if missing:
         return gr.Textbox(value=f"Unknown style: {', '.join(missing)}", visible=True)
@@ -170,11 +170,11 @@ def connect(controls: Controls) -> None:
         if not name:
             raise gr.Error("Pick a preset first.")
         try:
-            preset = studio.preset(name)
+            preset = studio.presets_book.get(name)
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         current = {field: data[component] for field, component in targets.items()}
-        usable = {m.name for m in studio.models() if not m.refused}
+        usable = {m.name for m in studio.catalog.models() if not m.refused}
         if preset.model and preset.model not in usable:
             gr.Warning(f"The preset's model {preset.model!r} is not here; keeping {current.get('model')!r}.")
             preset = preset.model_copy(update={"model": None})
@@ -270,7 +270,7 @@ def connect(controls: Controls) -> None:
         )
         try:
             with refusals():
-                studio.save_preset(preset, user=user_of(request))
+                studio.presets.save_preset(preset, user=user_of(request))
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         gr.Info(f"Preset {preset.name!r} saved.")
@@ -284,7 +284,7 @@ def connect(controls: Controls) -> None:
                 raise gr.Error(f"Pick the preset to {verb} in the Preset list first.")
             try:
                 with refusals():
-                    studio.check_preset(selected, user_of(request), verb)
+                    studio.presets.check_preset(selected, user_of(request), verb)
             except PresetError as exc:
                 raise gr.Error(str(exc)) from None
 
@@ -293,7 +293,7 @@ def connect(controls: Controls) -> None:
     def on_rename(old: str, new: str, request: gr.Request) -> tuple[Any, ...]:
         try:
             with refusals():
-                renamed = studio.rename_preset(old, (new or "").strip(), user=user_of(request))
+                renamed = studio.presets.rename_preset(old, (new or "").strip(), user=user_of(request))
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         return refreshed(renamed.name)
@@ -301,7 +301,7 @@ def connect(controls: Controls) -> None:
     def on_delete(selected: str, request: gr.Request) -> tuple[Any, ...]:
         try:
             with refusals():
-                studio.delete_preset(selected, user=user_of(request))
+                studio.presets.delete_preset(selected, user=user_of(request))
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         gr.Info(f"Preset {selected!r} deleted.")
@@ -311,7 +311,7 @@ def connect(controls: Controls) -> None:
         if data:
             try:
                 with refusals():
-                    studio.styles_to_import(data, "auto", user=user_of(request))
+                    studio.presets.styles_to_import(data, "auto", user=user_of(request))
             except (StylesFileError, PresetError) as exc:
                 raise gr.Error(f"Styles not imported: {exc}") from None
 
@@ -320,7 +320,7 @@ def connect(controls: Controls) -> None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             with refusals():
-                imported = studio.import_styles(data, "auto", user=user_of(request))
+                imported = studio.presets.import_styles(data, "auto", user=user_of(request))
         except (StylesFileError, PresetError) as exc:
             raise gr.Error(f"Styles not imported: {exc}") from None
         gr.Info(
@@ -332,7 +332,7 @@ def connect(controls: Controls) -> None:
     def on_export() -> Any:
         folder = Path(tempfile.mkdtemp(prefix="easel-styles-"))
         path = folder / "styles.csv"
-        path.write_bytes(studio.export_styles())
+        path.write_bytes(studio.presets_book.export_styles())
         return gr.File(value=str(path), visible=True)
 
     panel_outputs = [tools.preset, tools.styles, problems]
@@ -378,7 +378,7 @@ def preset_from_widgets(name: str, description: str, values: dict[str, Any], asp
 
 
 def problems_text(studio: Studio) -> str:
-    problems = studio.preset_problems()
+    problems = studio.presets_book.problems()
     if not problems:
         return ""
     lines = "\n".join(f"- `{p.file}`: {p.reason}" for p in problems)

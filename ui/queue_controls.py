@@ -16,7 +16,7 @@ def wire(studio: Studio, button: gr.Button) -> None:
     """On click: cancel the person's waiting jobs and job groups (their running job goes on) and say how many."""
 
     def on_click(request: gr.Request) -> None:
-        cancelled = studio.cancel_queued(user_of(request))
+        cancelled = studio.jobs.cancel_queued(user_of(request))
         gr.Info(f"Cancelled {cancelled} waiting job(s)." if cancelled else "You have no jobs waiting.")
 
     button.click(on_click, inputs=None, outputs=None, api_visibility="private", concurrency_limit=None)

@@ -137,7 +137,7 @@ def _erase_mask(editor: dict | None, image: Image.Image | None) -> bytes:
 def _warn_missing(studio: Studio, request: RetouchRequest) -> None:
     """Operations whose model files are missing: say what to download and where, before queueing."""
     if any(isinstance(op, RestoreFacesOp) for op in request.ops):
-        tools = studio.retouch_tools()
+        tools = studio.catalog.retouch_tools()
         if not tools.face_restorers:
             raise gr.Error(tools.missing.get("restore_faces") or "No face restoration model is installed.")
 
@@ -154,7 +154,7 @@ def _background_preview(
             prompt=prompt or "", negative_prompt=negative or "", model=_choice(model), preset=preset or "",
             styles=list(styles or []),
         )  # fmt: skip
-        styled = studio.styled_background(op)
+        styled = studio.resolver.styled_background(op)
     except ValidationError as exc:
         return gr.Textbox(value=validation_message(exc), visible=True)
     except ValueError as exc:
@@ -172,13 +172,13 @@ def _outcome(studio: Studio, job: Job) -> tuple[str | None, list[str], str]:
     """(result picture path, download paths, infotext) of a finished job; gr.Error when it failed."""
     if job.state is JobState.FAILED:
         raise gr.Error(job.error or "The retouch failed.")
-    result = str(studio.image_path(job.images[0].id)) if job.images else None
+    result = str(studio.gallery.file_path(job.images[0].id)) if job.images else None
     downloads = ([result] if result else []) + [str(p) for p in job.exports]
     return result, downloads, job.images[0].infotext if job.images else ""
 
 
 def build(studio: Studio) -> RetouchParts:
-    tools = studio.retouch_tools()
+    tools = studio.catalog.retouch_tools()
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
             image = gr.Image(
@@ -301,7 +301,7 @@ def build(studio: Studio) -> RetouchParts:
             ):
                 with gr.Row():
                     model = gr.Dropdown(
-                        model_choices(studio, inpaint=True), value=studio.default_model(), label="Model",
+                        model_choices(studio, inpaint=True), value=studio.catalog.default_model(), label="Model",
                         elem_id="retouch_model",
                     )  # fmt: skip
                     sampler = gr.Dropdown(
@@ -390,7 +390,7 @@ def build(studio: Studio) -> RetouchParts:
                 j for j in jobs if j.state not in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
             ]
             shown = unfinished[0] if unfinished else jobs[-1]
-            text = progress_html(shown, studio.queue_position(shown), studio.wait_estimate(shown))
+            text = progress_html(shown, studio.jobs.queue_position(shown), studio.jobs.wait_estimate(shown))
             if len(jobs) > 1:
                 text = f"<div>{len(jobs) - len(unfinished)} of {len(jobs)} pictures done</div>{text}"
             yield jobs, text
@@ -459,7 +459,7 @@ def build(studio: Studio) -> RetouchParts:
         failed = [j.error for j in jobs if j.state is JobState.FAILED]
         if failed:
             gr.Warning(f"{len(failed)} of {len(jobs)} pictures failed: {failed[0]}")
-        pictures = [str(studio.image_path(j.images[0].id)) for j in jobs if j.images]
+        pictures = [str(studio.gallery.file_path(j.images[0].id)) for j in jobs if j.images]
         files = pictures + [str(p) for j in jobs for p in j.exports]
         summary = f"Batch: the recipe was applied to {len(jobs)} picture(s); {len(pictures)} result(s)"
         if failed:
@@ -482,7 +482,7 @@ def build(studio: Studio) -> RetouchParts:
         user = user_of(request)
         for job_id in ids or []:
             try:
-                studio.cancel(job_id, user)
+                studio.jobs.cancel(job_id, user)
             except KeyError:
                 pass
 
@@ -541,7 +541,9 @@ def register_api(studio: Studio) -> None:
         return {
             "ids": [i.id for i in job.images],
             "infotexts": [i.infotext for i in job.images],
-            "images": [base64.b64encode(studio.image_path(i.id).read_bytes()).decode() for i in job.images],
+            "images": [
+                base64.b64encode(studio.gallery.file_path(i.id).read_bytes()).decode() for i in job.images
+            ],
             "exports": [
                 {"name": p.name, "data": base64.b64encode(p.read_bytes()).decode()} for p in job.exports
             ],

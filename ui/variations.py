@@ -3,7 +3,6 @@ small variation strength — in one click."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +11,9 @@ from typing import Any
 import gradio as gr
 
 from core.images import ImageInputError
-from core.infotext import EASEL_CHUNK_KEY
-from core.pnginfo import read_text_chunks
-from studio import JobState, QueueFull, Studio
-from studio.groups import MAX_VARIATIONS, JobGroup, request_from_metadata
+from core.pnginfo import read_metadata
+from studio import JobGroup, JobState, QueueFull, Studio
+from studio.groups import MAX_VARIATIONS, request_from_metadata
 from ui.common import follow, progress_html, user_of
 from ui.controls import Results
 
@@ -58,7 +56,7 @@ def build(prefix: str, *, own_results: bool = False) -> VariationsRow:
 
 def _start(studio: Studio, source: Any, count: Any, strength: Any, user: str) -> JobGroup:
     try:
-        return studio.variations(source, int(count or 0), float(strength or 0), user)
+        return studio.groups.variations(source, int(count or 0), float(strength or 0), user)
     except (ValueError, QueueFull, KeyError) as exc:
         raise gr.Error(str(exc).strip("'\""), title="Variations") from None
 
@@ -69,11 +67,8 @@ def _request_of_file(path: str, images: dict[str, bytes] | None = None) -> Any:
     if not path:
         raise gr.Error(PICK_FIRST)
     try:
-        infotext, items = read_text_chunks(Path(path).read_bytes())
-        chunk = json.loads(items.get(EASEL_CHUNK_KEY, "{}"))
-        return request_from_metadata(
-            chunk if isinstance(chunk, dict) else {}, infotext, "this picture", images
-        )
+        infotext, metadata = read_metadata(Path(path).read_bytes())
+        return request_from_metadata(metadata, infotext, "this picture", images)
     except (OSError, ImageInputError, ValueError) as exc:
         raise gr.Error(str(exc), title="Variations") from None
 
@@ -81,14 +76,14 @@ def _request_of_file(path: str, images: dict[str, bytes] | None = None) -> Any:
 def _follow(studio: Studio, group: JobGroup) -> Iterator[str]:
     for state in follow(group):
         current = state.current
-        yield progress_html(state, studio.queue_position(current) if current is not None else None)
+        yield progress_html(state, studio.jobs.queue_position(current) if current is not None else None)
 
 
 def _shown(studio: Studio, group: JobGroup) -> list[tuple[str, str]]:
     if group.state is JobState.FAILED:
         raise gr.Error(group.error or "Variations failed")
     return [
-        (str(studio.image_path(image.id)), f"seed {image.seed} · var. {job.request.subseed}")
+        (str(studio.gallery.file_path(image.id)), f"seed {image.seed} · var. {job.request.subseed}")
         for job in group.jobs
         for image in job.images
     ]

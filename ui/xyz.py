@@ -98,17 +98,17 @@ def wire(
         base = build_request(request_cls, values)
         plot = plot_request(base, {n: (data[parts.types[n]], data[parts.values[n]]) for n in AXIS_NAMES})
         try:
-            group = studio.run_plot(plot, user_of(request))
+            group = studio.groups.run_plot(plot, user_of(request))
         except REFUSED as exc:
             raise gr.Error(str(exc), title="Check the plot") from None
         for state in follow(group):
             current = state.current
-            position = studio.queue_position(current) if current is not None else None
+            position = studio.jobs.queue_position(current) if current is not None else None
             yield {results.job_id: group.id, results.status: progress_html(state, position)}
         if group.state is JobState.FAILED:
             raise gr.Error(group.error or "The plot failed")
         shown = ([group.grid] if group.grid is not None else []) + (group.cell_images or group.images)
-        paths = [str(studio.image_path(image.id)) for image in shown]
+        paths = [str(studio.gallery.file_path(image.id)) for image in shown]
         captions = cell_captions(group.plot, len(group.cell_images)) if group.cell_images else []
         captions = (["grid"] if group.grid is not None else []) + captions
         captions += [f"seed {image.seed}" for image in shown[len(captions) :]]
@@ -190,16 +190,19 @@ def wire_gallery_tools(studio: Studio, tools: GalleryTools, current: gr.State) -
         if not image_id:
             raise gr.Error("Click a grid image first.")
         try:
-            group = studio.rerun_plot(int(image_id), user_of(request))
+            group = studio.groups.rerun_plot(int(image_id), user_of(request))
         except (*REFUSED, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\""), title="Re-run plot") from None
         for state in follow(group):
             current_job = state.current
-            yield progress_html(state, studio.queue_position(current_job) if current_job else None), gr.skip()
+            yield (
+                progress_html(state, studio.jobs.queue_position(current_job) if current_job else None),
+                gr.skip(),
+            )
         if group.state is JobState.FAILED:
             raise gr.Error(group.error or "The plot failed")
         shown = ([group.grid] if group.grid is not None else []) + group.cell_images
-        yield plot_status(group), [(str(studio.image_path(i.id)), f"seed {i.seed}") for i in shown]
+        yield plot_status(group), [(str(studio.gallery.file_path(i.id)), f"seed {i.seed}") for i in shown]
 
     tools.rerun.click(
         on_rerun, inputs=current, outputs=[row.status, row.gallery], api_visibility="private",
@@ -212,7 +215,7 @@ def register_api(studio: Studio) -> None:
     import base64
 
     def encoded(image: Any) -> str:
-        return base64.b64encode(studio.image_path(image.id).read_bytes()).decode()
+        return base64.b64encode(studio.gallery.file_path(image.id).read_bytes()).decode()
 
     def finished(group: Any) -> Any:
         group.wait()
@@ -228,7 +231,7 @@ def register_api(studio: Studio) -> None:
         except ValidationError as exc:
             raise gr.Error(validation_message(exc), title="Check the plot") from None
         try:
-            group = studio.run_plot(definition, user_of(request))
+            group = studio.groups.run_plot(definition, user_of(request))
         except REFUSED as exc:
             raise gr.Error(str(exc), title="Check the plot") from None
         finished(group)
@@ -252,7 +255,7 @@ def register_api(studio: Studio) -> None:
     ) -> dict:
         """N candidates around a txt2img gallery image: its seed, new variation seeds, the given strength."""
         try:
-            group = studio.variations(int(image_id), int(count), float(strength), user_of(request))
+            group = studio.groups.variations(int(image_id), int(count), float(strength), user_of(request))
         except (ValueError, QueueFull, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\""), title="Variations") from None
         finished(group)

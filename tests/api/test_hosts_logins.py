@@ -46,8 +46,8 @@ def test_a_foreign_host_name_is_refused_before_any_handler(open_app):
     with client(url) as http:
         made = http.post("/sdapi/v1/txt2img", json={"prompt": "mine", "seed": 3, **SMALL})
         assert made.status_code == 200
-        image = app.studio.recent_images(limit=1)[0]
-        file_route = f"/gradio_api/file={app.studio.image_path(image.id)}"
+        image = app.studio.gallery.recent(limit=1)[0]
+        file_route = f"/gradio_api/file={app.studio.gallery.file_path(image.id)}"
         assert http.get(file_route).status_code == 200
         count = app.studio.gallery.count()
         rebind = {

@@ -65,8 +65,8 @@ def gate(served, monkeypatch) -> Iterator[Gate]:
     yield gate
     gate.release()
     for user in LOGINS:
-        app.studio.cancel_all(user)
-    wait_for(lambda: all(j is None or j.state in FINISHED for j in map(app.studio.latest_job, LOGINS)))
+        app.studio.jobs.cancel_all(user)
+    wait_for(lambda: all(j is None or j.state in FINISHED for j in map(app.studio.jobs.latest_job, LOGINS)))
 
 
 def _post_in_thread(url: str, user: str, body: dict, timeout: float = 120) -> dict[str, Any]:
@@ -85,13 +85,13 @@ def _post_in_thread(url: str, user: str, body: dict, timeout: float = 120) -> di
 
 
 def _jobs_of(app, user: str) -> list:
-    with app.studio._jobs_lock:
-        return sorted((j for j in app.studio._jobs.values() if j.user == user), key=lambda j: j.created)
+    with app.studio.jobs._jobs_lock:
+        return sorted((j for j in app.studio.jobs._jobs.values() if j.user == user), key=lambda j: j.created)
 
 
 def _start_blocker(app, url: str, user: str = "alice") -> dict[str, Any]:
     box = _post_in_thread(url, user, {"prompt": "blocker", "seed": 1, **SMALL})
-    wait_for(lambda: (job := app.studio.running_job()) is not None and job.request.prompt == "blocker")
+    wait_for(lambda: (job := app.studio.jobs.running_job()) is not None and job.request.prompt == "blocker")
     return box
 
 
@@ -103,7 +103,7 @@ def test_a_flooding_user_gets_429_while_others_still_get_in_and_go_first(served,
     alice_jobs = [
         _post_in_thread(url, "alice", {"prompt": f"a{i}", "seed": 10 + i, **SMALL}) for i in range(LIMIT)
     ]
-    wait_for(lambda: studio.waiting_count("alice") == LIMIT)
+    wait_for(lambda: studio.jobs.waiting_count("alice") == LIMIT)
     # 2. ... the fifth is refused with 429, a reason and a Retry-After
     with httpx.Client(base_url=url, auth=("alice", LOGINS["alice"]), timeout=30) as alice:
         refused = alice.post("/sdapi/v1/txt2img", json={"prompt": "one too many", "seed": 99, **SMALL})
@@ -130,7 +130,7 @@ def test_a_flooding_user_gets_429_while_others_still_get_in_and_go_first(served,
     root_jobs = [
         _post_in_thread(url, "root", {"prompt": f"r{i}", "seed": 30 + i, **SMALL}) for i in range(LIMIT + 1)
     ]
-    wait_for(lambda: studio.waiting_count("bob") == 1 and studio.waiting_count("root") == LIMIT + 1)
+    wait_for(lambda: studio.jobs.waiting_count("bob") == 1 and studio.jobs.waiting_count("root") == LIMIT + 1)
     # 5. open the gate: bob's job starts right after alice's running one, before any of her waiting ones
     released = time.monotonic()
     gate.release()
@@ -172,9 +172,9 @@ def test_cancel_my_queued_jobs_drains_only_the_callers_waiting_jobs(served, gate
         _post_in_thread(url, "alice", {"prompt": f"drain{i}", "seed": 50 + i, **SMALL}) for i in range(2)
     ]
     base = Txt2ImgRequest(prompt="variations", seed=7, **SMALL)
-    group = studio.variations(base, 3, 0.5, "alice")  # a job group counts as one waiting job of hers
+    group = studio.groups.variations(base, 3, 0.5, "alice")  # a job group counts as one waiting job of hers
     bob = _post_in_thread(url, "bob", {"prompt": "keep me", "seed": 60, **SMALL})
-    wait_for(lambda: studio.waiting_count("alice") == 3 and studio.waiting_count("bob") == 1)
+    wait_for(lambda: studio.jobs.waiting_count("alice") == 3 and studio.jobs.waiting_count("bob") == 1)
     with httpx.Client(base_url=url, auth=("alice", LOGINS["alice"]), timeout=30) as alice:
         assert alice.post("/easel/v1/queue/cancel").json() == {"cancelled": 3}
         assert alice.get("/easel/v1/queue").json()["waiting"] == 0
@@ -185,9 +185,9 @@ def test_cancel_my_queued_jobs_drains_only_the_callers_waiting_jobs(served, gate
         assert "interrupted" in " ".join(json.loads(answer["info"])["warnings"])
     assert group.wait(30) and group.state is JobState.CANCELLED
     # her running job and bob's waiting one are untouched
-    running = studio.running_job()
+    running = studio.jobs.running_job()
     assert running is not None and running.request.prompt == "blocker" and not running.cancel_requested
-    assert studio.waiting_count("bob") == 1
+    assert studio.jobs.waiting_count("bob") == 1
     gate.release()
     for box in (blocker, bob):
         box["thread"].join(120)

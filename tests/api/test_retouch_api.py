@@ -79,7 +79,7 @@ def test_native_retouch_runs_a_chain_and_answers_pictures_exports_and_recipe(ser
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(export["data"]))) as archive:
         assert len(archive.namelist()) == 2
     assert app.studio.gallery.count() == before + 1
-    assert app.studio.gallery_image(answer["ids"][0]).author == "ann"
+    assert app.studio.gallery.get(answer["ids"][0]).author == "ann"
     # the recipe replays on another picture
     again = ann.post("/easel/v1/retouch", json={"image": png_b64(product()), "recipe": answer["recipe"]})
     assert again.status_code == 200 and open_b64(again.json()["images"][0]).size == (160, 120)
@@ -124,8 +124,8 @@ def test_bad_native_requests_get_422_and_nothing_is_saved(server, ann, body, nee
 
 def test_native_retouch_applies_a_preset_and_styles_to_a_new_background_and_its_recipe_replays(server, ann):
     app, _ = server
-    preset = app.studio.preset("Logo — line art (1:1)")
-    extra = next(s.name for s in app.studio.styles() if s.prompt and s.name not in preset.styles)
+    preset = app.studio.presets_book.get("Logo — line art (1:1)")
+    extra = next(s.name for s in app.studio.presets_book.styles() if s.prompt and s.name not in preset.styles)
     op = {
         "op": "replace_background",
         "prompt": "sand",

@@ -176,7 +176,7 @@ def test_txt2img_answers_like_a1111_with_the_saved_files(served, alice):
     assert answer["parameters"]["prompt"] == "a red fox logo" and answer["parameters"]["seed"] == 7
     assert "some_extension_field" not in answer["parameters"]
 
-    saved = {served.studio.image_path(g.id).read_bytes() for g in served.studio.gallery.recent(2)}
+    saved = {served.studio.gallery.file_path(g.id).read_bytes() for g in served.studio.gallery.recent(2)}
     assert {base64.b64decode(b) for b in answer["images"]} == saved
     for encoded, infotext in zip(answer["images"], info["infotexts"], strict=True):
         image = open_b64(encoded)
@@ -301,17 +301,17 @@ def test_a_full_queue_answers_503(served, alice, monkeypatch):
     from core.requests import Txt2ImgRequest
 
     try:
-        first = studio.submit(Txt2ImgRequest(prompt="filler", **SMALL), "filler")
+        first = studio.jobs.submit(Txt2ImgRequest(prompt="filler", **SMALL), "filler")
         assert started.wait(30), "the job did not start"
         assert first.state is JobState.RUNNING
         with pytest.raises(QueueFull):
             for _ in range(10):
-                studio.submit(Txt2ImgRequest(prompt="filler", **SMALL), "filler")
+                studio.jobs.submit(Txt2ImgRequest(prompt="filler", **SMALL), "filler")
         response = alice.post("/txt2img", json={"prompt": "one too many", **SMALL})
         assert response.status_code == 503
         assert "queue is full" in response.json()["detail"]
     finally:
-        studio.cancel_all("filler")
+        studio.jobs.cancel_all("filler")
         release.set()
     assert first.wait(30)
 
@@ -440,7 +440,7 @@ def test_options_switch_the_model_of_the_caller_only(served):
         result = alice_api.txt2img(prompt="switched", seed=2, width=64, height=64)
         assert "Model: tiny-sd1-other" in result.image.info["parameters"]
     finally:
-        served.studio.prefer_model("alice", "tiny-sd1")
+        served.studio.catalog.prefer_model("alice", "tiny-sd1")
 
 
 def test_post_options_answers_json_ignores_unknown_keys_and_refuses_unknown_models(served):
@@ -526,8 +526,10 @@ def no_jobs_left(served) -> Iterator[None]:
     """Whatever a failed test leaves running is cancelled, so that it cannot slow down the next tests."""
     yield
     for user in PASSWORDS:
-        served.studio.cancel_all(user)
-    wait_for(lambda: all(j is None or j.state in FINISHED for j in map(served.studio.latest_job, PASSWORDS)))
+        served.studio.jobs.cancel_all(user)
+    wait_for(
+        lambda: all(j is None or j.state in FINISHED for j in map(served.studio.jobs.latest_job, PASSWORDS))
+    )
 
 
 def test_progress_and_interrupt_only_ever_touch_the_callers_own_job(served, no_jobs_left):
@@ -560,14 +562,14 @@ def test_progress_and_interrupt_only_ever_touch_the_callers_own_job(served, no_j
         bob_answer = bob_box["result"]
         assert bob_answer.status_code == 200 and bob_answer.json()["images"] == []
         assert "interrupted: 0 of 1" in json.loads(bob_answer.json()["info"])["warnings"][-1]
-        assert studio.latest_job("alice").state is JobState.RUNNING
+        assert studio.jobs.latest_job("alice").state is JobState.RUNNING
 
         # 3. alice interrupts through webuiapi: her request answers with what was finished (nothing yet)
         assert alice_api.interrupt() == {}
         alice_thread.join(60)
         answer = alice_box["result"]
         assert answer.status_code == 200 and answer.json()["images"] == []
-        assert studio.latest_job("alice").state is JobState.CANCELLED
+        assert studio.jobs.latest_job("alice").state is JobState.CANCELLED
         after = alice_api.get_progress()
         assert after["progress"] == 0 and after["state"]["job_count"] == 0 and after["state"]["interrupted"]
         alice_api.util_wait_for_ready(check_interval=0.1)
@@ -580,24 +582,26 @@ def test_an_admin_with_no_job_of_their_own_stops_the_running_job(served, no_jobs
         thread, box = _in_thread(lambda: alice.post("/txt2img", json=long_job))
         wait_for(lambda: alice.get("/progress").json()["state"]["sampling_step"] >= 1)
         assert bob.post("/interrupt").json() == {}  # not an admin: alice's job goes on
-        assert studio.latest_job("alice").state is JobState.RUNNING
+        assert studio.jobs.latest_job("alice").state is JobState.RUNNING
         assert root.post("/interrupt").json() == {}
         thread.join(60)
         assert box["result"].status_code == 200
-        assert studio.latest_job("alice").state is JobState.CANCELLED
+        assert studio.jobs.latest_job("alice").state is JobState.CANCELLED
 
 
 def test_skip_stops_the_callers_job_and_keeps_finished_images(served, no_jobs_left):
     with served.http("root") as root:
         body = {"prompt": "skip", "seed": 1, "n_iter": 3, "steps": 40, "width": 128, "height": 128}
         thread, box = _in_thread(lambda: root.post("/txt2img", json=body))
-        wait_for(lambda: served.studio.latest_job("root") and served.studio.latest_job("root").images)
+        wait_for(
+            lambda: served.studio.jobs.latest_job("root") and served.studio.jobs.latest_job("root").images
+        )
         assert root.post("/skip").json() == {}
         thread.join(60)
     answer = box["result"].json()
     assert 1 <= len(answer["images"]) < 3
     assert len(json.loads(answer["info"])["all_seeds"]) == len(answer["images"])
-    assert served.studio.latest_job("root").state in FINISHED
+    assert served.studio.jobs.latest_job("root").state in FINISHED
 
 
 # --- the A1111 vocabulary, without a server -------------------------------------------------------------

@@ -47,10 +47,10 @@ def test_type_prompt_generate_and_see_the_saved_image(running_app, page):
     info = page.locator("#txt2img_info textarea").input_value()
     assert info.startswith("a red fox logo, flat vector") and "Seed: 4242" in info and "Steps: 2" in info
     assert app.studio.gallery.count() == before + 1
-    record = app.studio.recent_images(limit=1)[0]
+    record = app.studio.gallery.recent(limit=1)[0]
     assert record.seed == 4242 and record.prompt == "a red fox logo, flat vector"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}/\d{5}-4242\.png", record.relpath)
-    assert app.studio.image_path(record.id).is_file()
+    assert app.studio.gallery.file_path(record.id).is_file()
 
 
 def test_invalid_value_shows_an_error_toast_and_saves_nothing(running_app, page):
@@ -92,9 +92,9 @@ def test_gallery_search_open_an_image_and_reuse_its_parameters(running_app, page
 
 def test_png_info_reads_a_picture_and_sends_it_to_txt2img(running_app, page):
     app, _ = running_app
-    record = app.studio.recent_images(limit=1)[0]
+    record = app.studio.gallery.recent(limit=1)[0]
     page.click("#tab_pnginfo-button")
-    page.set_input_files("#pnginfo_image input[type=file]", str(app.studio.image_path(record.id)))
+    page.set_input_files("#pnginfo_image input[type=file]", str(app.studio.gallery.file_path(record.id)))
     page.wait_for_function("document.querySelector('#pnginfo_text textarea')?.value.includes('Seed:')")
     assert page.locator("#pnginfo_text textarea").input_value() == record.infotext
     shot(page, "tab_pnginfo")
@@ -150,7 +150,7 @@ def test_send_a_txt2img_result_to_img2img_and_generate(running_app, page):
     page.click("#img2img_generate")
     wait_status(page, "img2img")
     assert app.studio.gallery.count() == before + 1
-    record = app.studio.recent_images(limit=1)[0]
+    record = app.studio.gallery.recent(limit=1)[0]
     assert record.task == "img2img" and "Denoising strength: 0.75" in record.infotext
 
 
@@ -159,7 +159,7 @@ def test_compare_an_img2img_result_with_its_source(running_app, page):
     from PIL import Image
 
     app, _ = running_app
-    result, source = app.studio.recent_images(
+    result, source = app.studio.gallery.recent(
         limit=2
     )  # the img2img result, the txt2img picture it started from
     assert (result.task, source.task) == ("img2img", "txt2img")
@@ -168,7 +168,9 @@ def test_compare_an_img2img_result_with_its_source(running_app, page):
     shot(page, "tab_img2img")
     sources = [img.get_attribute("src") or "" for img in page.locator("#img2img_compare img").all()]
     shown = [np.asarray(Image.open(io.BytesIO(fetch(page, src))).convert("RGB")) for src in sources]
-    expected = [np.asarray(Image.open(app.studio.image_path(r.id)).convert("RGB")) for r in (source, result)]
+    expected = [
+        np.asarray(Image.open(app.studio.gallery.file_path(r.id)).convert("RGB")) for r in (source, result)
+    ]
     assert not np.array_equal(*expected)  # img2img changed the picture, so the two sides tell them apart
     assert np.array_equal(shown[0], expected[0]), "the slider's A side is not the source picture"
     assert np.array_equal(shown[1], expected[1]), "the slider's B side is not the result"
@@ -210,9 +212,9 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
     wait_status(page, "inpaint")
     shot(page, "tab_inpaint")
     assert app.studio.gallery.count() == before + 1
-    record = app.studio.recent_images(limit=1)[0]
+    record = app.studio.gallery.recent(limit=1)[0]
     assert record.task == "inpaint" and "Mask blur: 4" in record.infotext
-    out = np.asarray(Image.open(app.studio.image_path(record.id)).convert("RGB")).astype(int)
+    out = np.asarray(Image.open(app.studio.gallery.file_path(record.id)).convert("RGB")).astype(int)
     src = np.asarray(Image.open(source)).astype(int)
     assert out.shape == src.shape
     changed = np.any(out != src, axis=2)
@@ -224,7 +226,7 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
     # "Erase" refills the same mask from its surroundings, with no prompt
     page.click("#inpaint_erase")
     wait_until(page, lambda: app.studio.gallery.count() >= before + 2, "the erased picture")
-    erased = app.studio.recent_images(limit=1)[0]
+    erased = app.studio.gallery.recent(limit=1)[0]
     assert erased.prompt == "" and "Masked content: fill" in erased.infotext
 
 
@@ -244,8 +246,8 @@ def test_gallery_refresh_picks_up_files_copied_into_outputs(running_app, page):
     import shutil
 
     app, _ = running_app
-    record = app.studio.recent_images(limit=1)[0]
-    source = app.studio.image_path(record.id)
+    record = app.studio.gallery.recent(limit=1)[0]
+    source = app.studio.gallery.file_path(record.id)
     copy = source.parent / "99999-777.png"
     shutil.copy(source, copy)
     before = app.studio.gallery.count()

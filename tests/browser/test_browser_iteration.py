@@ -40,13 +40,13 @@ def test_make_a_2x2_grid_over_steps_and_seed(running_app, page):
     page.click("#txt2img_gallery button[aria-label='Close']")
     page.wait_for_selector("#txt2img_gallery button[aria-label='Close']", state="detached")
     assert studio.gallery.count() == before + 5
-    newest = studio.recent_images(limit=5)
+    newest = studio.gallery.recent(limit=5)
     grid = newest[0]
     assert grid.task == "grid"
     assert sorted((parse_infotext(i.infotext).params["Steps"], i.seed) for i in newest[1:]) == [
         ("1", 11), ("1", 12), ("2", 11), ("2", 12),
     ]  # fmt: skip
-    plot = studio.plot_of(grid.id)
+    plot = studio.groups.plot_of(grid.id)
     assert (plot.x.type, plot.x.values, plot.y.type, plot.y.values) == ("steps", "1-2", "seed", "11, 12")
     assert plot.base.prompt == "a fox badge" and plot.base.width == 64
 
@@ -71,7 +71,7 @@ def test_variations_of_a_result_and_compare(running_app, page):
     seed.press("Tab")
     page.click("#txt2img_generate")
     wait_status(page, "txt2img", "seed 777")
-    original = studio.recent_images(limit=1)[0]
+    original = studio.gallery.recent(limit=1)[0]
     page.click("#txt2img_compare_a")  # the result as A
     fill(page, "#txt2img_variations_count input", 3)
     before = studio.gallery.count()
@@ -79,7 +79,7 @@ def test_variations_of_a_result_and_compare(running_app, page):
     wait_status(page, "txt2img", "3 image(s)")
     page.wait_for_function("document.querySelectorAll('#txt2img_gallery img').length === 3")
     assert studio.gallery.count() == before + 3
-    made = studio.recent_images(limit=3)
+    made = studio.gallery.recent(limit=3)
     subseeds = set()
     for image in made:
         params = parse_infotext(image.infotext).params

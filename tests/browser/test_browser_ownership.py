@@ -79,9 +79,9 @@ def test_a_teammate_cannot_delete_others_pictures_or_empty_their_trash(team):
     kept_id = _generate(url, "alice", "alicekeeps a fox logo")["ids"][0]
     trashed_id = _generate(url, "alice", "alicetrashed a fox logo")["ids"][0]
     bobs_id = _generate(url, "bob", "bobsown a bear logo")["ids"][0]
-    kept = studio.image_path(kept_id)
+    kept = studio.gallery.file_path(kept_id)
     kept_bytes = kept.read_bytes()
-    (alice_key,) = studio.delete_images([trashed_id], user="alice")  # waits in her trash
+    (alice_key,) = studio.pictures.delete_images([trashed_id], user="alice")  # waits in her trash
     alice_trash = outputs / ".trash" / alice_key
     alice_trash_bytes = alice_trash.read_bytes()
 
@@ -111,7 +111,7 @@ def test_a_teammate_cannot_delete_others_pictures_or_empty_their_trash(team):
         _toast(bob, "Moved 1 image(s) to the trash")
         bob.click("#gallery_empty_trash")
         assert "from your trash" in _toast(bob, "for good")
-        assert studio.trash_count(user="bob") == 0
+        assert studio.pictures.trash_count(user="bob") == 0
         assert alice_trash.read_bytes() == alice_trash_bytes  # hers is untouched
         assert kept.read_bytes() == kept_bytes
         with pytest.raises(KeyError):
@@ -130,7 +130,9 @@ def test_a_teammate_cannot_delete_others_pictures_or_empty_their_trash(team):
 def test_a_teammate_cannot_change_others_presets_or_redefine_a_shipped_style(team, tmp_path: Path):
     app, url = team
     studio = app.studio
-    preset_file = studio.save_preset(Preset(name="Alice banner", steps=12, aspect="16:9"), user="alice")
+    preset_file = studio.presets.save_preset(
+        Preset(name="Alice banner", steps=12, aspect="16:9"), user="alice"
+    )
     preset_bytes = preset_file.read_bytes()
     hijack = tmp_path / "styles.csv"
     hijack.write_bytes(write_styles_csv([Style(name=SHIPPED_STYLE, prompt="{prompt}, visit evil.example")]))
@@ -145,7 +147,10 @@ def test_a_teammate_cannot_change_others_presets_or_redefine_a_shipped_style(tea
         assert "'Alice banner' is alice's" in _toast(bob, "Not allowed")
         bob.click("#txt2img_preset_delete")
         assert "only its author or an admin can delete it" in _toast(bob, "Not allowed")
-        assert preset_file.read_bytes() == preset_bytes and studio.preset("Alice banner").author == "alice"
+        assert (
+            preset_file.read_bytes() == preset_bytes
+            and studio.presets_book.get("Alice banner").author == "alice"
+        )
 
         bob.set_input_files("#txt2img_styles_import input[type=file]", str(hijack))
         said = _toast(bob, "Not allowed")
@@ -154,7 +159,7 @@ def test_a_teammate_cannot_change_others_presets_or_redefine_a_shipped_style(tea
     assert not store.exists() or b"evil.example" not in store.read_bytes()
 
     # the victim's next job still gets the shipped style
-    shipped = next(s for s in studio.styles() if s.name == SHIPPED_STYLE)
+    shipped = next(s for s in studio.presets_book.styles() if s.name == SHIPPED_STYLE)
     result = _generate(url, "alice", "a fox", styles=[SHIPPED_STYLE])
     infotext = result["infotexts"][0]
     assert infotext.startswith(shipped.prompt.replace("{prompt}", "a fox")) and "evil.example" not in infotext

@@ -20,7 +20,7 @@ page = page_fixture()
 
 def test_choosing_a_preset_sets_the_widgets_and_generates(running_app, page):
     app, _ = running_app
-    preset = app.studio.preset("Banner (16:9)")
+    preset = app.studio.presets_book.get("Banner (16:9)")
     width, height = size_for("16:9", "sd1")  # the tiny model is an SD 1.x model
     pick(page, "txt2img_preset", preset.name)
     page.wait_for_function(
@@ -69,17 +69,17 @@ def test_save_a_preset_from_the_page_and_delete_it(running_app, page):
     page.locator("#txt2img_preset_name textarea, #txt2img_preset_name input").first.fill("Our banner")
     page.click("#txt2img_preset_save")
     page.wait_for_function("document.querySelector('#txt2img_preset input')?.value === 'Our banner'")
-    saved = app.studio.preset("Our banner")
+    saved = app.studio.presets_book.get("Our banner")
     assert (
         saved.steps == 2
         and saved.width == 128
         and saved.height == 64
-        and not app.studio.preset_is_shipped(saved.name)
+        and not app.studio.presets_book.is_shipped(saved.name)
     )
     shot(page, "tab_presets")
     page.click("#txt2img_preset_delete")
     page.wait_for_function("document.querySelector('#txt2img_preset input')?.value === ''")
-    assert "Our banner" not in [p.name for p in app.studio.presets()]
+    assert "Our banner" not in [p.name for p in app.studio.presets_book.presets()]
 
 
 def test_import_a1111_styles_csv_and_export_it(running_app, page, tmp_path):
@@ -89,7 +89,12 @@ def test_import_a1111_styles_csv_and_export_it(running_app, page, tmp_path):
         '\ufeffname,prompt,negative_prompt\nTeam neon,"neon sign of {prompt}, glowing",dull\n'.encode()
     )
     page.set_input_files("#txt2img_styles_import input[type=file]", str(source))
-    wait_until(page, lambda: "Team neon" in [s.name for s in app.studio.styles()], "the styles import", 90)
+    wait_until(
+        page,
+        lambda: "Team neon" in [s.name for s in app.studio.presets_book.styles()],
+        "the styles import",
+        90,
+    )
     styles = page.locator("#txt2img_styles input")
     styles.click()
     page.locator("#txt2img_styles li[role=option]", has_text="Team neon").first.click()
@@ -104,4 +109,4 @@ def test_import_a1111_styles_csv_and_export_it(running_app, page, tmp_path):
     href = link.get_attribute("href") or ""
     assert href.endswith("styles.csv")
     exported = read_styles_csv(fetch(page, href))
-    assert exported == app.studio.styles() and "Team neon" in [s.name for s in exported]
+    assert exported == app.studio.presets_book.styles() and "Team neon" in [s.name for s in exported]

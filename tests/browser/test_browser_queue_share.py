@@ -52,10 +52,10 @@ def test_the_page_says_when_your_share_is_full_and_cancels_only_your_waiting_job
     monkeypatch.setattr(studio.backend, "run", run)
     small = {"steps": 1, "width": 64, "height": 64}
     try:
-        blocker = studio.submit(Txt2ImgRequest(prompt="blocker", **small), "bob")
-        bob_waiting = studio.submit(Txt2ImgRequest(prompt="bob waits", **small), "bob")
+        blocker = studio.jobs.submit(Txt2ImgRequest(prompt="blocker", **small), "bob")
+        bob_waiting = studio.jobs.submit(Txt2ImgRequest(prompt="bob waits", **small), "bob")
         for i in range(LIMIT):  # alice's jobs from another tab fill her share
-            studio.submit(Txt2ImgRequest(prompt=f"alice {i}", **small), "alice")
+            studio.jobs.submit(Txt2ImgRequest(prompt=f"alice {i}", **small), "alice")
         with chromium() as browser:
             page = _login(browser, url, "alice", "wonderland")
             cookies = [c for c in page.context.cookies() if c["name"].startswith("access-token")]
@@ -64,11 +64,11 @@ def test_the_page_says_when_your_share_is_full_and_cancels_only_your_waiting_job
             page.click("#txt2img_generate")
             page.get_by_text("jobs waiting").first.wait_for(timeout=30_000)
             shot(page, "txt2img_queue_share_full")
-            assert studio.waiting_count("alice") == LIMIT
+            assert studio.jobs.waiting_count("alice") == LIMIT
             page.click("#txt2img_cancel_queued")
             page.get_by_text(f"Cancelled {LIMIT} waiting job(s).").first.wait_for(timeout=30_000)
-            assert studio.waiting_count("alice") == 0
+            assert studio.jobs.waiting_count("alice") == 0
             assert bob_waiting.state.value == "queued" and not blocker.cancel_requested
     finally:
         gate.set()
-        studio.cancel_all("bob")
+        studio.jobs.cancel_all("bob")

@@ -70,8 +70,8 @@ def test_apply_the_recipe_of_a_run_to_a_batch_of_two_pictures(running_app, page,
     app, _ = running_app
     studio = app.studio
     # the run above filled the recipe box with its chain; that run's gallery picture carries the same recipe
-    (last_run,) = studio.recent_images(limit=1)
-    recipe = recipe_from_png(studio.image_path(last_run.id).read_bytes())
+    (last_run,) = studio.gallery.recent(limit=1)
+    recipe = recipe_from_png(studio.gallery.file_path(last_run.id).read_bytes())
     assert recipe is not None and [op.op for op in recipe.ops] == ["remove_background"]
     open_accordion(page, title="Recipe: replay this chain")
     page.wait_for_selector("#retouch_recipe .cm-content", state="visible")
@@ -93,9 +93,9 @@ def test_apply_the_recipe_of_a_run_to_a_batch_of_two_pictures(running_app, page,
     shot(page, "retouch-batch")
 
     assert studio.gallery.count() == before + 2
-    made = studio.recent_images(limit=2)[::-1]  # oldest first: the order of the uploads
+    made = studio.gallery.recent(limit=2)[::-1]  # oldest first: the order of the uploads
     for image, size in zip(made, sizes, strict=True):
-        data = studio.image_path(image.id).read_bytes()
+        data = studio.gallery.file_path(image.id).read_bytes()
         assert recipe_from_png(data) == recipe, "a batch result does not carry the recipe it was made with"
         with Image.open(io.BytesIO(data)) as result:
             assert result.mode == "RGBA" and result.size == size

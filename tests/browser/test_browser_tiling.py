@@ -21,7 +21,7 @@ def test_tiling_and_restore_faces_checkboxes_reach_the_infotext(running_app, pag
     )
     info = page.locator("#txt2img_info textarea").input_value()
     assert "Tiling: True" in info and "Face restoration: none installed" in info  # no restorer in the tests
-    record = app.studio.recent_images(limit=1)[0]
+    record = app.studio.gallery.recent(limit=1)[0]
     assert "Tiling: True" in record.infotext
     for box in ("txt2img_tiling", "txt2img_restore_faces"):
         page.locator(f"#{box} input[type=checkbox]").uncheck()

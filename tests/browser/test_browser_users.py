@@ -38,7 +38,7 @@ def test_each_user_sees_and_stops_only_their_own_job(team_app):
         set_slider(alice, "txt2img_height", 128)
         alice.click("#txt2img_generate")
         alice.wait_for_function("document.querySelector('#txt2img_status')?.innerText.includes('Step')")
-        job = app.studio.latest_job("alice")
+        job = app.studio.jobs.latest_job("alice")
         assert job is not None and job.state is JobState.RUNNING
 
         # bob sees nothing of it, and his Interrupt does not touch it

@@ -106,16 +106,16 @@ def test_every_shipped_preset_generates_with_the_tiny_model(make_studio) -> None
     (128 px instead of the family's 512) and 2 steps, so that all of them run in seconds."""
     studio = make_studio()
     jobs = []
-    for preset in studio.presets():
+    for preset in studio.presets_book.presets():
         fields = apply_preset(preset, {"prompt": "a red fox", "seed": 7}, family="sd1")
         fields.update(steps=2, width=None, height=None)
         fields["width"], fields["height"] = size_for(preset.aspect or "1:1", edge=128)
-        jobs.append((preset, studio.submit(Txt2ImgRequest(**fields))))
+        jobs.append((preset, studio.jobs.submit(Txt2ImgRequest(**fields))))
     for preset, job in jobs:
         assert job.wait(120), preset.name
         assert job.state is JobState.DONE, (preset.name, job.error)
         image = job.images[0]
-        with Image.open(studio.image_path(image.id)) as picture:
+        with Image.open(studio.gallery.file_path(image.id)) as picture:
             assert picture.size == (job.request.width, job.request.height)
         params = parse_infotext(image.infotext).params
         assert params["Styles"] == ", ".join(preset.styles)
@@ -293,7 +293,7 @@ def test_styles_expand_once_and_the_infotext_records_them(make_studio, tmp_path:
         seed=5,
         **FAST,
     )
-    job = studio.submit(request)
+    job = studio.jobs.submit(request)
     assert job.wait(60) and job.state is JobState.DONE, job.error
     expected = studio.presets_book.expand("a red fox", "text", request.styles)
     assert (job.request.prompt, job.request.negative_prompt) == expected
@@ -304,18 +304,21 @@ def test_styles_expand_once_and_the_infotext_records_them(make_studio, tmp_path:
     assert parsed.params["Styles"] == "Flat vector logo, Base quality"
 
     # pasting the PNG's infotext gives back the typed prompt and the styles, which make the same picture
-    infotext, _ = read_text_chunks(studio.image_path(image.id).read_bytes())
-    fields = request_fields_from_infotext(parse_infotext(infotext), studio.styles())
+    infotext, _ = read_text_chunks(studio.gallery.file_path(image.id).read_bytes())
+    fields = request_fields_from_infotext(parse_infotext(infotext), studio.presets_book.styles())
     assert (fields["prompt"], fields["negative_prompt"], fields["styles"]) == (
         "a red fox",
         "text",
         ["Flat vector logo", "Base quality"],
     )
-    again = studio.submit(Txt2ImgRequest(**fields))
+    again = studio.jobs.submit(Txt2ImgRequest(**fields))
     assert again.wait(60) and again.state is JobState.DONE
     assert again.request.prompt == job.request.prompt
-    assert studio.image_path(again.images[0].id).read_bytes() != b""
-    with Image.open(studio.image_path(again.images[0].id)) as a, Image.open(studio.image_path(image.id)) as b:
+    assert studio.gallery.file_path(again.images[0].id).read_bytes() != b""
+    with (
+        Image.open(studio.gallery.file_path(again.images[0].id)) as a,
+        Image.open(studio.gallery.file_path(image.id)) as b,
+    ):
         assert a.tobytes() == b.tobytes()
 
     # without the styles (or with a changed one) the expanded prompt comes back, with no styles
@@ -340,10 +343,10 @@ def test_pasting_an_a1111_infotext_finds_its_styles_as_a1111_does(book: PresetBo
 def test_unknown_styles_and_overlong_expansions_are_refused(make_studio, tmp_path: Path) -> None:
     studio = make_studio()
     with pytest.raises(UnknownStyle, match="Unknown style 'Nope'. Available: .*Cinematic"):
-        studio.submit(Txt2ImgRequest(prompt="x", styles=("Cinematic", "Nope"), **FAST))
-    studio.import_styles(write_styles_csv([Style(name="Long", prompt="y" * 5000)]), user="local")
+        studio.jobs.submit(Txt2ImgRequest(prompt="x", styles=("Cinematic", "Nope"), **FAST))
+    studio.presets.import_styles(write_styles_csv([Style(name="Long", prompt="y" * 5000)]), user="local")
     with pytest.raises(StyleProblem, match="at most 8000"):
-        studio.submit(Txt2ImgRequest(prompt="x" * 4000, styles=("Long",), **FAST))
+        studio.jobs.submit(Txt2ImgRequest(prompt="x" * 4000, styles=("Long",), **FAST))
     with pytest.raises(ValueError, match="comma"):
         Txt2ImgRequest(styles=("a,b",))
     with pytest.raises(ValueError, match="styles"):
@@ -352,16 +355,21 @@ def test_unknown_styles_and_overlong_expansions_are_refused(make_studio, tmp_pat
 
 def test_studio_preset_pass_throughs(make_studio) -> None:
     studio = make_studio()
-    assert "Cinematic (21:9)" in [p.name for p in studio.presets()] and studio.preset_problems() == []
-    studio.save_preset(Preset(name="Ours", styles=("Cinematic",)), user="local")
-    assert studio.preset("Ours").styles == ("Cinematic",) and not studio.preset_is_shipped("Ours")
-    assert studio.preset("Ours").author == "local"
-    studio.rename_preset("Ours", "Ours 2", user="local")
-    studio.delete_preset("Ours 2", user="local")
-    assert "Ours 2" not in [p.name for p in studio.presets()]
+    assert (
+        "Cinematic (21:9)" in [p.name for p in studio.presets_book.presets()]
+        and studio.presets_book.problems() == []
+    )
+    studio.presets.save_preset(Preset(name="Ours", styles=("Cinematic",)), user="local")
+    assert studio.presets_book.get("Ours").styles == ("Cinematic",) and not studio.presets_book.is_shipped(
+        "Ours"
+    )
+    assert studio.presets_book.get("Ours").author == "local"
+    studio.presets.rename_preset("Ours", "Ours 2", user="local")
+    studio.presets.delete_preset("Ours 2", user="local")
+    assert "Ours 2" not in [p.name for p in studio.presets_book.presets()]
     with pytest.raises(PresetError, match="shipped"):
-        studio.delete_preset("Cinematic (21:9)", user="local")
-    assert read_styles_csv(studio.export_styles()) == studio.styles()
+        studio.presets.delete_preset("Cinematic (21:9)", user="local")
+    assert read_styles_csv(studio.presets_book.export_styles()) == studio.presets_book.styles()
 
 
 # --- the HTTP API -------------------------------------------------------------------------------------
@@ -371,7 +379,7 @@ def test_api_prompt_styles_and_the_styles_field(tiny_models_dir, tmp_path: Path)
     with served_app(tiny_models_dir, tmp_path / "outputs", api=True) as (app, url):
         with httpx.Client(base_url=f"{url}/sdapi/v1", timeout=120) as http:
             listed = http.get("/prompt-styles").json()
-            assert listed == [s.model_dump() for s in app.studio.styles()]
+            assert listed == [s.model_dump() for s in app.studio.presets_book.styles()]
             assert {"name", "prompt", "negative_prompt"} == set(listed[0])
 
             body = {"prompt": "a fox", "styles": ["Cinematic"], "seed": 9, **FAST}

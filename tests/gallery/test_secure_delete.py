@@ -174,7 +174,7 @@ def test_the_copies_the_page_was_served_go_with_a_deleted_picture(served):
         delete = page.first("gallery_delete", "click")
         assert page.call(delete, [None])["success"]  # the check: the local user may
         assert page.call(page.then(delete), [None, None, *FILTERS])["success"]
-        assert picture.relpath not in {i.relpath for i in app.studio.recent_images()}
+        assert picture.relpath not in {i.relpath for i in app.studio.gallery.recent()}
         for copy in served_copies:
             response = http.get(copy)
             assert response.status_code in (403, 404), copy

@@ -19,6 +19,7 @@ from core.infotext import parse_infotext, request_fields_from_infotext
 from core.requests import Txt2ImgRequest
 from pipelines.hires import run_hires, upscale_latents
 from pipelines.txt2img import run_txt2img
+from studio import UnknownTool
 from tests.helpers import served_app
 
 FAST = {"prompt": "a lighthouse", "steps": 3, "width": 64, "height": 64, "seed": 21, "sampler": "DPM++ 2M"}
@@ -159,12 +160,12 @@ def test_invalid_hires_settings_are_rejected(fields, needle, only_with_hires):
 def test_studio_job_counts_both_passes_and_writes_both_in_the_infotext(make_studio):
     studio = make_studio(preview_every=0)
     request = _hires(hr_scale=2, hr_second_pass_steps=4, denoising_strength=0.5, hr_upscaler="Lanczos")
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.total == 3 + 2
     assert job.wait(120) and job.error is None, job.error
     assert job.step == job.total == 5
     image = job.images[0]
-    assert Image.open(studio.image_path(image.id)).size == (128, 128)
+    assert Image.open(studio.gallery.file_path(image.id)).size == (128, 128)
     params = parse_infotext(image.infotext).params
     assert params["Size"] == "64x64" and params["Steps"] == "3"  # the first pass, as A1111 writes it
     assert (params["Hires upscale"], params["Hires steps"], params["Hires upscaler"]) == ("2", "4", "Lanczos")
@@ -175,24 +176,25 @@ def test_studio_job_counts_both_passes_and_writes_both_in_the_infotext(make_stud
 
 def test_resize_is_written_instead_of_scale_and_plain_txt2img_has_no_hires_keys(make_studio):
     studio = make_studio(preview_every=0)
-    job = studio.submit(_hires(hr_resize_x=96, hr_second_pass_steps=0, steps=2), "local")
+    job = studio.jobs.submit(_hires(hr_resize_x=96, hr_second_pass_steps=0, steps=2), "local")
     assert job.wait(120) and job.error is None, job.error
     params = parse_infotext(job.images[0].infotext).params
     assert params["Hires resize"] == "96x0" and "Hires upscale" not in params and "Hires steps" not in params
     assert Txt2ImgRequest(
         **request_fields_from_infotext(parse_infotext(job.images[0].infotext))
     ).output_size == (96, 96)
-    plain = studio.submit(Txt2ImgRequest(**{**FAST, "steps": 2}), "local")
+    plain = studio.jobs.submit(Txt2ImgRequest(**{**FAST, "steps": 2}), "local")
     assert plain.wait(120)
     assert "Hires" not in plain.images[0].infotext and "Denoising strength" not in plain.images[0].infotext
 
 
-def test_an_unknown_upscaler_fails_the_job_with_the_list(make_studio):
+def test_an_unknown_upscaler_is_refused_at_submit_with_the_list(make_studio):
     studio = make_studio(preview_every=0)
-    job = studio.submit(_hires(hr_upscaler="R-ESRGAN 4x+ (not here)"), "local")
-    assert job.wait(120)
-    assert job.error is not None and "Unknown hires upscaler" in job.error and "Latent (bicubic)" in job.error
-    assert "Lanczos" in studio.hires_upscalers() and "Latent" in studio.hires_upscalers()
+    with pytest.raises(UnknownTool) as refused:
+        studio.jobs.submit(_hires(hr_upscaler="R-ESRGAN 4x+ (not here)"), "local")
+    assert "Unknown hires upscaler" in str(refused.value) and "Latent (bicubic)" in str(refused.value)
+    assert studio.jobs.latest_job("local") is None  # nothing was queued
+    assert "Lanczos" in studio.catalog.hires_upscalers() and "Latent" in studio.catalog.hires_upscalers()
 
 
 def test_the_txt2img_tab_sends_the_new_fields(make_studio):
@@ -247,7 +249,7 @@ def test_a1111_api_hires_and_variation_fields(tiny_models_dir, tmp_path):
     assert "Hires upscaler: Latent (bicubic)" in text and "Seed resize from" not in text
     assert (info["subseed"], info["all_subseeds"], info["subseed_strength"]) == (9, [9], 0.5)
     assert info["warnings"] == []
-    assert bad.status_code == 500 and "Unknown hires upscaler 'nope'" in bad.text
+    assert bad.status_code == 422 and "Unknown hires upscaler 'nope'" in bad.text
     assert wrong_size.status_code == 422 and "multiple of 8" in wrong_size.text
     # A1111 accepts strength 0: no second pass, the upscaled picture is the result
     assert kept.status_code == 200, kept.text

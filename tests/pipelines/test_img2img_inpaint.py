@@ -30,10 +30,10 @@ def _mask(size=(96, 80), box=(30, 20, 70, 60)) -> Image.Image:
 
 
 def _done(studio, request, user="local"):
-    job = studio.submit(request, user)
+    job = studio.jobs.submit(request, user)
     assert job.wait(120)
     assert job.state is JobState.DONE, job.error
-    return [np.asarray(Image.open(studio.image_path(i.id))) for i in job.images], job
+    return [np.asarray(Image.open(studio.gallery.file_path(i.id))) for i in job.images], job
 
 
 @pytest.mark.parametrize("mode", ["just resize", "crop and resize", "resize and fill"])
@@ -182,7 +182,7 @@ def test_empty_mask_is_a_clear_error_and_nothing_is_saved(studio):
     request = InpaintRequest(
         init_image=encode_png(_photo()), mask=encode_png(Image.new("L", (96, 80), 0)), seed=1, **FAST
     )
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.wait(60) and job.state is JobState.FAILED
     assert "mask is empty" in job.error
     assert studio.gallery.count() == before
@@ -192,7 +192,7 @@ def test_mask_of_another_size_is_a_clear_error(studio):
     request = InpaintRequest(
         init_image=encode_png(_photo()), mask=encode_png(_mask((50, 50), (5, 5, 20, 20))), seed=1, **FAST
     )
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.wait(60) and job.state is JobState.FAILED
     assert "50" in job.error and "96" in job.error
 

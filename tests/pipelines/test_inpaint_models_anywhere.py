@@ -31,8 +31,8 @@ def _done(job, timeout: float = 120):
 
 
 def _pixels(studio, request) -> list[np.ndarray]:
-    job = _done(studio.submit(request, "local"))
-    return [np.asarray(Image.open(studio.image_path(image.id)).convert("RGB")) for image in job.images]
+    job = _done(studio.jobs.submit(request, "local"))
+    return [np.asarray(Image.open(studio.gallery.file_path(image.id)).convert("RGB")) for image in job.images]
 
 
 def _source() -> bytes:

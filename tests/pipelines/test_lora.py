@@ -450,7 +450,7 @@ def studio_models_dir(models_dir):
 
 
 def run_job(studio, request):
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.wait(120), "job did not finish"
     return job
 
@@ -476,11 +476,11 @@ def test_job_applies_the_lora_and_records_it_as_a1111_does(studio, models_dir):
     assert re.search(r'Lora hashes: "grain: [0-9a-f]{12}", Version: ', infotext)
     parsed = parse_infotext(infotext)
     assert parsed.prompt == prompt and parsed.params["Lora hashes"] == f"grain: {hash12}"
-    pixels = [np.asarray(Image.open(studio.image_path(j.images[0].id))) for j in (plain, job)]
+    pixels = [np.asarray(Image.open(studio.gallery.file_path(j.images[0].id))) for j in (plain, job)]
     assert not np.array_equal(*pixels)
     # the tags went to the LoRA loader, not to the text encoder: weight 0 gives the plain picture
     zero = run_job(studio, Txt2ImgRequest(prompt="a red fox logo <lora:grain:0>", **FAST))
-    assert np.array_equal(np.asarray(Image.open(studio.image_path(zero.images[0].id))), pixels[0])
+    assert np.array_equal(np.asarray(Image.open(studio.gallery.file_path(zero.images[0].id))), pixels[0])
     after = cached_model_snapshot(studio)
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
 
@@ -501,7 +501,8 @@ def test_repeated_lora_jobs_reuse_the_loaded_adapter(studio):
     assert all(j.state is JobState.DONE for j in (plain, first, second, after))
     assert adapters.loads == loads, "the second job loaded the LoRA file again"
     pixels = [
-        np.asarray(Image.open(studio.image_path(j.images[0].id))) for j in (plain, first, second, after)
+        np.asarray(Image.open(studio.gallery.file_path(j.images[0].id)))
+        for j in (plain, first, second, after)
     ]
     assert np.array_equal(pixels[1], pixels[2]) and not np.array_equal(pixels[0], pixels[1])
     assert np.array_equal(pixels[0], pixels[3])
@@ -519,14 +520,14 @@ def test_lora_reaches_the_derived_img2img_pipeline(studio):
     plain = run_job(studio, Img2ImgRequest(prompt="a fox", **common))
     styled = run_job(studio, Img2ImgRequest(prompt="a fox <lora:grain:1>", **common))
     assert plain.state is JobState.DONE and styled.state is JobState.DONE, styled.error
-    pixels = [np.asarray(Image.open(studio.image_path(j.images[0].id))) for j in (plain, styled)]
+    pixels = [np.asarray(Image.open(studio.gallery.file_path(j.images[0].id))) for j in (plain, styled)]
     assert not np.array_equal(*pixels)
 
 
 def test_unknown_or_pickled_lora_is_refused_at_submit_with_a_clear_message(studio, models_dir):
     # what the prompt alone shows is refused before anything is queued; only loading shows a wrong family
     before = cached_model_snapshot(studio)
-    latest = studio.latest_job(LOCAL_USER)
+    latest = studio.jobs.latest_job(LOCAL_USER)
     refusals = {
         "a fox <lora:nope:1>": "Unknown LoRA 'nope'. Available LoRAs: grain, ink, xl-style",
         "a fox <lora:old>": "pickle",
@@ -534,8 +535,8 @@ def test_unknown_or_pickled_lora_is_refused_at_submit_with_a_clear_message(studi
     }
     for prompt, message in refusals.items():
         with pytest.raises(UnknownLora, match=re.escape(message)):
-            studio.submit(Txt2ImgRequest(prompt=prompt, **FAST))
-    assert studio.latest_job(LOCAL_USER) is latest  # nothing was queued
+            studio.jobs.submit(Txt2ImgRequest(prompt=prompt, **FAST))
+    assert studio.jobs.latest_job(LOCAL_USER) is latest  # nothing was queued
     job = run_job(studio, Txt2ImgRequest(prompt="a fox <lora:xl-style>", **FAST))
     assert job.state is JobState.FAILED and "does not fit this model" in str(job.error)
     assert not (models_dir / CANARY).exists()
@@ -544,7 +545,7 @@ def test_unknown_or_pickled_lora_is_refused_at_submit_with_a_clear_message(studi
 
 
 def test_studio_lists_loras(studio):
-    listed = {lora.name: lora for lora in studio.loras()}
+    listed = {lora.name: lora for lora in studio.catalog.loras()}
     assert listed["grain"].path == "Lora/grain.safetensors" and listed["grain"].refused is None
     assert listed["old"].refused
 

@@ -63,15 +63,15 @@ def test_hires_counts_both_passes_for_previews(make_studio):
 
 def test_previews_reach_only_the_jobs_owner(make_studio):
     studio = make_studio(preview_every=1)
-    job = studio.submit(Txt2ImgRequest(**FAST, steps=40), "alice")
+    job = studio.jobs.submit(Txt2ImgRequest(**FAST, steps=40), "alice")
     try:
         assert _wait(lambda: job.preview is not None)
-        assert studio.job(job.id, "alice").preview is not None
+        assert studio.jobs.job(job.id, "alice").preview is not None
         with pytest.raises(NotYourJob):
-            studio.job(job.id, "bob")
-        assert studio.latest_job("bob") is None
+            studio.jobs.job(job.id, "bob")
+        assert studio.jobs.latest_job("bob") is None
     finally:
-        studio.cancel(job.id, "alice")
+        studio.jobs.cancel(job.id, "alice")
         job.wait(60)
 
 

@@ -35,10 +35,10 @@ def models_with_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _made(studio, request) -> tuple[np.ndarray, str]:
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.wait(120) and job.state is JobState.DONE, job.error
     image = job.images[0]
-    return np.asarray(Image.open(studio.image_path(image.id)).convert("RGB")), image.infotext
+    return np.asarray(Image.open(studio.gallery.file_path(image.id)).convert("RGB")), image.infotext
 
 
 def test_restore_faces_uses_the_installed_restorer_and_says_which(make_studio, models_with_faces):

@@ -67,10 +67,10 @@ def test_a_tiled_unet_is_translation_equivariant(tiny_sd1_pipe):
 
 
 def _pixels(studio, request) -> tuple[np.ndarray, str]:
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.wait(120) and job.state is JobState.DONE, job.error
     image = job.images[0]
-    return np.asarray(Image.open(studio.image_path(image.id)).convert("RGB")), image.infotext
+    return np.asarray(Image.open(studio.gallery.file_path(image.id)).convert("RGB")), image.infotext
 
 
 def test_a_tiling_job_leaves_the_next_job_exactly_as_on_a_fresh_model(make_studio):

@@ -131,7 +131,7 @@ def test_studio_resolves_the_variation_seed_and_the_infotext_brings_it_back(make
     request = Txt2ImgRequest(
         **FAST, seed=11, batch_size=2, subseed_strength=0.25, seed_resize_from_w=72, seed_resize_from_h=64
     )
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.wait(120) and job.error is None, job.error
     subseed = job.request.subseed
     assert subseed != -1
@@ -143,7 +143,7 @@ def test_studio_resolves_the_variation_seed_and_the_infotext_brings_it_back(make
         again = Txt2ImgRequest(**request_fields_from_infotext(parse_infotext(image.infotext)))
         assert (again.seed, again.subseed) == (11 + i, subseed + i)
         assert (again.subseed_strength, again.seed_resize_from) == (0.25, (72, 64))
-    plain = studio.submit(Txt2ImgRequest(**FAST, seed=11), "local")
+    plain = studio.jobs.submit(Txt2ImgRequest(**FAST, seed=11), "local")
     assert plain.wait(120)
     assert plain.request.subseed == -1  # strength 0: no variation seed drawn, none written
     assert "Variation" not in plain.images[0].infotext and "Seed resize" not in plain.images[0].infotext
@@ -224,10 +224,10 @@ def source_studio(tiny_models_dir, tmp_path_factory):
 
 
 def _made(studio, request) -> tuple[np.ndarray, str]:
-    job = studio.submit(request, "local")
+    job = studio.jobs.submit(request, "local")
     assert job.wait(120) and job.error is None, job.error
     image = job.images[0]
-    return np.asarray(Image.open(studio.image_path(image.id))), image.infotext
+    return np.asarray(Image.open(studio.gallery.file_path(image.id))), image.infotext
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -471,20 +471,28 @@ class _NoModels:
 def test_studio_passes_gallery_actions_through(gallery: Gallery, outputs: Path, tmp_path: Path) -> None:
     studio = Studio(_NoModels(), gallery)
     a, b = _save(gallery, 1, model="m-a", author="bo"), _save(gallery, 2, task="inpaint")
-    assert studio.gallery_facets() == {
+    assert studio.gallery.facets() == {
         "model": ["m-a", "tiny-sd1"],
         "task": ["inpaint", "txt2img"],
         "author": ["ann", "bo"],
     }
-    assert studio.gallery_query(GalleryQuery(author="bo")).items == [a]
-    assert studio.gallery_image(b.id) == b
-    assert studio.set_favourite([a.id], True, user="local") == 1  # no logins: the local user is the admin
-    assert studio.thumbnail(a.id, 128).is_file()
-    assert studio.export_zip([a.id], tmp_path / "a.zip").is_file()
-    keys = studio.delete_images([a.id], user="local")
-    assert studio.trash_count(user="bo") == 1 and studio.trash_count(user="local", everyone=True) == 1
-    (back,) = studio.restore_images(keys, user="local")
+    assert studio.gallery.query(GalleryQuery(author="bo")).items == [a]
+    assert studio.gallery.get(b.id) == b
+    assert (
+        studio.pictures.set_favourite([a.id], True, user="local") == 1
+    )  # no logins: the local user is the admin
+    assert studio.gallery.thumbnail(a.id, 128).is_file()
+    assert studio.gallery.export_zip([a.id], tmp_path / "a.zip").is_file()
+    keys = studio.pictures.delete_images([a.id], user="local")
+    assert (
+        studio.pictures.trash_count(user="bo") == 1
+        and studio.pictures.trash_count(user="local", everyone=True) == 1
+    )
+    (back,) = studio.pictures.restore_images(keys, user="local")
     assert back.favourite and back.relpath == a.relpath
-    studio.delete_images([back.id], user="local")
-    assert studio.empty_trash(user="local", everyone=True) == 1 and studio.trash_count(user="bo") == 0
-    assert studio.gallery_query(GalleryQuery()).total == 1
+    studio.pictures.delete_images([back.id], user="local")
+    assert (
+        studio.pictures.empty_trash(user="local", everyone=True) == 1
+        and studio.pictures.trash_count(user="bo") == 0
+    )
+    assert studio.gallery.query(GalleryQuery()).total == 1

@@ -42,7 +42,7 @@ def _disk(outputs: Path) -> dict[str, bytes]:
 @pytest.fixture
 def team_studio(make_studio):
     studio = make_studio()
-    studio.users = TEAM
+    studio.roles.users = TEAM
     return studio
 
 
@@ -58,58 +58,61 @@ def test_only_the_author_or_an_admin_may_delete_star_or_restore_a_picture(team_s
 
     for ids in ([alices[0].id], [bobs.id, alices[1].id]):  # one of hers, or hers among his own
         with pytest.raises(NotAllowed, match="alice's; only a picture's author or an admin can delete"):
-            studio.delete_images(ids, user="bob")
+            studio.pictures.delete_images(ids, user="bob")
     with pytest.raises(NotAllowed, match="star or unstar"):
-        studio.set_favourite([alices[0].id], True, user="bob")
+        studio.pictures.set_favourite([alices[0].id], True, user="bob")
     assert _disk(outputs) == before and studio.gallery.count() == 3
-    assert not studio.gallery_image(alices[0].id).favourite
+    assert not studio.gallery.get(alices[0].id).favourite
 
-    assert studio.set_favourite([bobs.id], True, user="bob") == 1  # his own: fine
-    keys = studio.delete_images([alices[0].id], user="alice")
+    assert studio.pictures.set_favourite([bobs.id], True, user="bob") == 1  # his own: fine
+    keys = studio.pictures.delete_images([alices[0].id], user="alice")
     with pytest.raises(NotAllowed, match="restore"):  # her trash is hers: bob cannot undo her delete
-        studio.restore_images(keys, user="bob")
+        studio.pictures.restore_images(keys, user="bob")
     assert (outputs / ".trash" / keys[0]).is_file()
-    assert [i.id for i in studio.restore_images(keys, user="alice")] != []
+    assert [i.id for i in studio.pictures.restore_images(keys, user="alice")] != []
 
     # an admin may do anything to anyone's pictures
-    keys = studio.delete_images([alices[1].id, bobs.id], user="boss")
-    assert studio.trash_count(user="alice") == 1 and studio.trash_count(user="bob") == 1
-    assert len(studio.restore_images(keys, user="boss")) == 2
+    keys = studio.pictures.delete_images([alices[1].id, bobs.id], user="boss")
+    assert studio.pictures.trash_count(user="alice") == 1 and studio.pictures.trash_count(user="bob") == 1
+    assert len(studio.pictures.restore_images(keys, user="boss")) == 2
 
 
 def test_trash_is_per_user_and_only_an_admin_empties_everyones(team_studio):
     studio = team_studio
     outputs = studio.gallery.outputs_dir
     alices, bobs = _picture(studio.gallery, "alice", 1), _picture(studio.gallery, "bob", 2)
-    (alice_key,) = studio.delete_images([alices.id], user="alice")
-    (bob_key,) = studio.delete_images([bobs.id], user="bob")
+    (alice_key,) = studio.pictures.delete_images([alices.id], user="alice")
+    (bob_key,) = studio.pictures.delete_images([bobs.id], user="bob")
     hers = (outputs / ".trash" / alice_key).read_bytes()
 
-    assert studio.trash_count(user="bob") == 1 and studio.trash_count(user="bob", everyone=True) == 2
+    assert (
+        studio.pictures.trash_count(user="bob") == 1
+        and studio.pictures.trash_count(user="bob", everyone=True) == 2
+    )
     with pytest.raises(NotAllowed, match="only an admin can empty everyone's trash"):
-        studio.empty_trash(user="bob", everyone=True)
-    assert studio.empty_trash(user="bob") == 1  # his own only
+        studio.pictures.empty_trash(user="bob", everyone=True)
+    assert studio.pictures.empty_trash(user="bob") == 1  # his own only
     assert not (outputs / ".trash" / bob_key).exists()
     assert (outputs / ".trash" / alice_key).read_bytes() == hers
-    assert studio.trash_count(user="alice") == 1
-    assert studio.empty_trash(user="boss", everyone=True) == 1
-    assert studio.trash_count(user="boss", everyone=True) == 0
+    assert studio.pictures.trash_count(user="alice") == 1
+    assert studio.pictures.empty_trash(user="boss", everyone=True) == 1
+    assert studio.pictures.trash_count(user="boss", everyone=True) == 0
 
 
 def test_without_logins_the_local_user_is_the_admin(make_studio):
     studio = make_studio()
     made_elsewhere = _picture(studio.gallery, "", 1)  # no author recorded: the team's
     theirs = _picture(studio.gallery, "someone", 2)
-    keys = studio.delete_images([made_elsewhere.id, theirs.id], user="local")
-    assert studio.empty_trash(user="local", everyone=True) == 2 and keys
+    keys = studio.pictures.delete_images([made_elsewhere.id, theirs.id], user="local")
+    assert studio.pictures.empty_trash(user="local", everyone=True) == 2 and keys
 
 
 def test_pictures_without_an_author_are_for_admins_only(team_studio):
     studio = team_studio
     orphan = _picture(studio.gallery, "", 1)
     with pytest.raises(NotAllowed, match="the team's"):
-        studio.delete_images([orphan.id], user="alice")
-    assert studio.delete_images([orphan.id], user="boss")
+        studio.pictures.delete_images([orphan.id], user="alice")
+    assert studio.pictures.delete_images([orphan.id], user="boss")
 
 
 # --- presets ---------------------------------------------------------------------------------------------
@@ -117,27 +120,30 @@ def test_pictures_without_an_author_are_for_admins_only(team_studio):
 
 def test_a_preset_is_its_authors(team_studio):
     studio = team_studio
-    path = studio.save_preset(Preset(name="Alice banner", steps=12), user="alice")
+    path = studio.presets.save_preset(Preset(name="Alice banner", steps=12), user="alice")
     saved = path.read_bytes()
-    assert studio.preset("Alice banner").author == "alice"
+    assert studio.presets_book.get("Alice banner").author == "alice"
 
     for attempt in (
-        lambda: studio.rename_preset("Alice banner", "Bob now", user="bob"),
-        lambda: studio.delete_preset("Alice banner", user="bob"),
-        lambda: studio.save_preset(Preset(name="Alice banner", steps=40), user="bob", replace=True),
+        lambda: studio.presets.rename_preset("Alice banner", "Bob now", user="bob"),
+        lambda: studio.presets.delete_preset("Alice banner", user="bob"),
+        lambda: studio.presets.save_preset(Preset(name="Alice banner", steps=40), user="bob", replace=True),
     ):
         with pytest.raises(NotAllowed, match="preset 'Alice banner' is alice's; only its author or an admin"):
             attempt()
-    assert path.read_bytes() == saved and studio.preset("Alice banner").steps == 12
+    assert path.read_bytes() == saved and studio.presets_book.get("Alice banner").steps == 12
 
     # her own changes, and an admin's, go through; an admin's overwrite leaves her the author
-    studio.save_preset(Preset(name="Alice banner", steps=20), user="alice", replace=True)
-    studio.save_preset(Preset(name="Alice banner", steps=30), user="boss", replace=True)
-    assert studio.preset("Alice banner").author == "alice" and studio.preset("Alice banner").steps == 30
-    studio.rename_preset("Alice banner", "Team banner", user="boss")
-    studio.delete_preset("Team banner", user="alice")
+    studio.presets.save_preset(Preset(name="Alice banner", steps=20), user="alice", replace=True)
+    studio.presets.save_preset(Preset(name="Alice banner", steps=30), user="boss", replace=True)
+    assert (
+        studio.presets_book.get("Alice banner").author == "alice"
+        and studio.presets_book.get("Alice banner").steps == 30
+    )
+    studio.presets.rename_preset("Alice banner", "Team banner", user="boss")
+    studio.presets.delete_preset("Team banner", user="alice")
     with pytest.raises(PresetError, match="shipped"):  # shipped presets stay read-only, admins included
-        studio.delete_preset("Cinematic (21:9)", user="boss")
+        studio.presets.delete_preset("Cinematic (21:9)", user="boss")
 
 
 def test_a_preset_saved_without_an_author_is_the_teams(team_studio):
@@ -146,8 +152,8 @@ def test_a_preset_saved_without_an_author_is_the_teams(team_studio):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "old.json").write_bytes(preset_json(Preset(name="Old team preset", steps=9)))
     with pytest.raises(NotAllowed, match="the team's"):
-        studio.delete_preset("Old team preset", user="alice")
-    studio.delete_preset("Old team preset", user="boss")
+        studio.presets.delete_preset("Old team preset", user="alice")
+    studio.presets.delete_preset("Old team preset", user="boss")
     assert not (folder / "old.json").exists()
 
 
@@ -160,49 +166,49 @@ def _csv(*styles: Style) -> bytes:
 
 def test_a_non_admin_cannot_redefine_a_shipped_style_for_the_team(team_studio):
     studio = team_studio
-    shipped = {s.name: s for s in studio.styles()}[SHIPPED_STYLE]
+    shipped = {s.name: s for s in studio.presets_book.styles()}[SHIPPED_STYLE]
     hijack = Style(name=SHIPPED_STYLE, prompt="{prompt}, buy cheap pills at evil.example")
     with pytest.raises(
         NotAllowed, match=f"{SHIPPED_STYLE!r} \\(shipped\\).*Only an admin.*Nothing was imported"
     ):
-        studio.import_styles(_csv(hijack, Style(name="Innocent new one", prompt="x")), user="bob")
-    assert {s.name: s for s in studio.styles()}[SHIPPED_STYLE] == shipped
-    assert "Innocent new one" not in {s.name for s in studio.styles()}  # all or nothing
+        studio.presets.import_styles(_csv(hijack, Style(name="Innocent new one", prompt="x")), user="bob")
+    assert {s.name: s for s in studio.presets_book.styles()}[SHIPPED_STYLE] == shipped
+    assert "Innocent new one" not in {s.name for s in studio.presets_book.styles()}  # all or nothing
     assert not (studio.presets_book.user_dir / "styles.csv").exists()
 
     # the victim's next job still uses the shipped style
-    job = studio.submit(
+    job = studio.jobs.submit(
         Txt2ImgRequest(prompt="a fox", styles=(SHIPPED_STYLE,), steps=2, width=64, height=64), "alice"
     )
     job.wait(120)
     assert job.state is JobState.DONE
-    infotext = studio.gallery_image(job.images[0].id).infotext
+    infotext = studio.gallery.get(job.images[0].id).infotext
     assert infotext.startswith(shipped.prompt.replace("{prompt}", "a fox")) and "evil.example" not in infotext
 
     # an admin may change it for the team
-    assert studio.import_styles(_csv(hijack), user="boss") == [hijack]
-    assert {s.name: s for s in studio.styles()}[SHIPPED_STYLE] == hijack
+    assert studio.presets.import_styles(_csv(hijack), user="boss") == [hijack]
+    assert {s.name: s for s in studio.presets_book.styles()}[SHIPPED_STYLE] == hijack
 
 
 def test_a_user_style_is_its_owners(team_studio):
     studio = team_studio
     neon = Style(name="Neon", prompt="{prompt}, neon glow")
-    assert studio.import_styles(_csv(neon), user="bob") == [neon]
+    assert studio.presets.import_styles(_csv(neon), user="bob") == [neon]
     assert studio.presets_book.style_owners() == {"Neon": "bob"}
     store = studio.presets_book.user_dir / "styles.csv"
     kept = store.read_bytes()
 
     with pytest.raises(NotAllowed, match="'Neon' \\(bob's\\)"):
-        studio.import_styles(_csv(Style(name="Neon", prompt="{prompt}, alice's neon")), user="alice")
+        studio.presets.import_styles(_csv(Style(name="Neon", prompt="{prompt}, alice's neon")), user="alice")
     assert store.read_bytes() == kept
     brighter = Style(name="Neon", prompt="{prompt}, brighter neon")
-    assert studio.import_styles(_csv(brighter), user="bob") == [brighter]
-    studio.import_styles(_csv(Style(name="Neon", prompt="{prompt}, admin neon")), user="boss")
+    assert studio.presets.import_styles(_csv(brighter), user="bob") == [brighter]
+    studio.presets.import_styles(_csv(Style(name="Neon", prompt="{prompt}, admin neon")), user="boss")
     assert studio.presets_book.style_owners() == {"Neon": "bob"}  # an admin's change leaves it bob's
 
     # re-importing an export (every style, unchanged) is no change, so it is allowed and changes nothing
     before = store.read_bytes()
-    assert studio.import_styles(studio.export_styles(), user="alice") == []
+    assert studio.presets.import_styles(studio.presets_book.export_styles(), user="alice") == []
     assert store.read_bytes() == before
 
 
@@ -217,8 +223,8 @@ def test_export_escapes_formula_cells_and_imports_them_back(team_studio, start):
     )
     name = f"{start}SUM(1)" if start in "=+-@" else f"control {ord(start)}"  # names never start with a space
     style = Style(name=name, prompt=payload, negative_prompt=f"{start}1+1")
-    studio.import_styles(_csv(style), user="boss")
-    exported = studio.export_styles()
+    studio.presets.import_styles(_csv(style), user="boss")
+    exported = studio.presets_book.export_styles()
     text = exported.decode("utf-8-sig")
     cells = [cell for row in csv.reader(text.splitlines(keepends=True)) for cell in row]
     assert f"'{payload}" in cells and f"'{start}1+1" in cells
@@ -227,7 +233,7 @@ def test_export_escapes_formula_cells_and_imports_them_back(team_studio, start):
     assert {s.name: s for s in read_styles_csv(exported)}[style.name] == style  # round trip
 
     # an admin importing the export into a fresh instance gets the same style
-    assert studio.import_styles(exported, user="boss") == []
+    assert studio.presets.import_styles(exported, user="boss") == []
 
 
 def test_escaping_is_reversible_for_text_that_starts_with_quotes():
@@ -256,7 +262,7 @@ def test_scripted_calls_that_skip_the_pages_checks_are_refused_too(tiny_models_d
         studio = app.studio
         hers = _picture(studio.gallery, "alice", 1)
         trashed = _picture(studio.gallery, "alice", 2)
-        (key,) = studio.delete_images([trashed.id], user="alice")
+        (key,) = studio.pictures.delete_images([trashed.id], user="alice")
         before = _disk(outputs)
         preset_bytes = (presets / "alice.json").read_bytes()
 

@@ -91,7 +91,7 @@ def test_memory_stays_flat_over_200_jobs_with_model_switches(make_studio):
     def run(count: int) -> None:
         for i in range(count):
             request = Txt2ImgRequest(model=models[i % 3], prompt="x", steps=1, width=64, height=64, seed=i)
-            job = studio.submit(request, "local")
+            job = studio.jobs.submit(request, "local")
             assert job.wait(60) and job.state.value == "done", job.error
 
     run(30)  # warm up: every model loaded, caches and allocator settled

@@ -36,7 +36,7 @@ def studio(tiny_models_dir, tmp_path_factory):
 
 
 def run(studio, ops, image=None, seed=-1):
-    job = studio.submit(RetouchRequest(image=encode_png(image or flat_product()), ops=ops, seed=seed))
+    job = studio.jobs.submit(RetouchRequest(image=encode_png(image or flat_product()), ops=ops, seed=seed))
     assert job.wait(120)
     return job
 
@@ -48,7 +48,7 @@ def test_remove_background_then_upscale_saves_a_transparent_double_size_png_with
     assert job.step == job.total == 2 and len(job.images) == 1
     saved = job.images[0]
     assert studio.gallery.count() == before + 1 and saved.task == "retouch"
-    data = studio.image_path(saved.id).read_bytes()
+    data = studio.gallery.file_path(saved.id).read_bytes()
     with Image.open(io.BytesIO(data)) as picture:
         picture.load()
         assert picture.format == "PNG" and picture.mode == "RGBA" and picture.size == (192, 128)
@@ -61,7 +61,7 @@ def test_remove_background_then_upscale_saves_a_transparent_double_size_png_with
     assert recipe is not None and [op.op for op in recipe.ops] == ["remove_background", "upscale"]
     assert chunk["task"] == "retouch"
     # replaying the recipe on another picture does the same thing
-    again = studio.submit(recipe.request(encode_png(flat_product((40, 30)))))
+    again = studio.jobs.submit(recipe.request(encode_png(flat_product((40, 30)))))
     assert again.wait(60) and again.state is JobState.DONE
     assert (again.images[0].width, again.images[0].height) == (80, 60)
 
@@ -73,7 +73,7 @@ def test_replace_background_keeps_every_subject_pixel_byte_identical(studio):
     ops = [{"op": "replace_background", "prompt": "a wooden table", "method": "key", "steps": 3}]
     job = run(studio, ops, source, seed=11)
     assert job.state is JobState.DONE, job.error
-    with Image.open(studio.image_path(job.images[0].id)) as out:
+    with Image.open(studio.gallery.file_path(job.images[0].id)) as out:
         result = np.asarray(out.convert("RGB"))
     subject = (
         np.asarray(subject_mask(source, method="key", models_dir=studio.backend.registry.models_dir)) >= 128
@@ -91,7 +91,7 @@ def test_replace_background_of_a_cut_out_keeps_its_opaque_pixels(studio):
     cut.putalpha(alpha)
     job = run(studio, [{"op": "replace_background", "prompt": "sky", "steps": 2}], cut, seed=3)
     assert job.state is JobState.DONE, job.error
-    with Image.open(studio.image_path(job.images[0].id)) as out:
+    with Image.open(studio.gallery.file_path(job.images[0].id)) as out:
         result = np.asarray(out.convert("RGB"))
     opaque = np.asarray(alpha) == 255
     assert np.array_equal(result[opaque], np.asarray(cut.convert("RGB"))[opaque])
@@ -116,7 +116,7 @@ def test_sd_upscale_has_the_asked_size_and_no_seams_at_tile_borders(studio):
     job = run(studio, ops, source, seed=5)
     assert job.state is JobState.DONE, job.error
     assert job.step == job.total and job.total > 10
-    with Image.open(studio.image_path(job.images[0].id)) as out:
+    with Image.open(studio.gallery.file_path(job.images[0].id)) as out:
         pixels = np.asarray(out.convert("RGB"), dtype=np.float64)
     assert pixels.shape == (120, 160, 3)
     # the step between neighbouring columns at each tile's edge is no larger than steps inside the tiles
@@ -154,7 +154,7 @@ def test_erase_changes_only_inside_the_mask(studio):
     ImageDraw.Draw(mask).rectangle((40, 20, 60, 40), fill=255)
     job = run(studio, [{"op": "erase", "mask": encode_png(mask), "steps": 2}], source, seed=1)
     assert job.state is JobState.DONE, job.error
-    with Image.open(studio.image_path(job.images[0].id)) as out:
+    with Image.open(studio.gallery.file_path(job.images[0].id)) as out:
         result = np.asarray(out.convert("RGB"))
     outside = np.asarray(mask) == 0
     assert np.array_equal(result[outside], np.asarray(source)[outside])
@@ -168,7 +168,7 @@ def test_exports_are_files_not_gallery_pictures(studio):
     assert job.images == [] and studio.gallery.count() == before
     names = sorted(p.name for p in job.exports)
     assert names == ["step1-vector.svg", "step2-logo-pack.zip"]
-    assert all(p.is_file() and p.parent.parent == studio.exports_dir() for p in job.exports)
+    assert all(p.is_file() and p.parent.parent == studio.jobs.exports_dir() for p in job.exports)
     assert job.exports[0].read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
@@ -188,13 +188,13 @@ def test_unknown_tools_and_models_are_refused_at_submit(studio):
         [{"op": "replace_background", "prompt": "x", "model": "no-such-model"}],
     ):
         with pytest.raises(RequestRefused):
-            studio.submit(RetouchRequest(image=encode_png(flat_product()), ops=ops))
+            studio.jobs.submit(RetouchRequest(image=encode_png(flat_product()), ops=ops))
 
 
 def test_a_plain_chain_needs_no_model_and_a_diffusion_chain_gets_one_and_a_seed(studio):
     job = run(studio, [{"op": "enhance", "auto": True}])
     assert job.state is JobState.DONE and "Model:" not in job.images[0].infotext
-    job = studio.submit(
+    job = studio.jobs.submit(
         RetouchRequest(
             image=encode_png(flat_product()),
             ops=[{"op": "erase", "mask": encode_png(Image.new("L", (96, 64), 255)), "steps": 1}],
@@ -216,18 +216,18 @@ def test_cancel_stops_a_retouch_job_and_saves_nothing(studio):
             "denoising_strength": 1.0,
         }
     ]
-    job = studio.submit(RetouchRequest(image=encode_png(flat_product()), ops=ops))
+    job = studio.jobs.submit(RetouchRequest(image=encode_png(flat_product()), ops=ops))
     started = threading.Event()
     while job.state is JobState.QUEUED or (job.state is JobState.RUNNING and job.step < 2):
         started.wait(0.05)
-    studio.cancel(job.id, "local")
+    studio.jobs.cancel(job.id, "local")
     assert job.wait(60)
     assert job.state is JobState.CANCELLED and job.images == []
     assert studio.gallery.count() == before
 
 
 def _pixels(studio, job) -> np.ndarray:
-    with Image.open(studio.image_path(job.images[0].id)) as out:
+    with Image.open(studio.gallery.file_path(job.images[0].id)) as out:
         return np.asarray(out.convert("RGB"))
 
 
@@ -237,8 +237,8 @@ def test_replace_background_with_a_preset_and_a_style_keeps_the_subject_and_its_
     from core.styles import apply_styles
     from pipelines.retouch.background import subject_mask
 
-    preset = studio.preset("Product — studio white (1:1)")
-    extra = next(s.name for s in studio.styles() if s.prompt and s.name not in preset.styles)
+    preset = studio.presets_book.get("Product — studio white (1:1)")
+    extra = next(s.name for s in studio.presets_book.styles() if s.prompt and s.name not in preset.styles)
     names = [*preset.styles, extra]
     source = flat_product()
     ops = [
@@ -273,9 +273,9 @@ def test_replace_background_with_a_preset_and_a_style_keeps_the_subject_and_its_
     assert (parsed.prompt, parsed.negative_prompt) == expected
     assert parsed.params["Styles"] == ", ".join(names)
     # 3. the recipe holds what was applied; replayed, it applies nothing again and paints the same pixels
-    recipe = recipe_from_png(studio.image_path(job.images[0].id).read_bytes())
+    recipe = recipe_from_png(studio.gallery.file_path(job.images[0].id).read_bytes())
     assert recipe is not None and recipe.ops == [op]
-    again = studio.submit(recipe.request(encode_png(source)))
+    again = studio.jobs.submit(recipe.request(encode_png(source)))
     assert again.wait(120) and again.state is JobState.DONE, again.error
     assert again.request.ops == [op]
     assert np.array_equal(_pixels(studio, again), result)
@@ -289,11 +289,11 @@ def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studi
     picture = encode_png(flat_product())
     background = {"op": "replace_background", "prompt": "sand", "method": "key"}
     with pytest.raises(UnknownPreset, match="Unknown preset 'No such preset'. Available: .*Banner"):
-        studio.submit(RetouchRequest(image=picture, ops=[{**background, "preset": "No such preset"}]))
+        studio.jobs.submit(RetouchRequest(image=picture, ops=[{**background, "preset": "No such preset"}]))
     with pytest.raises(UnknownStyle) as retouch_error:
-        studio.submit(RetouchRequest(image=picture, ops=[{**background, "styles": ["Nope"]}]))
+        studio.jobs.submit(RetouchRequest(image=picture, ops=[{**background, "styles": ["Nope"]}]))
     with pytest.raises(UnknownStyle) as generation_error:
-        studio.submit(Txt2ImgRequest(prompt="sand", styles=("Nope",)))
+        studio.jobs.submit(Txt2ImgRequest(prompt="sand", styles=("Nope",)))
     assert str(retouch_error.value) == str(generation_error.value)
     assert issubclass(UnknownPreset, RequestRefused)  # the API answers 422, the UI shows the message
     assert studio.gallery.count() == before
@@ -302,7 +302,7 @@ def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studi
 def test_the_retouch_tab_sends_the_preset_and_styles_and_shows_the_prompt_the_studio_will_send(studio):
     from ui.retouch import _background_preview, ops_from_values
 
-    preset = studio.preset("Product — studio white (1:1)")
+    preset = studio.presets_book.get("Product — studio white (1:1)")
     values = {
         "ops": ["replace_background"], "bg_prompt": "a marble table", "bg_negative": "", "bg_method": "key",
         "bg_model": None, "bg_preset": preset.name, "bg_styles": ["Cinematic"], "model": "tiny-sd1",
@@ -310,7 +310,7 @@ def test_the_retouch_tab_sends_the_preset_and_styles_and_shows_the_prompt_the_st
     }  # fmt: skip
     (op,) = RetouchRequest(image=encode_png(flat_product()), ops=ops_from_values(values)).ops
     assert (op.preset, op.styles) == (preset.name, ["Cinematic"])
-    styled = studio.styled_background(op)
+    styled = studio.resolver.styled_background(op)
     shown = _background_preview(studio, "a marble table", "", preset.name, ["Cinematic"], "tiny-sd1")
     assert shown.visible and shown.value.splitlines()[0] == styled.prompt
     assert f"{preset.steps} steps" in shown.value and styled.steps == preset.steps

@@ -16,7 +16,7 @@ FAST = {"steps": 2, "width": 64, "height": 64}
 
 
 def _pixels(studio, image):
-    with Image.open(studio.image_path(image.id)) as picture:
+    with Image.open(studio.gallery.file_path(image.id)) as picture:
         return np.asarray(picture.convert("RGB"))
 
 
@@ -28,10 +28,10 @@ def _finished(group, timeout=120):
 
 def test_variations_of_a_gallery_image_share_its_seed_and_differ_by_variation_seed(make_studio):
     studio = make_studio()
-    source = studio.submit(Txt2ImgRequest(prompt="a fox logo", seed=4242, **FAST), "alice")
+    source = studio.jobs.submit(Txt2ImgRequest(prompt="a fox logo", seed=4242, **FAST), "alice")
     assert source.wait(60) and source.state is JobState.DONE
     original = source.images[0]
-    group = _finished(studio.variations(original.id, 4, 0.15, "alice"))
+    group = _finished(studio.groups.variations(original.id, 4, 0.15, "alice"))
     assert len(group.jobs) == 4 and all(job.request.image_count == 1 for job in group.jobs)
     assert len(group.images) == 4 and group.step == group.total == 4 * FAST["steps"]
     subseeds = [job.request.subseed for job in group.jobs]
@@ -43,7 +43,7 @@ def test_variations_of_a_gallery_image_share_its_seed_and_differ_by_variation_se
         assert params["Seed"] == "4242"
         assert params["Variation seed"] == str(job.request.subseed)
         assert params["Variation seed strength"] == "0.15"
-        assert studio.gallery_image(image.id).author == "alice"
+        assert studio.gallery.get(image.id).author == "alice"
     # four different pictures, none of them the original
     pictures = [_pixels(studio, image) for image in group.images]
     base = _pixels(studio, original)
@@ -55,16 +55,18 @@ def test_variations_of_a_gallery_image_share_its_seed_and_differ_by_variation_se
 
 def test_each_variation_equals_its_own_request_run_alone(make_studio):
     studio = make_studio()
-    group = _finished(studio.variations(Txt2ImgRequest(prompt="badge", seed=9, **FAST), 2, 0.5, "local"))
+    group = _finished(
+        studio.groups.variations(Txt2ImgRequest(prompt="badge", seed=9, **FAST), 2, 0.5, "local")
+    )
     for job, image in zip(group.jobs, group.images, strict=True):
-        alone = studio.submit(job.request, "local")
+        alone = studio.jobs.submit(job.request, "local")
         assert alone.wait(60) and alone.state is JobState.DONE
         assert np.array_equal(_pixels(studio, alone.images[0]), _pixels(studio, image))
 
 
 def test_a_random_seed_is_fixed_once_for_all_variations(make_studio):
     studio = make_studio()
-    group = _finished(studio.variations(Txt2ImgRequest(prompt="x", **FAST), 3, 0.3, "local"))
+    group = _finished(studio.groups.variations(Txt2ImgRequest(prompt="x", **FAST), 3, 0.3, "local"))
     assert len({image.seed for image in group.images}) == 1
 
 
@@ -77,7 +79,7 @@ def test_bad_counts_and_strengths_are_clear_errors(make_studio):
         (4, 1.5, "strength must be above 0 and at most 1"),
     ):
         with pytest.raises(ValueError, match=message):
-            studio.variations(Txt2ImgRequest(prompt="x", **FAST), count, strength, "local")
+            studio.groups.variations(Txt2ImgRequest(prompt="x", **FAST), count, strength, "local")
     assert studio.gallery.count() == 0
 
 
@@ -113,9 +115,9 @@ def test_variations_of_an_img2img_or_inpaint_request(make_studio, task):
             sampler="Euler",
             **FAST,
         )
-    original = studio.submit(base, "local")
+    original = studio.jobs.submit(base, "local")
     assert original.wait(60) and original.state is JobState.DONE, original.error
-    group = _finished(studio.variations(base, 2, 0.3, "local"))
+    group = _finished(studio.groups.variations(base, 2, 0.3, "local"))
     assert len(group.images) == 2
     plain = _pixels(studio, original.images[0])
     pictures = [_pixels(studio, image) for image in group.images]
@@ -140,36 +142,39 @@ def test_variations_of_an_img2img_result_from_its_file_with_the_tab_source(make_
 
     studio = make_studio()
     png = _source_png()
-    job = studio.submit(Img2ImgRequest(init_image=png, prompt="x", seed=1, **FAST), "local")
+    job = studio.jobs.submit(Img2ImgRequest(init_image=png, prompt="x", seed=1, **FAST), "local")
     assert job.wait(60) and job.state is JobState.DONE
     image_id = job.images[0].id
     # the gallery does not keep the source: by id, a clear message saying where to make them
     with pytest.raises(ValueError, match="does not keep its source picture; in the img2img tab"):
-        studio.variations(image_id, 2, 0.2, "local")
+        studio.groups.variations(image_id, 2, 0.2, "local")
     # from the result file plus the tab's source picture: the request that made it, back exactly
-    infotext, items = read_text_chunks(studio.image_path(image_id).read_bytes())
+    infotext, items = read_text_chunks(studio.gallery.file_path(image_id).read_bytes())
     request = request_from_metadata(
         json.loads(items[EASEL_CHUNK_KEY]), infotext, "this picture", {"init_image": png}
     )
     assert isinstance(request, Img2ImgRequest) and request.seed == 1 and request.init_image == png
-    again = studio.submit(request, "local")
+    again = studio.jobs.submit(request, "local")
     assert again.wait(60) and again.state is JobState.DONE
     assert np.array_equal(_pixels(studio, again.images[0]), _pixels(studio, job.images[0]))
-    group = _finished(studio.variations(request, 2, 0.2, "local"))
+    group = _finished(studio.groups.variations(request, 2, 0.2, "local"))
     assert {job.request.seed for job in group.jobs} == {1}
     # the img2img tab's Variations button reads the picked file the same way, with the tab's source picture
     from ui.variations import _request_of_file
 
-    assert _request_of_file(str(studio.image_path(image_id)), {"init_image": png}) == request
+    assert _request_of_file(str(studio.gallery.file_path(image_id)), {"init_image": png}) == request
 
 
-def test_cancelling_variations_stops_the_rest(make_studio):
-    studio = make_studio()
-    group = studio.variations(
+def test_cancelling_variations_stops_the_rest(make_gated_studio):
+    studio, backend = make_gated_studio()
+    group = studio.groups.variations(
         Txt2ImgRequest(prompt="x", steps=60, width=64, height=64, seed=1), 4, 0.2, "bob"
     )
-    while not group.jobs or group.jobs[0].step < 1:
-        assert not group.wait(0.01), group.error
-    studio.cancel_group(group.id, "bob")
+    (run,) = backend.wait_for_runs(1)
+    backend.release()
+    backend.wait_for_step(run, 1)
+    studio.jobs.cancel_group(group.id, "bob")
+    backend.open()
     assert group.wait(60) and group.state is JobState.CANCELLED
     assert len(group.jobs) == 1 and studio.gallery.count() == 0
+    assert run.closed_early and len(backend.runs) == 1  # the other variations never ran

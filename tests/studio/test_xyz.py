@@ -307,7 +307,7 @@ def test_grid_refuses_images_or_labels_that_do_not_fit_the_shape():
 
 
 def _pixels(studio, image):
-    with Image.open(studio.image_path(image.id)) as picture:
+    with Image.open(studio.gallery.file_path(image.id)) as picture:
         return np.asarray(picture.convert("RGB"))
 
 
@@ -319,7 +319,7 @@ def _finished(group, timeout=180):
 def test_each_cell_equals_a_direct_generation_and_the_grid_holds_them(make_studio):
     studio = make_studio()
     plot = _plot(x=("steps", "1-2"), y=("seed", "7, 8"))
-    group = _finished(studio.run_plot(plot, "local"))
+    group = _finished(studio.groups.run_plot(plot, "local"))
     assert group.state is JobState.DONE, group.error
     assert group.step == group.total == 1 + 2 + 1 + 2
     assert len(group.cell_images) == 4 and group.grid is not None
@@ -329,17 +329,17 @@ def test_each_cell_equals_a_direct_generation_and_the_grid_holds_them(make_studi
     layout = grid_layout([(64, 64)] * 4, (2, 2, 1), xs, ys, [])
     assert (group.grid.width, group.grid.height) == layout.size and group.grid.task == "grid"
     grid = _pixels(studio, group.grid)
-    for cell, image in zip(studio.plot_cells(group.plot), group.cell_images, strict=True):
-        direct = studio.submit(cell.request, "local")
+    for cell, image in zip(studio.groups.plot_cells(group.plot), group.cell_images, strict=True):
+        direct = studio.jobs.submit(cell.request, "local")
         assert direct.wait(60) and direct.state is JobState.DONE
         assert np.array_equal(_pixels(studio, direct.images[0]), _pixels(studio, image)), (cell.x, cell.y)
         ox, oy = layout.cell_origin(cell.x, cell.y, 0)
         assert np.array_equal(grid[oy : oy + 64, ox : ox + 64], _pixels(studio, image))
     # its metadata holds the whole plot (seeds fixed), and re-running gives the same cells
-    assert studio.plot_of(group.grid.id) == group.plot
+    assert studio.groups.plot_of(group.grid.id) == group.plot
     assert group.plot.base.seed == 3 and group.plot.x == plot.x and group.plot.y == plot.y
     assert "X Type: Steps" in group.grid.infotext and 'Y Values: "7, 8"' in group.grid.infotext
-    again = _finished(studio.rerun_plot(group.grid.id, "local"))
+    again = _finished(studio.groups.rerun_plot(group.grid.id, "local"))
     assert again.state is JobState.DONE and again.plot == group.plot
     assert np.array_equal(_pixels(studio, again.grid), grid)
 
@@ -353,7 +353,7 @@ def test_an_img2img_plot_over_denoising_and_seed_equals_direct_img2img_generatio
         x=Axis(type="denoising_strength", values="0.5, 1"),
         y=Axis(type="seed", values="7, 8"),
     )
-    group = _finished(studio.run_plot(plot, "local"))
+    group = _finished(studio.groups.run_plot(plot, "local"))
     assert group.state is JobState.DONE, group.error
     assert len(group.cell_images) == 4 and group.grid is not None
     assert [(i.seed, i.task) for i in group.cell_images] == [(7, "img2img")] * 2 + [(8, "img2img")] * 2
@@ -363,7 +363,7 @@ def test_an_img2img_plot_over_denoising_and_seed_equals_direct_img2img_generatio
     assert (group.grid.width, group.grid.height) == layout.size
     grid = _pixels(studio, group.grid)
     cell_pixels = [_pixels(studio, image) for image in group.cell_images]
-    for cell, pixels in zip(studio.plot_cells(group.plot), cell_pixels, strict=True):
+    for cell, pixels in zip(studio.groups.plot_cells(group.plot), cell_pixels, strict=True):
         request = Img2ImgRequest(
             init_image=source, prompt="a red fox logo", steps=4, width=64, height=64, model="tiny-sd1",
             denoising_strength=(0.5, 1.0)[cell.x], seed=(7, 8)[cell.y],
@@ -373,7 +373,7 @@ def test_an_img2img_plot_over_denoising_and_seed_equals_direct_img2img_generatio
             request.seed,
         )
         assert cell.request.init_image == source and cell.request.subseed_strength == 0
-        direct = studio.submit(request, "local")
+        direct = studio.jobs.submit(request, "local")
         assert direct.wait(60) and direct.state is JobState.DONE, direct.error
         assert np.array_equal(_pixels(studio, direct.images[0]), pixels), (cell.x, cell.y)
         ox, oy = layout.cell_origin(cell.x, cell.y, 0)
@@ -383,8 +383,8 @@ def test_an_img2img_plot_over_denoising_and_seed_equals_direct_img2img_generatio
         cell_pixels[0], cell_pixels[2]
     )
     # the grid's metadata holds the plot, source picture included, and re-running it gives the same grid
-    assert studio.plot_of(group.grid.id) == group.plot and group.plot.base.init_image == source
-    again = _finished(studio.rerun_plot(group.grid.id, "local"))
+    assert studio.groups.plot_of(group.grid.id) == group.plot and group.plot.base.init_image == source
+    again = _finished(studio.groups.rerun_plot(group.grid.id, "local"))
     assert again.state is JobState.DONE, again.error
     assert np.array_equal(_pixels(studio, again.grid), grid)
 
@@ -430,7 +430,7 @@ def test_the_img2img_tab_has_its_own_plot_accordion(make_studio):
         "grid", "Denoising: 0.5 · Seed: 7", "Denoising: 1 · Seed: 7", "Denoising: 0.5 · Seed: 8",
         "Denoising: 1 · Seed: 8",
     ]  # fmt: skip
-    direct = studio.submit(
+    direct = studio.jobs.submit(
         Img2ImgRequest(init_image=encode_png(source), prompt="a fox", steps=2, width=64, height=64, seed=8),
         "local",
     )
@@ -442,7 +442,9 @@ def test_the_img2img_tab_has_its_own_plot_accordion(make_studio):
 def test_a_random_seed_is_fixed_once_for_the_whole_plot(make_studio):
     studio = make_studio()
     group = _finished(
-        studio.run_plot(_plot(base=Txt2ImgRequest(prompt="x", **FAST), x=("cfg_scale", "5, 9")), "local")
+        studio.groups.run_plot(
+            _plot(base=Txt2ImgRequest(prompt="x", **FAST), x=("cfg_scale", "5, 9")), "local"
+        )
     )
     assert group.state is JobState.DONE, group.error
     seeds = {image.seed for image in group.cell_images}
@@ -457,7 +459,7 @@ def test_a_model_axis_loads_each_model_once(make_studio):
         x=("model", "tiny-sd1, tiny-sd1-other"),
         y=("seed", "1, 2, 3"),
     )
-    group = _finished(studio.run_plot(plot, "local"))
+    group = _finished(studio.groups.run_plot(plot, "local"))
     assert group.state is JobState.DONE, group.error
     assert manager.load_count == 2  # layout order would switch models at every cell: 6 loads
     assert [job.request.model for job in group.jobs] == ["tiny-sd1"] * 3 + ["tiny-sd1-other"] * 3
@@ -467,23 +469,26 @@ def test_a_model_axis_loads_each_model_once(make_studio):
 def test_an_unknown_model_in_an_axis_fails_before_anything_runs(make_studio):
     studio = make_studio()
     with pytest.raises(UnknownModel, match="Unknown model 'nope'"):
-        studio.run_plot(_plot(x=("model", "tiny-sd1, nope")), "local")
+        studio.groups.run_plot(_plot(x=("model", "tiny-sd1, nope")), "local")
     assert studio.gallery.count() == 0
 
 
-def test_cancelling_a_plot_stops_its_jobs_and_makes_no_grid(make_studio):
-    studio = make_studio()
+def test_cancelling_a_plot_stops_its_jobs_and_makes_no_grid(make_gated_studio):
+    studio, backend = make_gated_studio()
     plot = _plot(base=Txt2ImgRequest(prompt="x", steps=60, width=64, height=64, seed=1), x=("seed", "1-4"))
-    group = studio.run_plot(plot, "local")
-    while not group.jobs or group.jobs[0].step < 1:
-        assert not group.wait(0.01), group.error
-    studio.cancel_all("local")
+    group = studio.groups.run_plot(plot, "local")
+    (run,) = backend.wait_for_runs(1)
+    backend.release()
+    backend.wait_for_step(run, 1)
+    studio.jobs.cancel_all("local")
+    backend.open()
     _finished(group)
     assert group.state is JobState.CANCELLED and group.grid is None
     assert len(group.jobs) == 1 and group.jobs[0].state is JobState.CANCELLED
+    assert run.closed_early and len(backend.runs) == 1  # the other cells never ran
     assert studio.gallery.count() == 0
     # the queue goes on
-    after = studio.submit(Txt2ImgRequest(prompt="y", **FAST), "local")
+    after = studio.jobs.submit(Txt2ImgRequest(prompt="y", **FAST), "local")
     assert after.wait(60) and after.state is JobState.DONE
 
 
@@ -501,7 +506,7 @@ def test_xyz_and_variations_over_the_gradio_api(running_app):
     }
     result = client.predict(plot=plot, api_name="/xyz")
     assert result["state"] == "done" and len(result["ids"]) == 2 and result["seeds"] == [5, 5]
-    assert PlotRequest.model_validate(result["plot"]) == app.studio.plot_of(result["grid_id"])
+    assert PlotRequest.model_validate(result["plot"]) == app.studio.groups.plot_of(result["grid_id"])
     with Image.open(io.BytesIO(base64.b64decode(result["grid"]))) as grid:
         layout = grid_layout([(64, 64)] * 2, (2, 1, 1), ["CFG Scale: 4", "CFG Scale: 8"], [], [])
         assert grid.size == layout.size
@@ -518,10 +523,10 @@ def test_xyz_and_variations_over_the_gradio_api(running_app):
 def test_other_users_take_turns_between_the_cells_of_a_plot(make_studio):
     studio = make_studio()
     plot = _plot(base=Txt2ImgRequest(prompt="x", steps=8, width=64, height=64, seed=1), x=("seed", "1-3"))
-    group = studio.run_plot(plot, "alice")
+    group = studio.groups.run_plot(plot, "alice")
     while not group.jobs or group.jobs[0].step < 1:
         assert not group.wait(0.01), group.error
-    bob = studio.submit(Txt2ImgRequest(prompt="y", **FAST), "bob")
+    bob = studio.jobs.submit(Txt2ImgRequest(prompt="y", **FAST), "bob")
     _finished(group)
     assert bob.wait(60) and bob.state is JobState.DONE and group.state is JobState.DONE
     assert group.jobs[0].finished <= bob.started <= bob.finished <= group.jobs[1].started

@@ -39,7 +39,7 @@ def test_txt2img_endpoint_generates_and_saves(running_app, client):
         png = Image.open(io.BytesIO(base64.b64decode(b64)))
         assert png.format == "PNG" and png.size == (64, 72)
         assert png.text[INFOTEXT_KEY] == infotext
-        assert app.studio.image_path(image_id).read_bytes() == base64.b64decode(b64)
+        assert app.studio.gallery.file_path(image_id).read_bytes() == base64.b64decode(b64)
 
 
 def test_same_seed_over_the_api_gives_identical_files(client):
@@ -173,7 +173,7 @@ def test_file_route_refuses_traversal_encodings_and_symlinks_out_of_outputs(runn
 def test_a_saved_image_is_served_by_id_path(running_app, client):
     app, url = running_app
     result = client.predict(prompt="served", steps=2, width=64, height=64, seed=8, api_name="/txt2img")
-    path = app.studio.image_path(result["ids"][0])
+    path = app.studio.gallery.file_path(result["ids"][0])
     response = httpx.get(f"{url}/gradio_api/file={path}", timeout=10)
     assert response.status_code == 200 and response.content == path.read_bytes()
 
