@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 
 from api import a1111
 from api.a1111 import BadRequest
+from core.errors import EaselError, NotFound
 from core.images import ImageInputError, decode_image
 from core.throttle import LoginThrottle
 from core.users import UserBook
@@ -67,8 +68,32 @@ _ERROR_NAMES = {
 }
 
 
+# Easel's error bases (core/errors.py) as HTTP statuses: the one place they are mapped. The first that fits wins.
+STATUS_OF_ERROR: tuple[tuple[type[EaselError], int], ...] = (
+    (TooManyQueued, 429),
+    (QueueFull, 503),
+    (RequestRefused, 422),
+    (NotAllowed, 403),
+    (NotFound, 404),
+)
+
+
+def status_of(error: BaseException) -> int | None:
+    """The HTTP status of one of Easel's errors, None for anything else (which is a 500)."""
+    for base, status in STATUS_OF_ERROR:
+        if isinstance(error, base):
+            return status
+    return None
+
+
+def _message(error: BaseException) -> str:
+    """The error's own message (a KeyError's str() would quote it)."""
+    return str(error.args[0]) if len(error.args) == 1 else str(error)
+
+
 class JsonErrors(APIRoute):
-    """Routes whose errors are A1111-shaped JSON: ApiError as it says, anything unexpected as a 500."""
+    """Routes whose errors are A1111-shaped JSON: ApiError as it says, Easel's errors with the status their
+    base maps to (`STATUS_OF_ERROR`), anything unexpected as a 500."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -78,13 +103,12 @@ class JsonErrors(APIRoute):
                 return await handle(request)
             except ApiError as exc:
                 return exc.response()
-            except BadRequest as exc:
-                return ApiError(422, str(exc)).response()
-            except NotAllowed as exc:  # not the user's to change: says whose it is
-                return ApiError(403, str(exc)).response()
             except (HTTPException, RequestValidationError):
                 raise
             except Exception as exc:  # noqa: BLE001 - the client gets a JSON 500, the log gets the trace
+                status = status_of(exc)
+                if status is not None:  # refused, not allowed, busy: the message says why
+                    return ApiError(status, _message(exc)).response()
                 log.exception("%s %s failed", request.method, request.url.path)
                 return ApiError(500, f"{type(exc).__name__}: {exc}", error="InternalError").response()
 
@@ -215,12 +239,8 @@ async def submit_and_wait(
     before it starts is cancelled."""
     try:
         job = studio.jobs.submit(request, user)
-    except RequestRefused as exc:
-        raise ApiError(422, str(exc)) from None
-    except TooManyQueued as exc:
+    except TooManyQueued as exc:  # refused (422) and a full queue (503) go to JsonErrors as they are
         raise ApiError(429, str(exc), headers={"Retry-After": retry_after(studio, user)}) from None
-    except QueueFull as exc:
-        raise ApiError(503, str(exc)) from None
     await _finished(studio, job, client)
     if job.state is JobState.FAILED:
         raise ApiError(500, job.error or failed)
