@@ -22,8 +22,8 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from api import a1111
-from api.a1111 import BadRequest
+from api import a1111_translate
+from api.a1111_translate import BadRequest
 from core.errors import EaselError, NotFound
 from core.images import ImageInputError, decode_image
 from core.throttle import LoginThrottle
@@ -248,7 +248,7 @@ async def submit_and_wait(
 
 
 def checked_picture(encoded: str, where: str) -> tuple[bytes, Image.Image]:
-    data = a1111.decode_b64(encoded, where)
+    data = a1111_translate.decode_b64(encoded, where)
     try:
         return data, decode_image(data)
     except ImageInputError as exc:

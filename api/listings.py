@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 from starlette.routing import BaseRoute
 
-from api import a1111
+from api import a1111_translate
 from api.http import ApiError, read_json
 from api.schemas import A1111Body
 from core.backend import EmbeddingInfo, ModelInfo
@@ -245,16 +245,16 @@ def _add_housekeeping_routes(
     @router.post("/interrogate")
     async def interrogate(request: Request, user: str = Depends(who)) -> dict[str, Any]:
         """Checks the body like A1111, then refuses with 501: no captioning model ships with Easel."""
-        body = a1111.parse_body(InterrogateBody, await read_json(request))
+        body = a1111_translate.parse_body(InterrogateBody, await read_json(request))
         model = (body.model or "clip").strip().lower()
         if model not in INTERROGATE_MODELS:
-            raise a1111.BadRequest(
+            raise a1111_translate.BadRequest(
                 f"model: unknown interrogate model {body.model!r}; A1111 offers clip, deepdanbooru"
             )
         try:
-            decode_image(a1111.decode_b64(body.image, "image"))
+            decode_image(a1111_translate.decode_b64(body.image, "image"))
         except ImageInputError as exc:
-            raise a1111.BadRequest(f"image: {exc}") from None
+            raise a1111_translate.BadRequest(f"image: {exc}") from None
         raise ApiError(
             501,
             f"Interrogate ({model}) is not available: it needs a captioning model (CLIP interrogator with BLIP, "

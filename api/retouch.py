@@ -20,8 +20,8 @@ from PIL import Image, PngImagePlugin
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api import a1111
-from api.a1111 import BadRequest
+from api import a1111_translate
+from api.a1111_translate import BadRequest
 from api.http import ApiError, JsonErrors, Logins, checked_picture, read_json, submit_and_wait
 from api.schemas import ExtraSingleImageBody, RembgBody
 from core.backend import RetouchTools
@@ -113,15 +113,15 @@ def add_sdapi_routes(router: APIRouter, studio: Studio, who: Logins) -> None:
     async def extra_single_image(request: Request, user: str = Depends(who)) -> dict[str, Any]:
         """Face restoration (when weights are present) and upscaling (resamplers or model upscalers), as a
         retouch job; the image keeps the source's infotext."""
-        body = a1111.parse_body(ExtraSingleImageBody, await read_json(request))
+        body = a1111_translate.parse_body(ExtraSingleImageBody, await read_json(request))
         tools = await run_in_threadpool(studio.catalog.retouch_tools)
         plan = await run_in_threadpool(_extras_plan, body, tools)
         source, geninfo, ops = plan
         if not ops:  # upscaler "None" and no face restoration: nothing to do, as in A1111
-            return {"image": a1111.encode_b64(_with_infotext(source, geninfo)), "html_info": ""}
+            return {"image": a1111_translate.encode_b64(_with_infotext(source, geninfo)), "html_info": ""}
         job = await run_job(studio, _build(ops, source), user, request)
         data = await run_in_threadpool(_result, studio, job, source)
-        return {"image": a1111.encode_b64(_with_infotext(data, geninfo)), "html_info": ""}
+        return {"image": a1111_translate.encode_b64(_with_infotext(data, geninfo)), "html_info": ""}
 
 
 def _with_infotext(data: bytes, geninfo: str) -> bytes:
@@ -221,7 +221,7 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         """Cut the subject out: `{"input_image": b64, "model": "", "return_mask": false, "alpha_matting": false}`
         → `{"image": b64 PNG}` (RGBA, or the mask with `return_mask`). `model` names a file in models/rembg/;
         "" (or "auto") uses one when present, else the model-free cut-out; "key" always the model-free one."""
-        body = a1111.parse_body(RembgBody, await read_json(request))
+        body = a1111_translate.parse_body(RembgBody, await read_json(request))
         data, _ = await run_in_threadpool(checked_picture, body.input_image, "input_image")
         tools = await run_in_threadpool(studio.catalog.retouch_tools)
         name = (body.model or "").strip()
@@ -239,7 +239,7 @@ def build_router(studio: Studio, users: UserBook | None, throttle: LoginThrottle
         result = await run_in_threadpool(_result, studio, job, data)
         if body.return_mask:
             result = await run_in_threadpool(_alpha_png, result)
-        return {"image": a1111.encode_b64(result)}
+        return {"image": a1111_translate.encode_b64(result)}
 
     @router.post(f"{NATIVE_PREFIX}/retouch")
     async def retouch(request: Request, user: str = Depends(who)) -> dict[str, Any]:
@@ -271,7 +271,7 @@ def _native_request(raw: Mapping[str, Any]) -> RetouchRequest:
         raise BadRequest(f"unknown field(s) {unknown}; send image, ops (or recipe) and optionally seed")
     if not isinstance(raw.get("image"), str):
         raise BadRequest("image: send the picture as a base64 PNG, JPEG or WebP string")
-    image = a1111.decode_b64(raw["image"], "image")
+    image = a1111_translate.decode_b64(raw["image"], "image")
     if ("ops" in raw) == ("recipe" in raw):
         raise BadRequest("send either ops (a list of operations) or recipe (a recipe object), not both")
     seed = raw.get("seed", -1)
@@ -290,7 +290,7 @@ def _native_request(raw: Mapping[str, Any]) -> RetouchRequest:
 def _decoded_masks(op: Any, index: int) -> Any:
     """An erase operation's mask arrives as base64 text; everything else as it is."""
     if isinstance(op, dict) and op.get("op") == "erase" and isinstance(op.get("mask"), str):
-        return {**op, "mask": a1111.decode_b64(op["mask"], f"ops[{index}].mask")}
+        return {**op, "mask": a1111_translate.decode_b64(op["mask"], f"ops[{index}].mask")}
     return op
 
 
@@ -305,7 +305,7 @@ def _native_answer(studio: Studio, job: Job, request: RetouchRequest) -> dict[st
         for path in job.exports
     ]
     return {
-        "images": [a1111.encode_b64(data) for data in images],
+        "images": [a1111_translate.encode_b64(data) for data in images],
         "ids": [image.id for image in job.images],
         "infotexts": [image.infotext for image in job.images],
         "exports": exports,

@@ -1,6 +1,6 @@
 """AUTOMATIC1111's scripts over `/sdapi/v1` (`script_name` + positional `script_args`), mapped onto Easel's own
 tools: *sd upscale* → the Retouch SD upscale, *x/y/z plot* → an X/Y/Z plot (core/xyz.py), *prompts from file or
-textbox* → one job per line. Nothing here runs anything: each function turns a mapped request (api/a1111.py's
+textbox* → one job per line. Nothing here runs anything: each function turns a mapped request (api/a1111_translate.py's
 Plan) and the script's arguments into what the Studio runs, refusing what it cannot honour with BadRequest (422)
 naming the argument.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.a1111 import (
+from api.a1111_translate import (
     BadRequest,
     ModelResolver,
     Plan,

@@ -37,9 +37,9 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from api import a1111
+from api import a1111_translate
 from api import scripts as a1111_scripts
-from api.a1111 import BadRequest, Plan
+from api.a1111_translate import BadRequest, Plan
 from api.http import (
     POLL_SECONDS,
     ApiError,
@@ -104,7 +104,7 @@ class _Sdapi:
         self.hashes: dict[str, str] = {}
 
     def resolve_model(self, text: str) -> str:
-        return a1111.resolve_model(text, self.studio.catalog.models(), self.hashes)
+        return a1111_translate.resolve_model(text, self.studio.catalog.models(), self.hashes)
 
     def options(self, user: str) -> dict[str, Any]:
         """Every A1111 option as `user` sees it (studio/options.py), with their model and its hash."""
@@ -142,7 +142,7 @@ class _Sdapi:
                 self.hashes[params["Model"]] = params["Model hash"]
         encoded = (  # in `samples_format`, with the infotext as A1111 carries it (the gallery keeps its PNG)
             [
-                a1111.encode_b64(
+                a1111_translate.encode_b64(
                     encode_answer(self.studio.gallery.file_path(image.id).read_bytes(), image.infotext, used)
                 )
                 for image in images
@@ -150,7 +150,7 @@ class _Sdapi:
             if plan.send_images
             else []
         )
-        info = a1111.info_json(
+        info = a1111_translate.info_json(
             job.request,
             seeds=[image.seed for image in images],
             infotexts=[image.infotext for image in images],
@@ -163,7 +163,7 @@ class _Sdapi:
     async def run_script(self, plan: Plan, user: str) -> ScriptResult:
         """Run the plan's A1111 script through the Studio and wait: what it made, shaped as a finished job."""
         studio = self.studio
-        if plan.script == a1111.SD_UPSCALE:  # the Retouch SD upscale of the picture
+        if plan.script == a1111_translate.SD_UPSCALE:  # the Retouch SD upscale of the picture
             upscalers = [a1111_scripts.NO_UPSCALER, *studio.catalog.retouch_tools().upscalers]
             retouch = await run_in_threadpool(
                 a1111_scripts.sd_upscale_request, plan, upscalers, studio.presets_book.styles()
@@ -171,7 +171,7 @@ class _Sdapi:
             job = await submit_and_wait(studio, retouch, user, "The SD upscale failed.")
             request = plan.request.model_copy(update={"seed": job.request.seed})
             return ScriptResult(list(job.images), job.state, request)
-        if plan.script == a1111.XYZ_PLOT:  # the grid first, then (include_lone_images) the cells
+        if plan.script == a1111_translate.XYZ_PLOT:  # the grid first, then (include_lone_images) the cells
             plot, lone_images = await run_in_threadpool(a1111_scripts.xyz_plot, plan, self.resolve_model)
             group = await self.run_group(lambda: studio.groups.run_plot(plot, user), user)
             images = [group.grid, *(group.cell_images if lone_images else [])] if group.grid else group.images
@@ -205,7 +205,7 @@ class _Sdapi:
         plan = await run_in_threadpool(plan_for, raw, self.resolve_model)
         plan, used = await run_in_threadpool(self.with_job_options, plan, raw, user)
         # 2. queue it like a click in the UI
-        timestamp = a1111.job_timestamp()
+        timestamp = a1111_translate.job_timestamp()
         if plan.request.restore_faces and not self.studio.catalog.retouch_tools().face_restorers:
             plan.warnings.append(f"restore_faces: {NO_FACE_RESTORER_HELP}")
         # 3. wait, then answer with what was made (an interrupted job keeps its finished images); a script's
@@ -221,12 +221,12 @@ class _Sdapi:
 def _add_generation_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> None:
     @router.post("/txt2img")
     async def txt2img(request: Request, user: str = Depends(who)) -> dict[str, Any]:
-        return await sdapi.generate(request, user, a1111.txt2img_plan)
+        return await sdapi.generate(request, user, a1111_translate.txt2img_plan)
 
     @router.post("/img2img")
     async def img2img(request: Request, user: str = Depends(who)) -> dict[str, Any]:
         """img2img; with a `mask`, inpaint (every pixel outside the mask is kept exactly)."""
-        return await sdapi.generate(request, user, a1111.img2img_plan)
+        return await sdapi.generate(request, user, a1111_translate.img2img_plan)
 
 
 def _add_progress_routes(router: APIRouter, who: Logins, studio: Studio, users: UserBook | None) -> None:
@@ -288,8 +288,8 @@ def _add_model_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> Callable
     @router.get("/sd-models")
     def sd_models(user: str = Depends(who)) -> list[dict[str, Any]]:
         return [
-            a1111.model_item(m, sdapi.hashes.get(m.name))
-            for m in a1111.usable_models(studio.catalog.models())
+            a1111_translate.model_item(m, sdapi.hashes.get(m.name))
+            for m in a1111_translate.usable_models(studio.catalog.models())
         ]
 
     @router.post("/refresh-checkpoints")
@@ -309,15 +309,15 @@ def _add_model_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> Callable
 
     @router.get("/samplers")
     def samplers(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return a1111.sampler_items()
+        return a1111_translate.sampler_items()
 
     @router.get("/latent-upscale-modes")
     def latent_upscale_modes(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return a1111.latent_upscale_mode_items()
+        return a1111_translate.latent_upscale_mode_items()
 
     @router.get("/schedulers")
     def schedulers(user: str = Depends(who)) -> list[dict[str, Any]]:
-        return a1111.scheduler_items()
+        return a1111_translate.scheduler_items()
 
     @router.get("/prompt-styles")
     def prompt_styles(user: str = Depends(who)) -> list[dict[str, Any]]:
@@ -329,7 +329,7 @@ def _add_model_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> Callable
     @router.get("/scripts")
     def scripts(user: str = Depends(who)) -> dict[str, list[str]]:
         """The scripts `script_name` can run here, by task (sd upscale, x/y/z plot, prompts from file or textbox)."""
-        return {task: list(names) for task, names in a1111.SCRIPTS.items()}
+        return {task: list(names) for task, names in a1111_translate.SCRIPTS.items()}
 
     @router.get("/memory")
     def memory(user: str = Depends(who)) -> dict[str, Any]:
@@ -341,7 +341,7 @@ def _add_model_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> Callable
 def _add_picture_routes(router: APIRouter, who: Logins) -> None:
     @router.post("/png-info")
     async def png_info(request: Request, user: str = Depends(who)) -> dict[str, Any]:
-        body = a1111.parse_body(PngInfoBody, await read_json(request))
+        body = a1111_translate.parse_body(PngInfoBody, await read_json(request))
         return await run_in_threadpool(_png_info, body)
 
 
@@ -417,7 +417,7 @@ def _progress(studio: Studio, job: Job | None, skip_current_image: bool) -> dict
     preview = job.preview
     current_image = None
     if preview is not None and not skip_current_image:
-        current_image = a1111.encode_b64(encode_png(preview))
+        current_image = a1111_translate.encode_b64(encode_png(preview))
     return {
         "progress": min(1.0, job.step / job.total) if job.total else 0.0,
         "eta_relative": job.eta_seconds() or 0.0,
@@ -452,4 +452,4 @@ def _memory(studio: Studio) -> dict[str, Any]:
 def _png_info(body: PngInfoBody) -> dict[str, Any]:
     data, _ = checked_picture(body.image, "image")
     geninfo, items = read_text_chunks(data)
-    return {"info": geninfo, "items": items, "parameters": a1111.png_info_parameters(geninfo)}
+    return {"info": geninfo, "items": items, "parameters": a1111_translate.png_info_parameters(geninfo)}

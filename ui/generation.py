@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE, GenerationRequest
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
-from ui import compare, loras, queue_controls, variation
+from ui import compare, loras, queue_controls, variation_seed
 from ui import presets as preset_tools
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 from ui.controls import RESULTS_HEIGHT, Component, Controls, Results
@@ -97,7 +97,7 @@ def build_settings(controls: Controls, prefix: str) -> None:
         )  # fmt: skip
         random_seed = gr.Button("Random", elem_id=f"{prefix}_random_seed", scale=1, min_width=40, size="sm")
         reuse_seed = gr.Button("Reuse last", elem_id=f"{prefix}_reuse_seed", scale=1, min_width=40, size="sm")
-    variation.build(controls, prefix)  # variation seed and seed resize (where the task can use them)
+    variation_seed.build(controls, prefix)  # variation seed and seed resize (where the task can use them)
     with gr.Row():
         batch_size = gr.Slider(
             1, MAX_BATCH_SIZE, value=1, step=1, label="Batch size",

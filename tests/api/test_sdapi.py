@@ -20,7 +20,7 @@ import pytest
 import webuiapi
 from PIL import Image
 
-from api import a1111
+from api import a1111_translate
 from api.http import MAX_BODY_BYTES
 from api.sdapi import build_router
 from core.backend import JobFailed, ModelInfo, Progress
@@ -620,7 +620,7 @@ def test_skip_stops_the_callers_job_and_keeps_finished_images(served, no_jobs_le
     ],
 )
 def test_sampler_names_and_aliases(given, expected):
-    assert a1111.sampler_from_a1111(given) == expected
+    assert a1111_translate.sampler_from_a1111(given) == expected
 
 
 @pytest.mark.parametrize(
@@ -629,15 +629,17 @@ def test_sampler_names_and_aliases(given, expected):
      ("SGM Uniform", "SGM Uniform"), ("sgm_uniform", "SGM Uniform"), ("SGMUniform", "SGM Uniform"), ("beta", "beta")],
 )  # fmt: skip
 def test_scheduler_names(given, expected):
-    assert a1111.schedule_from_a1111(given) == expected
+    assert a1111_translate.schedule_from_a1111(given) == expected
 
 
 def test_legacy_names_map_onto_a_sampler_and_a_schedule():
-    plan = a1111.txt2img_plan({"sampler_index": "k_dpmpp_2m", "scheduler": "Karras", **SMALL}, lambda m: m)
+    plan = a1111_translate.txt2img_plan(
+        {"sampler_index": "k_dpmpp_2m", "scheduler": "Karras", **SMALL}, lambda m: m
+    )
     assert (plan.request.sampler, plan.request.schedule_type) == ("DPM++ 2M", "Karras")
-    plan = a1111.txt2img_plan({"sampler_name": "DPM++ 2M Karras", **SMALL}, lambda m: m)
+    plan = a1111_translate.txt2img_plan({"sampler_name": "DPM++ 2M Karras", **SMALL}, lambda m: m)
     assert (plan.request.sampler, plan.request.schedule_type) == ("DPM++ 2M", "Karras")
-    assert a1111.txt2img_plan(SMALL, lambda m: m).request.sampler == "Euler"  # A1111's API default
+    assert a1111_translate.txt2img_plan(SMALL, lambda m: m).request.sampler == "Euler"  # A1111's API default
 
 
 def test_model_titles_resolve_to_model_names():
@@ -654,18 +656,18 @@ def test_model_titles_resolve_to_model_names():
         "TINY-SD1.safetensors [abcdef0123]",
         "abcdef0123",
     ):
-        assert a1111.resolve_model(title, models, hashes) == "tiny-sd1"
-    assert a1111.resolve_model("sub/other.safetensors", models, hashes) == "sub/Other"
-    with pytest.raises(a1111.BadRequest, match="Available: sub/Other, tiny-sd1"):
-        a1111.resolve_model("bad", models, hashes)
+        assert a1111_translate.resolve_model(title, models, hashes) == "tiny-sd1"
+    assert a1111_translate.resolve_model("sub/other.safetensors", models, hashes) == "sub/Other"
+    with pytest.raises(a1111_translate.BadRequest, match="Available: sub/Other, tiny-sd1"):
+        a1111_translate.resolve_model("bad", models, hashes)
 
 
 def test_base64_fields_accept_data_urls_and_refuse_urls():
     data = b"\x89PNG\r\n\x1a\nrest"
     encoded = base64.b64encode(data).decode()
-    assert a1111.decode_b64(encoded, "x") == data
-    assert a1111.decode_b64(f"data:image/png;base64,{encoded}", "x") == data
-    assert a1111.decode_b64(encoded[:8] + "\n" + encoded[8:], "x") == data
+    assert a1111_translate.decode_b64(encoded, "x") == data
+    assert a1111_translate.decode_b64(f"data:image/png;base64,{encoded}", "x") == data
+    assert a1111_translate.decode_b64(encoded[:8] + "\n" + encoded[8:], "x") == data
     for bad, needle in (("http://10.0.0.1/x.png", "URLs"), ("%%%", "base64"), ("", "empty")):
-        with pytest.raises(a1111.BadRequest, match=needle):
-            a1111.decode_b64(bad, "x")
+        with pytest.raises(a1111_translate.BadRequest, match=needle):
+            a1111_translate.decode_b64(bad, "x")

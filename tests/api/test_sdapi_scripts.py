@@ -16,7 +16,7 @@ import webuiapi
 from PIL import Image
 
 from api import scripts
-from api.a1111 import BadRequest, Plan
+from api.a1111_translate import BadRequest, Plan
 from core.infotext import parse_infotext
 from core.requests import Txt2ImgRequest
 from tests.helpers import served_app
