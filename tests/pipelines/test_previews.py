@@ -16,6 +16,7 @@ from core.backend import Progress
 from core.requests import Txt2ImgRequest
 from pipelines.taesd import Previewer, find_taesd, load_taesd, taesd_preview
 from studio.jobs import NotYourJob
+from tests.helpers import wait_for
 
 FAST = {"prompt": "preview", "width": 64, "height": 64, "seed": 4, "model": "tiny-sd1"}
 
@@ -65,7 +66,7 @@ def test_previews_reach_only_the_jobs_owner(make_studio):
     studio = make_studio(preview_every=1)
     job = studio.jobs.submit(Txt2ImgRequest(**FAST, steps=40), "alice")
     try:
-        assert _wait(lambda: job.preview is not None)
+        wait_for(lambda: job.preview is not None)
         assert studio.jobs.job(job.id, "alice").preview is not None
         with pytest.raises(NotYourJob):
             studio.jobs.job(job.id, "bob")
@@ -73,17 +74,6 @@ def test_previews_reach_only_the_jobs_owner(make_studio):
     finally:
         studio.jobs.cancel(job.id, "alice")
         job.wait(60)
-
-
-def _wait(predicate, timeout: float = 60) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # --- TAESD ------------------------------------------------------------------------------------------------

@@ -17,24 +17,6 @@ from studio import JobState
 from tests.helpers import flat_product
 
 
-@pytest.fixture(scope="module")
-def studio(tiny_models_dir, tmp_path_factory):
-    from app import build_studio
-    from core.settings import Settings
-
-    made = build_studio(
-        Settings(
-            models_dir=tiny_models_dir,
-            outputs_dir=tmp_path_factory.mktemp("retouch-outputs"),
-            device="cpu",
-            default_model="tiny-sd1",
-        )
-    )
-    made.start()
-    yield made
-    made.close()
-
-
 def run(studio, ops, image=None, seed=-1):
     job = studio.jobs.submit(RetouchRequest(image=encode_png(image or flat_product()), ops=ops, seed=seed))
     assert job.wait(120)
