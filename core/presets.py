@@ -35,13 +35,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.aspect import AspectError, parse_ratio, size_for
 from core.errors import PresetError
-from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_PROMPT_CHARS, GenerationRequest
+from core.requests import (
+    MAX_BATCH_COUNT,
+    MAX_BATCH_SIZE,
+    MAX_PROMPT_CHARS,
+    GenerationRequest,
+    check_style_name,
+)
 from core.styles import (
     MAX_STYLES_PER_REQUEST,
     Style,
     StylesFileError,
     apply_styles,
-    check_style_name,
     merge_prompt,
     read_owned_styles_csv,
     read_styles,

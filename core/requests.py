@@ -5,6 +5,7 @@ Bad values are rejected with a readable message; nothing is clamped or corrected
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -35,6 +36,25 @@ MAX_BATCH_SIZE = 8
 MAX_BATCH_COUNT = 16
 MAX_IMAGES_PER_JOB = 64
 MAX_STYLES = 16
+MAX_STYLE_NAME = 100
+_BAD_STYLE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f,]")
+
+
+def check_style_name(name: str) -> str:
+    """A style name as requests and files may carry it: 1–100 characters, no control characters, no commas
+    (the infotext lists styles comma-separated), no leading or trailing spaces."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("a style name must not be empty")
+    if name != name.strip():
+        raise ValueError(f"style name {name!r} must not start or end with spaces")
+    if len(name) > MAX_STYLE_NAME:
+        raise ValueError(f"style name {name[:40]!r}… is longer than {MAX_STYLE_NAME} characters")
+    bad = _BAD_STYLE_NAME_CHARS.search(name)
+    if bad is not None:
+        what = "a comma" if bad.group() == "," else "a control character"
+        raise ValueError(f"style name {name!r} must not contain {what}")
+    return name
+
 
 Seed = Annotated[int, Field(ge=-1, le=MAX_SEED, description="-1 picks a random seed; otherwise 0..2^32-1")]
 
@@ -60,7 +80,9 @@ class GenerationRequest(BaseModel):
     sampler: SamplerName = DEFAULT_SAMPLER
     schedule_type: ScheduleType = DEFAULT_SCHEDULE
     steps: int = Field(20, ge=1, le=150)
-    cfg_scale: float = Field(7.0, ge=0.0, le=30.0)
+    cfg_scale: float = Field(
+        7.0, ge=0.0, le=30.0, description="How strictly to follow the prompt (5–9 is usual)"
+    )
     width: int = Field(512, ge=MIN_SIZE, le=MAX_SIZE)
     height: int = Field(512, ge=MIN_SIZE, le=MAX_SIZE)
     seed: Seed = -1
@@ -77,8 +99,10 @@ class GenerationRequest(BaseModel):
     seed_resize_from_h: int = Field(
         0, ge=0, le=MAX_SIZE, description="Draw the noise at this height (0 = off)"
     )
-    batch_size: int = Field(1, ge=1, le=MAX_BATCH_SIZE)
-    batch_count: int = Field(1, ge=1, le=MAX_BATCH_COUNT)
+    batch_size: int = Field(
+        1, ge=1, le=MAX_BATCH_SIZE, description="Images made together (needs more memory)"
+    )
+    batch_count: int = Field(1, ge=1, le=MAX_BATCH_COUNT, description="Batches made one after another")
     styles: tuple[str, ...] = Field(
         (), max_length=MAX_STYLES, description="Prompt styles applied in order (names from styles.csv)"
     )
@@ -129,8 +153,6 @@ class GenerationRequest(BaseModel):
     @field_validator("styles")
     @classmethod
     def _style_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from core.styles import check_style_name
-
         for name in value:
             check_style_name(name)
         return value

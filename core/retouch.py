@@ -38,10 +38,11 @@ from core.requests import (
     PlainText,
     Seed,
     check_image,
+    check_style_name,
     validation_message,
 )
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SamplerName, ScheduleType, resolve_schedule
-from core.styles import Style, apply_styles, check_style_name
+from core.styles import Style, apply_styles
 
 MAX_OPS = 8
 MAX_UPSCALE = 8.0
@@ -645,18 +646,10 @@ def recipe_from_chunk(chunk: Mapping[str, Any]) -> RetouchRecipe | None:
 
 def recipe_from_png(data: bytes) -> RetouchRecipe | None:
     """The recipe a retouched PNG carries in its `easel` chunk, or None (RecipeError when damaged)."""
-    from core.infotext import EASEL_CHUNK_KEY
-    from core.pnginfo import read_text_chunks
+    from core.pnginfo import read_metadata
 
-    _, items = read_text_chunks(data)
-    raw = items.get(EASEL_CHUNK_KEY)
-    if not raw:
-        return None
-    try:
-        chunk = json.loads(raw)
-    except ValueError:
-        return None
-    return recipe_from_chunk(chunk) if isinstance(chunk, dict) else None
+    _, chunk = read_metadata(data)
+    return recipe_from_chunk(chunk) if chunk else None
 
 
 def retouch_request(

@@ -19,39 +19,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import StylesFileError
-from core.requests import MAX_PROMPT_CHARS, MAX_STYLES
+from core.requests import MAX_PROMPT_CHARS, MAX_STYLES, check_style_name
 
 PLACEHOLDER = "{prompt}"
-MAX_STYLE_NAME = 100
 MAX_STYLES_PER_REQUEST = MAX_STYLES
 MAX_STYLES_FILE_BYTES = 2 * 2**20
 MAX_STYLES_IN_FILE = 5000
 
-_BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f,]")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 OWNER_COLUMN = "owner"
-
-
-def check_style_name(name: str) -> str:
-    """A style name as requests and files may carry it: 1–100 characters, no control characters, no commas
-    (the infotext lists styles comma-separated), no leading or trailing spaces."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("a style name must not be empty")
-    if name != name.strip():
-        raise ValueError(f"style name {name!r} must not start or end with spaces")
-    if len(name) > MAX_STYLE_NAME:
-        raise ValueError(f"style name {name[:40]!r}… is longer than {MAX_STYLE_NAME} characters")
-    bad = _BAD_NAME_CHARS.search(name)
-    if bad is not None:
-        what = "a comma" if bad.group() == "," else "a control character"
-        raise ValueError(f"style name {name!r} must not contain {what}")
-    return name
 
 
 class Style(BaseModel):
