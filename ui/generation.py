@@ -9,10 +9,10 @@ from typing import Any
 import gradio as gr
 from pydantic import BaseModel
 
-from core.requests import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIZE, MIN_SIZE, GenerationRequest
+from core.requests import GenerationRequest
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
-from ui import compare, loras, queue_controls, variation_seed
+from ui import compare, fields, loras, queue_controls, variation_seed
 from ui import presets as preset_tools
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 from ui.controls import RESULTS_HEIGHT, Component, Controls, Results
@@ -80,36 +80,37 @@ def build_settings(controls: Controls, prefix: str) -> None:
             elem_id=f"{prefix}_schedule",
         )
     with gr.Row():
-        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{prefix}_steps")
-        cfg = gr.Slider(
-            0, 30, value=7, step=0.5, label="CFG scale",
-            info="How strictly to follow the prompt (5–9 is usual)", elem_id=f"{prefix}_cfg",
-        )  # fmt: skip
+        steps = fields.slider(GenerationRequest, "steps", label="Sampling steps", elem_id=f"{prefix}_steps")
+        cfg = fields.slider(
+            GenerationRequest, "cfg_scale", step=0.5, label="CFG scale", elem_id=f"{prefix}_cfg"
+        )
     assert controls.presets is not None  # build_prompts made them
     preset_tools.build_aspect(controls.presets)
     with gr.Row():
-        width = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Width", elem_id=f"{prefix}_width")
-        height = gr.Slider(MIN_SIZE, MAX_SIZE, value=512, step=8, label="Height", elem_id=f"{prefix}_height")
+        width = fields.slider(GenerationRequest, "width", step=8, label="Width", elem_id=f"{prefix}_width")
+        height = fields.slider(
+            GenerationRequest, "height", step=8, label="Height", elem_id=f"{prefix}_height"
+        )
     with gr.Row():
-        seed = gr.Number(
-            value=-1, precision=0, label="Seed", info="-1 = random; the same seed repeats a picture",
+        seed = fields.number(
+            GenerationRequest, "seed", precision=0, label="Seed", info="-1 = random; the same seed repeats a picture",
             elem_id=f"{prefix}_seed", scale=4,
         )  # fmt: skip
         random_seed = gr.Button("Random", elem_id=f"{prefix}_random_seed", scale=1, min_width=40, size="sm")
         reuse_seed = gr.Button("Reuse last", elem_id=f"{prefix}_reuse_seed", scale=1, min_width=40, size="sm")
     variation_seed.build(controls, prefix)  # variation seed and seed resize (where the task can use them)
     with gr.Row():
-        batch_size = gr.Slider(
-            1, MAX_BATCH_SIZE, value=1, step=1, label="Batch size",
-            info="Images made together (needs more memory)", elem_id=f"{prefix}_batch_size",
-        )  # fmt: skip
-        batch_count = gr.Slider(
-            1, MAX_BATCH_COUNT, value=1, step=1, label="Batch count",
-            info="Batches made one after another", elem_id=f"{prefix}_batch_count",
-        )  # fmt: skip
+        batch_size = fields.slider(
+            GenerationRequest, "batch_size", label="Batch size", elem_id=f"{prefix}_batch_size"
+        )
+        batch_count = fields.slider(
+            GenerationRequest, "batch_count", label="Batch count", elem_id=f"{prefix}_batch_count"
+        )
     with gr.Row():
-        restore_faces = _checkbox("restore_faces", "Restore faces", f"{prefix}_restore_faces")
-        tiling = _checkbox("tiling", "Tiling", f"{prefix}_tiling")
+        restore_faces = fields.checkbox(
+            GenerationRequest, "restore_faces", label="Restore faces", elem_id=f"{prefix}_restore_faces"
+        )
+        tiling = fields.checkbox(GenerationRequest, "tiling", label="Tiling", elem_id=f"{prefix}_tiling")
     controls.seed, controls.width, controls.height, controls.reuse_seed = seed, width, height, reuse_seed
     controls.fields.update(
         {
@@ -128,12 +129,6 @@ def build_settings(controls: Controls, prefix: str) -> None:
     )
     random_seed.click(lambda: -1, outputs=seed, api_visibility="private", queue=False)
     preset_tools.connect(controls)
-
-
-def _checkbox(name: str, label: str, elem_id: str) -> gr.Checkbox:
-    """A checkbox for a boolean request field, its help text taken from the request model."""
-    field_info = GenerationRequest.model_fields[name]
-    return gr.Checkbox(value=field_info.default, label=label, info=field_info.description, elem_id=elem_id)
 
 
 def build_results(prefix: str) -> Results:

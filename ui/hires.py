@@ -12,8 +12,9 @@ from typing import Any
 import gradio as gr
 
 from core.hires import DEFAULT_HR_UPSCALER, hires_size
-from core.requests import MAX_SIZE, MIN_SIZE
+from core.requests import MAX_SIZE, MIN_SIZE, Txt2ImgRequest
 from studio import Studio
+from ui import fields
 
 
 @dataclass
@@ -57,25 +58,26 @@ def build(studio: Studio, controls: Any, prefix: str = "txt2img") -> HiresParts:
             )  # fmt: skip
             refresh = gr.Button("↻", elem_id=f"{prefix}_hr_refresh", scale=0, min_width=40)
         with gr.Row():
-            steps = gr.Slider(
-                0, 150, value=0, step=1, label="Hires steps", elem_id=f"{prefix}_hr_second_pass_steps",
+            steps = fields.slider(
+                Txt2ImgRequest, "hr_second_pass_steps", label="Hires steps", elem_id=f"{prefix}_hr_second_pass_steps",
                 info="Steps of the second pass; 0 = the same as sampling steps",
             )  # fmt: skip
-            denoising = gr.Slider(
-                0, 1, value=0.7, step=0.01, label="Denoising strength", elem_id=f"{prefix}_denoising_strength",
+            denoising = fields.slider(
+                Txt2ImgRequest, "denoising_strength", step=0.01, label="Denoising strength",
+                elem_id=f"{prefix}_denoising_strength",
                 info="How much the second pass repaints: low keeps the first pass, high invents new detail",
             )  # fmt: skip
-        scale = gr.Slider(
-            1, 4, value=2, step=0.05, label="Upscale by", elem_id=f"{prefix}_hr_scale",
+        scale = fields.slider(
+            Txt2ImgRequest, "hr_scale", step=0.05, label="Upscale by", elem_id=f"{prefix}_hr_scale",
             info="Used when both resize values are 0",
         )  # fmt: skip
         with gr.Row():
-            resize_x = gr.Slider(
-                0, MAX_SIZE, value=0, step=8, label="Resize width to", elem_id=f"{prefix}_hr_resize_x",
+            resize_x = fields.slider(
+                Txt2ImgRequest, "hr_resize_x", step=8, label="Resize width to", elem_id=f"{prefix}_hr_resize_x",
                 info="0 = from the scale or the height",
             )  # fmt: skip
-            resize_y = gr.Slider(
-                0, MAX_SIZE, value=0, step=8, label="Resize height to", elem_id=f"{prefix}_hr_resize_y",
+            resize_y = fields.slider(
+                Txt2ImgRequest, "hr_resize_y", step=8, label="Resize height to", elem_id=f"{prefix}_hr_resize_y",
                 info="0 = from the scale or the width",
             )  # fmt: skip
         note = gr.Markdown("", elem_id=f"{prefix}_hr_size")

@@ -13,7 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from core.requests import MAX_SIZE
+from core.requests import GenerationRequest
+from ui import fields
 
 TABS_WITH_VARIATIONS = frozenset({"txt2img", "img2img", "inpaint"})
 
@@ -39,19 +40,19 @@ def build(controls: Any, prefix: str) -> VariationParts | None:
             random_subseed = gr.Button(
                 "Random", elem_id=f"{prefix}_random_subseed", scale=1, min_width=40, size="sm"
             )
-        strength = gr.Slider(
-            0, 1, value=0, step=0.01, label="Variation strength",
+        strength = fields.slider(
+            GenerationRequest, "subseed_strength", step=0.01, label="Variation strength",
             info="0 = the seed's picture, 1 = the variation seed's; 0.05–0.2 gives close variations",
             elem_id=f"{prefix}_subseed_strength",
         )  # fmt: skip
         with gr.Row():
-            resize_w = gr.Slider(
-                0, MAX_SIZE, value=0, step=8, label="Resize seed from width",
+            resize_w = fields.slider(
+                GenerationRequest, "seed_resize_from_w", step=8, label="Resize seed from width",
                 info="0 = off; the width the seed was first used at, to keep its composition",
                 elem_id=f"{prefix}_seed_resize_from_w",
             )  # fmt: skip
-            resize_h = gr.Slider(
-                0, MAX_SIZE, value=0, step=8, label="Resize seed from height",
+            resize_h = fields.slider(
+                GenerationRequest, "seed_resize_from_h", step=8, label="Resize seed from height",
                 info="0 = off; set both or neither", elem_id=f"{prefix}_seed_resize_from_h",
             )  # fmt: skip
     random_subseed.click(lambda: -1, outputs=subseed, api_visibility="private", queue=False)
