@@ -10,7 +10,7 @@ from PIL import Image
 from core.images import encode_png
 from core.requests import Img2ImgRequest, working_size
 from studio import Studio
-from ui import variations, xyz
+from ui import fields, variations, xyz
 from ui.generation import build_prompts, build_results, build_settings, wire
 from ui.txt2img import TabParts
 
@@ -37,8 +37,8 @@ def build(studio: Studio) -> tuple[TabParts, gr.Image]:
             )
             controls = build_prompts(studio, "img2img")
             with gr.Row():
-                strength = gr.Slider(
-                    0, 1, value=0.75, step=0.01, label="Denoising strength",
+                strength = fields.slider(
+                    Img2ImgRequest, "denoising_strength", step=0.01, label="Denoising strength",
                     info="How much to change: 0 keeps the picture, 1 repaints it completely",
                     elem_id="img2img_denoising",
                 )  # fmt: skip

@@ -12,6 +12,7 @@ from core import requests
 from core.images import ImageInputError, encode_png, mask_from_layers, mask_from_upload
 from core.requests import InpaintRequest, working_size
 from studio import Studio
+from ui import fields
 from ui.generation import build_prompts, build_results, build_settings, wire
 from ui.txt2img import TabParts
 
@@ -94,13 +95,13 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
                     f"Use {sibling}", visible=bool(sibling), size="sm", elem_id="inpaint_use_sibling"
                 )
             with gr.Row():
-                strength = gr.Slider(
-                    0, 1, value=0.75, step=0.01, label="Denoising strength",
+                strength = fields.slider(
+                    InpaintRequest, "denoising_strength", step=0.01, label="Denoising strength",
                     info="How much the masked area changes (1 = repaint it completely)",
                     elem_id="inpaint_denoising",
                 )  # fmt: skip
-                blur = gr.Slider(
-                    0, 64, value=4, step=1, label="Mask blur",
+                blur = fields.slider(
+                    InpaintRequest, "mask_blur", label="Mask blur",
                     info="Soft edge, in px, inside the painted area; outside stays exact",
                     elem_id="inpaint_mask_blur",
                 )  # fmt: skip
@@ -116,8 +117,9 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
                 )  # fmt: skip
             with gr.Row():
                 invert = gr.Checkbox(label="Invert mask (repaint everything else)", elem_id="inpaint_invert")
-                padding = gr.Slider(
-                    0, 256, value=32, step=4, label="Only-masked padding", info="Context around the mask, px",
+                padding = fields.slider(
+                    InpaintRequest, "only_masked_padding", step=4, label="Only-masked padding",
+                    info="Context around the mask, px",
                     elem_id="inpaint_padding",
                 )  # fmt: skip
             with gr.Accordion("Outpaint: extend the canvas", open=False):

@@ -22,15 +22,19 @@ from core.requests import validation_message
 from core.retouch import (
     DEFAULT_LOGO_SIZES,
     ENHANCE_STRENGTHS,
+    EnhanceOp,
     RecipeError,
     ReplaceBackgroundOp,
     RestoreFacesOp,
     RetouchRequest,
+    SdUpscaleOp,
+    VectorizeOp,
     parse_recipe,
     recipe_from_png,
 )
 from core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from studio import Job, JobState, Studio
+from ui import fields as from_model
 from ui import queue_controls
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 from ui.controls import RESULTS_HEIGHT
@@ -240,8 +244,8 @@ def build(studio: Studio) -> RetouchParts:
                     info=tools.missing.get("restore_faces") or "GFPGAN / RestoreFormer weights in models/face_restore/",
                     elem_id="retouch_face_model",
                 )  # fmt: skip
-                face_visibility = gr.Slider(
-                    0.05, 1, value=1, step=0.05, label="Visibility",
+                face_visibility = from_model.slider(  # the model takes any visibility above 0
+                    RestoreFacesOp, "visibility", minimum=0.05, step=0.05, label="Visibility",
                     info="How much of the restored face shows (1 = all of it)", elem_id="retouch_face_visibility",
                 )  # fmt: skip
             with gr.Accordion("Enhance", open=False):
@@ -258,10 +262,9 @@ def build(studio: Studio) -> RetouchParts:
                     "sharpen": "Unsharp mask",
                 }
                 strengths = {
-                    name: gr.Slider(
-                        0,
-                        1,
-                        value=0,
+                    name: from_model.slider(
+                        EnhanceOp,
+                        name,
                         step=0.05,
                         label=name.replace("_", " ").capitalize(),
                         info=tips[name],
@@ -276,24 +279,27 @@ def build(studio: Studio) -> RetouchParts:
                         info="Lanczos/Nearest, or a model file from models/upscalers/ (ESRGAN, SwinIR, …)",
                         elem_id="retouch_upscaler",
                     )  # fmt: skip
-                    scale = gr.Slider(1, 8, value=2, step=0.5, label="Scale", elem_id="retouch_scale")
+                    scale = from_model.slider(
+                        SdUpscaleOp, "scale", step=0.5, label="Scale", info=None, elem_id="retouch_scale"
+                    )
                 sd_prompt = gr.Textbox(
                     label="SD upscale prompt", lines=1, placeholder="optional: what the detail should look like",
                     elem_id="retouch_sd_prompt",
                 )  # fmt: skip
                 with gr.Row():
-                    sd_strength = gr.Slider(
-                        0.05, 1, value=0.2, step=0.05, label="SD upscale denoising strength",
+                    sd_strength = from_model.slider(  # the model takes any strength above 0
+                        SdUpscaleOp, "denoising_strength", minimum=0.05, step=0.05,
+                        label="SD upscale denoising strength",
                         info="How much each tile is repainted (0.1–0.3 adds detail, keeps the picture)",
                         elem_id="retouch_sd_strength",
                     )  # fmt: skip
-                    tile_size = gr.Slider(
-                        64, 2048, value=512, step=8, label="Tile size",
+                    tile_size = from_model.slider(
+                        SdUpscaleOp, "tile_size", step=8, label="Tile size",
                         info="The model works on tiles this big (the model's native size is best)",
                         elem_id="retouch_tile_size",
                     )  # fmt: skip
-                    overlap = gr.Slider(
-                        0, 256, value=64, step=8, label="Tile overlap",
+                    overlap = from_model.slider(  # the model takes up to half the largest tile
+                        SdUpscaleOp, "overlap", maximum=256, step=8, label="Tile overlap",
                         info="Neighbouring tiles are blended over this many px", elem_id="retouch_overlap",
                     )  # fmt: skip
             with gr.Accordion(
@@ -309,15 +315,20 @@ def build(studio: Studio) -> RetouchParts:
                         info="How noise is removed step by step", elem_id="retouch_sampler",
                     )  # fmt: skip
                 with gr.Row():
-                    steps = gr.Slider(
-                        1, 150, value=20, step=1, label="Sampling steps", elem_id="retouch_steps"
+                    steps = from_model.slider(
+                        SdUpscaleOp, "steps", label="Sampling steps", elem_id="retouch_steps"
                     )
-                    cfg = gr.Slider(
-                        0, 30, value=7, step=0.5, label="CFG scale", info="How strictly to follow the prompt",
+                    cfg = from_model.slider(
+                        SdUpscaleOp, "cfg_scale", step=0.5, label="CFG scale", info="How strictly to follow the prompt",
                         elem_id="retouch_cfg",
                     )  # fmt: skip
-                    seed = gr.Number(
-                        value=-1, precision=0, label="Seed", info="-1 = random", elem_id="retouch_seed"
+                    seed = from_model.number(
+                        RetouchRequest,
+                        "seed",
+                        precision=0,
+                        label="Seed",
+                        info="-1 = random",
+                        elem_id="retouch_seed",
                     )
             with gr.Accordion("Vectorise and logo pack", open=False):
                 with gr.Row():
@@ -325,8 +336,8 @@ def build(studio: Studio) -> RetouchParts:
                         ["color", "binary"], value="color", label="SVG colours",
                         info="binary: black shapes only (one-colour logos)", elem_id="retouch_svg_colors",
                     )  # fmt: skip
-                    svg_detail = gr.Slider(
-                        0, 1, value=0.5, step=0.05, label="SVG detail",
+                    svg_detail = from_model.slider(
+                        VectorizeOp, "detail", step=0.05, label="SVG detail",
                         info="0 = few smooth shapes, 1 = every speck", elem_id="retouch_svg_detail",
                     )  # fmt: skip
                 logo_sizes = gr.CheckboxGroup(
