@@ -29,6 +29,7 @@ from core.samplers import SAMPLERS
 from core.users import User, UserBook
 from studio import JobState, QueueFull
 from studio.jobs import FINISHED
+from tests.fakes import GatedBackend
 from tests.helpers import open_b64, png_b64, served_app, wait_for
 
 PASSWORDS = {"alice": "pw", "bob": "pw2", "root": "pw3"}
@@ -575,18 +576,27 @@ def test_progress_and_interrupt_only_ever_touch_the_callers_own_job(served, no_j
         alice_api.util_wait_for_ready(check_interval=0.1)
 
 
-def test_an_admin_with_no_job_of_their_own_stops_the_running_job(served, no_jobs_left):
+def test_an_admin_with_no_job_of_their_own_stops_the_running_job(served, no_jobs_left, monkeypatch):
     studio = served.studio
+    gated = GatedBackend()  # each sampling step waits for this test: no timing
+    monkeypatch.setattr(studio.backend, "run", gated.run)
     with served.http("alice") as alice, served.http("root") as root, served.http("bob") as bob:
-        long_job = {"prompt": "long", "seed": 1, "steps": 150, "width": 256, "height": 256}
+        long_job = {"prompt": "long", "seed": 1, **SMALL, "steps": 150}
         thread, box = _in_thread(lambda: alice.post("/txt2img", json=long_job))
+        (run,) = gated.wait_for_runs(1)
+        gated.release()
         wait_for(lambda: alice.get("/progress").json()["state"]["sampling_step"] >= 1)
         assert bob.post("/interrupt").json() == {}  # not an admin: alice's job goes on
-        assert studio.jobs.latest_job("alice").state is JobState.RUNNING
+        job = studio.jobs.latest_job("alice")
+        assert job.state is JobState.RUNNING and not job.cancel_requested
+        gated.release()
+        gated.wait_for_step(run, 2)  # and it goes on to its next step
         assert root.post("/interrupt").json() == {}
+        gated.open()
         thread.join(60)
         assert box["result"].status_code == 200
         assert studio.jobs.latest_job("alice").state is JobState.CANCELLED
+        assert run.closed_early and run.steps_done < 150
 
 
 def test_skip_stops_the_callers_job_and_keeps_finished_images(served, no_jobs_left):
