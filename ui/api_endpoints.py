@@ -1,19 +1,21 @@
 """Gradio API endpoints with stable names, for gradio_client users (`api_name="/txt2img"` and so on).
 
-Each takes the tab's request fields by name; pictures go in and come out as base64 PNG/JPEG/WebP.
+Each takes the tab's request fields by name; pictures go in and come out as base64 PNG/JPEG/WebP. The
+endpoints' parameters, their types and defaults are read from the request models (`signature_of`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal, get_args, get_origin
 
 import gradio as gr
 from pydantic import BaseModel
 
-from core.hires import DEFAULT_HR_UPSCALER
 from core.requests import Img2ImgRequest, InpaintRequest, Txt2ImgRequest
-from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE
 from studio import JobState, Studio
 from ui import xyz
 from ui.common import build_request, submit, user_of
@@ -34,6 +36,89 @@ def _fields(arguments: dict, request_cls: type[BaseModel]) -> dict:
     return fields
 
 
+# The fields each endpoint takes, in the order of its positional parameters (clients may pass them so).
+_SHARED = (
+    "model", "sampler", "schedule_type", "steps", "cfg_scale", "width", "height", "seed", "batch_size",
+    "batch_count", "styles", "subseed", "subseed_strength", "seed_resize_from_w", "seed_resize_from_h",
+)  # fmt: skip
+_HIRES = (
+    "enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y",
+    "denoising_strength",
+)  # fmt: skip
+_FINISH = ("restore_faces", "tiling")
+TXT2IMG_PARAMETERS = ("prompt", "negative_prompt", *_SHARED, *_HIRES, *_FINISH)
+IMG2IMG_PARAMETERS = (
+    "init_image", "prompt", "negative_prompt", "denoising_strength", "resize_mode", *_SHARED, *_FINISH,
+)  # fmt: skip
+INPAINT_PARAMETERS = (
+    "init_image", "mask", "prompt", "negative_prompt", "denoising_strength", "mask_blur", "invert_mask",
+    "masked_content", "inpaint_area", "only_masked_padding", *_SHARED, *_FINISH,
+)  # fmt: skip
+
+
+def _hint(annotation: Any) -> Any:
+    """The type an API client sees for a field: pictures as base64 text, choices as text, styles as a list."""
+    if annotation is bytes:
+        return str
+    if get_origin(annotation) is Literal:
+        return type(get_args(annotation)[0])
+    if get_origin(annotation) is tuple:
+        return list[get_args(annotation)[0]] | None
+    return annotation
+
+
+def signature_of(
+    request_cls: type[BaseModel], names: tuple[str, ...], *, required: tuple[str, ...] = ()
+) -> inspect.Signature:
+    """A Gradio API function's signature over the request's fields `names`, with the request's defaults (and
+    types as clients send them: see `_hint`); pictures, and the fields in `required`, have no default. Styles
+    default to None (no styles). Ends with the `request: gr.Request` Gradio fills in."""
+    parameters = []
+    for name in names:
+        info = request_cls.model_fields[name]
+        hint = _hint(info.annotation)
+        if name in required or info.is_required():
+            default: Any = inspect.Parameter.empty
+        elif get_origin(info.annotation) is tuple:
+            default = None
+        else:
+            default = info.get_default(call_default_factory=True)
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=hint)
+        )
+    parameters.append(
+        inspect.Parameter(
+            "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request
+        )
+    )
+    # the answer's type as the hand-written endpoints declared it (a postponed annotation: the text "dict")
+    return inspect.Signature(parameters, return_annotation="dict")
+
+
+def _endpoint(
+    name: str,
+    doc: str,
+    signature: inspect.Signature,
+    handle: Callable[[dict[str, Any], gr.Request | None], dict],
+) -> Callable[..., dict]:
+    """A function Gradio reads as `def name(<signature>) -> dict` that hands `handle` its arguments by name."""
+
+    def endpoint(*args: Any, **kwargs: Any) -> dict:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        return handle(arguments, arguments.pop("request"))
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    endpoint.__doc__ = doc
+    endpoint.__signature__ = signature  # type: ignore[attr-defined]
+    endpoint.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values()},
+        "return": signature.return_annotation,
+    }
+    return endpoint
+
+
 def register(studio: Studio) -> None:
     def run(request_cls: type[BaseModel], values: dict, request: gr.Request | None) -> dict:
         job = submit(studio, build_request(request_cls, values), user_of(request))
@@ -50,106 +135,39 @@ def register(studio: Studio) -> None:
             ],
         }
 
-    def txt2img(
-        prompt: str,
-        negative_prompt: str = "",
-        model: str = "",
-        sampler: str = DEFAULT_SAMPLER,
-        schedule_type: str = DEFAULT_SCHEDULE,
-        steps: int = 20,
-        cfg_scale: float = 7.0,
-        width: int = 512,
-        height: int = 512,
-        seed: int = -1,
-        batch_size: int = 1,
-        batch_count: int = 1,
-        styles: list[str] | None = None,
-        subseed: int = -1,
-        subseed_strength: float = 0.0,
-        seed_resize_from_w: int = 0,
-        seed_resize_from_h: int = 0,
-        enable_hr: bool = False,
-        hr_scale: float = 2.0,
-        hr_upscaler: str = DEFAULT_HR_UPSCALER,
-        hr_second_pass_steps: int = 0,
-        hr_resize_x: int = 0,
-        hr_resize_y: int = 0,
-        denoising_strength: float = 0.7,
-        restore_faces: bool = False,
-        tiling: bool = False,
-        request: gr.Request = None,  # type: ignore[assignment]
-    ) -> dict:
-        """Generate images from a prompt, optionally with a variation seed, hires fix, face restoration and tiling
+    def generate(request_cls: type[BaseModel]) -> Callable[[dict[str, Any], gr.Request | None], dict]:
+        def handle(arguments: dict[str, Any], request: gr.Request | None) -> dict:
+            values = _fields(arguments, request_cls)
+            for name in ("init_image", "mask"):  # the pictures, sent as base64 text
+                if name in values:
+                    values[name] = _b64(values[name], name)
+            return run(request_cls, values, request)
+
+        return handle
+
+    endpoints = (
+        _endpoint(
+            "txt2img",
+            """Generate images from a prompt, optionally with a variation seed, hires fix, face restoration and tiling
         (A1111's field names).
-        Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata)."""
-        return run(Txt2ImgRequest, _fields(locals(), Txt2ImgRequest), request)
-
-    def img2img(
-        init_image: str,
-        prompt: str = "",
-        negative_prompt: str = "",
-        denoising_strength: float = 0.75,
-        resize_mode: str = "just resize",
-        model: str = "",
-        sampler: str = DEFAULT_SAMPLER,
-        schedule_type: str = DEFAULT_SCHEDULE,
-        steps: int = 20,
-        cfg_scale: float = 7.0,
-        width: int = 512,
-        height: int = 512,
-        seed: int = -1,
-        batch_size: int = 1,
-        batch_count: int = 1,
-        styles: list[str] | None = None,
-        subseed: int = -1,
-        subseed_strength: float = 0.0,
-        seed_resize_from_w: int = 0,
-        seed_resize_from_h: int = 0,
-        restore_faces: bool = False,
-        tiling: bool = False,
-        request: gr.Request = None,  # type: ignore[assignment]
-    ) -> dict:
-        """Push a base64 image toward the prompt. Returns ids, seeds, infotexts and base64 PNGs."""
-        values = _fields(locals(), Img2ImgRequest)
-        values["init_image"] = _b64(init_image, "init_image")
-        return run(Img2ImgRequest, values, request)
-
-    def inpaint(
-        init_image: str,
-        mask: str,
-        prompt: str = "",
-        negative_prompt: str = "",
-        denoising_strength: float = 0.75,
-        mask_blur: int = 4,
-        invert_mask: bool = False,
-        masked_content: str = "original",
-        inpaint_area: str = "whole picture",
-        only_masked_padding: int = 32,
-        model: str = "",
-        sampler: str = DEFAULT_SAMPLER,
-        schedule_type: str = DEFAULT_SCHEDULE,
-        steps: int = 20,
-        cfg_scale: float = 7.0,
-        width: int = 512,
-        height: int = 512,
-        seed: int = -1,
-        batch_size: int = 1,
-        batch_count: int = 1,
-        styles: list[str] | None = None,
-        subseed: int = -1,
-        subseed_strength: float = 0.0,
-        seed_resize_from_w: int = 0,
-        seed_resize_from_h: int = 0,
-        restore_faces: bool = False,
-        tiling: bool = False,
-        request: gr.Request = None,  # type: ignore[assignment]
-    ) -> dict:
-        """Repaint where the base64 mask is white; everything else is kept exactly. Returns base64 PNGs."""
-        values = _fields(locals(), InpaintRequest)
-        values.update(init_image=_b64(init_image, "init_image"), mask=_b64(mask, "mask"))
-        return run(InpaintRequest, values, request)
-
-    for fn in (txt2img, img2img, inpaint):
+        Returns gallery ids, seeds, infotexts and base64 PNGs (with metadata).""",
+            signature_of(Txt2ImgRequest, TXT2IMG_PARAMETERS, required=("prompt",)),
+            generate(Txt2ImgRequest),
+        ),
+        _endpoint(
+            "img2img",
+            "Push a base64 image toward the prompt. Returns ids, seeds, infotexts and base64 PNGs.",
+            signature_of(Img2ImgRequest, IMG2IMG_PARAMETERS),
+            generate(Img2ImgRequest),
+        ),
+        _endpoint(
+            "inpaint",
+            "Repaint where the base64 mask is white; everything else is kept exactly. Returns base64 PNGs.",
+            signature_of(InpaintRequest, INPAINT_PARAMETERS),
+            generate(InpaintRequest),
+        ),
+    )
+    for fn in endpoints:
         gr.api(fn, api_name=fn.__name__, concurrency_id="generate", concurrency_limit=None)
     xyz.register_api(studio)  # xyz (a whole plot) and variations
 
