@@ -27,6 +27,7 @@ from core.images import ImageInputError, decode_image, invert_mask, mask_from_up
 from core.infotext import FACE_RESTORATION_KEY, face_restoration_skipped, parse_infotext
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from core.samplers import SAMPLER_SCHEDULES, SAMPLERS, SCHEDULE_TYPES
+from core.seeds import matching_subseed
 from core.version import INFOTEXT_VERSION
 
 B = TypeVar("B", bound=BaseModel)
@@ -475,7 +476,8 @@ def info_json(
             "all_seeds": list(seeds),
             "subseed": request.subseed,
             "all_subseeds": [
-                request.subseed + (s - request.seed) if request.subseed != -1 else -1 for s in seeds
+                matching_subseed(request.seed, request.subseed, s) if request.subseed != -1 else -1
+                for s in seeds
             ],
             "subseed_strength": request.subseed_strength,
             "width": request.width,

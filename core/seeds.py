@@ -13,9 +13,14 @@ def image_seed(seed: int, index: int) -> int:
     return seed + index
 
 
-def image_seeds(seed: int, count: int) -> list[int]:
-    """The seeds of a request's `count` images."""
-    return [image_seed(seed, index) for index in range(count)]
+def image_seeds(seed: int, count: int, start: int = 0) -> list[int]:
+    """The seeds of `count` images of a request whose seed is `seed`, from the image at `start` on."""
+    return [image_seed(seed, index) for index in range(start, start + count)]
+
+
+def matching_subseed(seed: int, subseed: int, seed_of_image: int) -> int:
+    """The variation seed that goes with an image's seed: the image at index i has seed + i and subseed + i."""
+    return image_seed(subseed, seed_of_image - seed)
 
 
 def random_seed(count: int = 1) -> int:

@@ -31,6 +31,7 @@ from core.prompt_syntax import extract_loras
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest, request_summary
 from core.retouch import RetouchRequest
 from core.samplers import resolve_schedule
+from core.seeds import image_seeds, matching_subseed
 from core.version import INFOTEXT_VERSION
 from pipelines.embeddings import EmbeddingLibrary, load_embeddings, rewrite_prompt
 from pipelines.loader import ModelLoadError, file_sha256_10
@@ -216,14 +217,13 @@ class LocalBackend:
         if isinstance(request, RetouchRequest):
             run_retouch(request, self._retouch_resources(), emit, cancelled)
             return
-        # 1. find the model (requests reach here validated and with a concrete seed)
+        # 1. find the model (requests reach here resolved: a model that is here, concrete seeds, LoRAs and the
+        #    hires upscaler checked; studio.resolve)
         entry = self.registry.get(request.model)
         schedule = resolve_schedule(request.sampler, request.schedule_type)
         counter = _StepCounter(request.steps_per_batch, request.batch_count)
         run = runner_for(request)
-        hires = isinstance(request, Txt2ImgRequest) and request.enable_hr
-        if hires:
-            self._check_hires_upscaler(request.hr_upscaler)  # type: ignore[union-attr]
+        hires = isinstance(request, Txt2ImgRequest) and request.enable_hr  # upscaler checked at submit
         # <lora:name:weight> tags: names resolved and hashed before loading; the encoder gets the prompt without them
         prompt, lora_tags = extract_loras(request.prompt)
         lora_params = self.lora_library.infotext_pairs(lora_tags)
@@ -269,8 +269,7 @@ class LocalBackend:
             model_hash = self._model_hash(entry)
             for batch in range(request.batch_count):
                 # 2. the seeds of this batch: image i of the job uses seed + i
-                first = request.seed + batch * request.batch_size
-                seeds = [first + i for i in range(request.batch_size)]
+                seeds = image_seeds(request.seed, request.batch_size, start=batch * request.batch_size)
 
                 def on_step(step: int, steps: int, latents: torch.Tensor) -> bool:
                     if cancelled.is_set():
@@ -296,7 +295,9 @@ class LocalBackend:
                     images, face_params = self._restore_faces(images)
                 # 4. hand over each image with its infotext
                 for seed, image in zip(seeds, images, strict=True):
-                    subseed = request.subseed + (seed - request.seed) if request.subseed != -1 else -1
+                    subseed = (
+                        matching_subseed(request.seed, request.subseed, seed) if request.subseed != -1 else -1
+                    )
                     resolved = request.model_copy(
                         update={"seed": seed, "subseed": subseed, "schedule_type": schedule}
                     )
@@ -342,11 +343,6 @@ class LocalBackend:
         from pipelines.retouch.upscale import list_upscalers
 
         return [*LATENT_UPSCALE_MODES, *list_upscalers(self.registry.models_dir)]
-
-    def _check_hires_upscaler(self, name: str) -> None:
-        available = self.hires_upscalers()
-        if name not in available:
-            raise JobFailed(f"Unknown hires upscaler {name!r}. Available: {', '.join(available)}")
 
     def _retouch_resources(self) -> RetouchResources:
         return RetouchResources(

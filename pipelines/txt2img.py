@@ -9,6 +9,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.requests import GenerationRequest
+from core.seeds import matching_subseed
 from pipelines.inpaint_models import blank_mask_kwargs, blank_picture, is_inpainting
 from pipelines.sampling import StepCallback, generators_for, sample
 from pipelines.variation import batch_noise
@@ -42,7 +43,7 @@ def job_subseeds(request: GenerationRequest, seeds: Sequence[int]) -> list[int]:
     """The variation seeds of a batch: image i of the job uses seed + i and subseed + i."""
     if request.subseed_strength > 0 and request.subseed == -1:
         raise ValueError("the variation seed must be resolved (not -1) before sampling")
-    return [request.subseed + (seed - request.seed) for seed in seeds]
+    return [matching_subseed(request.seed, request.subseed, seed) for seed in seeds]
 
 
 def run_txt2img(
