@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -81,7 +82,7 @@ def wrap(text: str, face: Font, width: int) -> list[str]:
 
 
 def _line_height(face: Font) -> int:
-    return int(face.size * 1.25)  # type: ignore[union-attr]
+    return int(cast(ImageFont.FreeTypeFont, face).size * 1.25)
 
 
 def _text_block_height(lines: Sequence[str], face: Font) -> int:

@@ -16,7 +16,7 @@ import io
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
@@ -236,7 +236,8 @@ def mask_from_upload(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
     _require_size(mask, size, "the mask")
     if _has_alpha(mask):
         alpha = _alpha(mask)
-        if alpha.getextrema()[0] < 255:
+        lowest, _ = cast(tuple[int, int], alpha.getextrema())  # one band: (min, max)
+        if lowest < 255:
             return alpha.point(_NONZERO)
     return _luminance(mask).point(_THRESHOLD_128)
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.requests import GenerationRequest
+from core.requests import GenerationRequest, Txt2ImgRequest
 from core.styles import Style, extract_styles, strip_styles
 
 INFOTEXT_KEY = "parameters"
@@ -172,15 +172,15 @@ def _variation_params(request: GenerationRequest) -> dict[str, object]:
 
 def _hires_params(request: GenerationRequest) -> dict[str, object]:
     """A1111's hires fix pairs (txt2img with enable_hr): scale or resize, steps when set, upscaler."""
-    if not getattr(request, "enable_hr", False):
+    if not isinstance(request, Txt2ImgRequest) or not request.enable_hr:
         return {}
-    resize_x, resize_y = request.hr_resize_x, request.hr_resize_y  # type: ignore[attr-defined]
+    resize_x, resize_y = request.hr_resize_x, request.hr_resize_y
     resized = bool(resize_x or resize_y)
     return {
-        "Hires upscale": None if resized else request.hr_scale,  # type: ignore[attr-defined]
+        "Hires upscale": None if resized else request.hr_scale,
         "Hires resize": f"{resize_x}x{resize_y}" if resized else None,
-        "Hires steps": request.hr_second_pass_steps or None,  # type: ignore[attr-defined]
-        "Hires upscaler": request.hr_upscaler,  # type: ignore[attr-defined]
+        "Hires steps": request.hr_second_pass_steps or None,
+        "Hires upscaler": request.hr_upscaler,
     }
 
 

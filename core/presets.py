@@ -30,11 +30,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.aspect import AspectError, parse_ratio, size_for
-from core.errors import PresetError
+from core.aspect import parse_ratio, size_for
+from core.errors import AspectError, PresetError, StylesFileError
 from core.requests import (
     MAX_BATCH_COUNT,
     MAX_BATCH_SIZE,
@@ -45,7 +46,6 @@ from core.requests import (
 from core.styles import (
     MAX_STYLES_PER_REQUEST,
     Style,
-    StylesFileError,
     apply_styles,
     merge_prompt,
     read_owned_styles_csv,
@@ -188,7 +188,7 @@ def apply_preset(preset: Preset, fields: Mapping[str, object], *, family: str | 
     elif preset.aspect:
         if family is None:
             width, height = result.get("width", 512), result.get("height", 512)
-            edge = round(math.sqrt(int(width) * int(height)))  # type: ignore[call-overload]
+            edge = round(math.sqrt(int(cast(float, width)) * int(cast(float, height))))
             result["width"], result["height"] = size_for(preset.aspect, edge=edge)
         else:
             result["width"], result["height"] = size_for(preset.aspect, family)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import cast
 
 BREAK = "BREAK"
 BREAK_WEIGHT = -1.0
@@ -66,7 +67,7 @@ def parse_prompt_attention(text: str) -> list[tuple[str, float]]:
     def multiply_from(start: int, multiplier: float) -> None:
         for piece in pieces[start:]:
             if not piece[2]:
-                piece[1] = float(piece[1]) * multiplier  # type: ignore[arg-type]
+                piece[1] = float(cast(float, piece[1])) * multiplier
 
     for match in _RE_ATTENTION.finditer(text):
         token, weight = match.group(0), match.group(1)
@@ -102,7 +103,7 @@ def parse_prompt_attention(text: str) -> list[tuple[str, float]]:
             last[0] = f"{last[0]}{piece[0]}"
         else:
             merged.append(piece)
-    return [(str(piece[0]), float(piece[1])) for piece in merged]  # type: ignore[arg-type]
+    return [(str(piece[0]), float(cast(float, piece[1]))) for piece in merged]
 
 
 def _weight(number: str, token: str) -> float:

@@ -6,7 +6,7 @@ Bad values are rejected with a readable message; nothing is clamped or corrected
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,9 @@ from pydantic import (
 )
 
 from core.hires import DEFAULT_HR_UPSCALER, HiresSize, hires_size, second_pass_steps
+
+if TYPE_CHECKING:
+    from core.images import OutpaintFill
 from core.samplers import (
     DEFAULT_SAMPLER,
     DEFAULT_SCHEDULE,
@@ -294,7 +297,8 @@ IMAGE_FIELDS = frozenset({"init_image", "mask"})
 
 def check_image(value: bytes, name: str) -> bytes:
     """`value` when it decodes as a picture we accept; ValueError naming the field `name` otherwise."""
-    from core.images import ImageInputError, decode_image
+    from core.errors import ImageInputError
+    from core.images import decode_image
 
     try:
         decode_image(value)
@@ -373,7 +377,7 @@ def outpaint_request(
     right: int = 0,
     top: int = 0,
     bottom: int = 0,
-    fill: str = "edge stretch",
+    fill: OutpaintFill = "edge stretch",
     aspect: float | None = None,
     **fields: object,
 ) -> InpaintRequest:
@@ -384,7 +388,8 @@ def outpaint_request(
     The new area is pre-filled (edge stretch or noise) and repainted with a soft seam that lies inside the
     new area, so every original pixel stays exact. The result has the extended canvas's size.
     """
-    from core.images import ImageInputError, decode_image, encode_png, extend_canvas, extension_for_aspect
+    from core.errors import ImageInputError
+    from core.images import decode_image, encode_png, extend_canvas, extension_for_aspect
 
     seed = fields.get("seed", -1)
     try:
@@ -392,7 +397,7 @@ def outpaint_request(
         if aspect is not None:
             left, right, top, bottom = extension_for_aspect(picture.size, aspect)
         canvas, mask = extend_canvas(
-            picture, left=left, right=right, top=top, bottom=bottom, fill=fill,  # type: ignore[arg-type]
+            picture, left=left, right=right, top=top, bottom=bottom, fill=fill,
             seed=seed if isinstance(seed, int) and seed >= 0 else 0,
         )  # fmt: skip
     except (ImageInputError, ValueError) as exc:

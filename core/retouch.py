@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -47,7 +47,8 @@ from core.styles import Style, apply_styles
 MAX_OPS = 8
 MAX_UPSCALE = 8.0
 MAX_OUTPUT_PIXELS = MAX_PIXELS  # no operation may make a picture larger than an upload may be
-RECIPE_VERSION = 1
+RECIPE_VERSION: Final = 1
+_Size = TypeVar("_Size", int, int | None)
 MAX_RECIPE_CHARS = 64_000
 DEFAULT_LOGO_SIZES = (64, 128, 256, 512, 1024)
 DIFFUSION_OPS = frozenset({"sd_upscale", "replace_background", "erase"})
@@ -120,7 +121,7 @@ class _Diffusion(_Sampling):
     negative_prompt: PlainText = Field("", max_length=MAX_PROMPT_CHARS)
 
 
-def _check_working_size(value: int | None, info: ValidationInfo) -> int | None:
+def _check_working_size(value: _Size, info: ValidationInfo) -> _Size:
     if value is not None and value % 8:
         lower = value - value % 8
         raise ValueError(
@@ -191,7 +192,7 @@ class SdUpscaleOp(_Diffusion):
     @field_validator("tile_size")
     @classmethod
     def _tile_multiple_of_8(cls, value: int, info: ValidationInfo) -> int:
-        return _check_working_size(value, info)  # type: ignore[return-value]
+        return _check_working_size(value, info)
 
     @model_validator(mode="after")
     def _tiles_and_steps(self) -> SdUpscaleOp:
@@ -436,7 +437,7 @@ OP_NAMES = (
 EXPORT_OPS = frozenset({"vectorize", "logo_pack"})
 RESIZING_OPS = frozenset({"upscale", "sd_upscale"})
 
-_OP_ADAPTER: TypeAdapter[Any] = TypeAdapter(Op)
+_OP_ADAPTER: TypeAdapter[_Op] = TypeAdapter(Op)
 
 
 def parse_op(data: Mapping[str, Any]) -> _Op:
@@ -537,7 +538,7 @@ class RetouchRequest(BaseModel):
     @property
     def model(self) -> str:
         """The model of the first diffusion operation ("" when none runs one)."""
-        return next((op.model for op in self.diffusion_ops), "")  # type: ignore[attr-defined]
+        return next((op.model for op in self.diffusion_ops if isinstance(op, _Sampling)), "")
 
     @property
     def image_count(self) -> int:
@@ -641,7 +642,7 @@ def recipe_from_chunk(chunk: Mapping[str, Any]) -> RetouchRecipe | None:
     raw = chunk.get(RECIPE_CHUNK_FIELD)
     if raw is None:
         return None
-    return parse_recipe(raw)  # type: ignore[arg-type]
+    return parse_recipe(raw)
 
 
 def recipe_from_png(data: bytes) -> RetouchRecipe | None:
@@ -657,6 +658,6 @@ def retouch_request(
 ) -> RetouchRequest:
     """Build a request; raises ValueError with a readable message (for callers that are not pydantic-aware)."""
     try:
-        return RetouchRequest(image=image, ops=list(ops), seed=seed)  # type: ignore[arg-type]
+        return RetouchRequest(image=image, ops=list(ops), seed=seed)
     except ValidationError as exc:
         raise ValueError(validation_message(exc)) from None

@@ -150,7 +150,7 @@ def _decode(data: bytes, what: str) -> str:
 
 def _style(where: str, **fields: object) -> Style:
     try:
-        return Style(**fields)  # type: ignore[arg-type]
+        return Style(**fields)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
@@ -196,7 +196,7 @@ def read_owned_styles_csv(data: bytes) -> dict[str, tuple[Style, str]]:
     except csv.Error as exc:
         raise StylesFileError(f"row 1: {exc}") from None
     if header is None:
-        return []
+        return {}
     columns = [c.strip().lower() for c in header]
     if "name" not in columns:
         raise StylesFileError(

@@ -159,7 +159,7 @@ def _numbers(item: str, kind: ValueKind) -> list[int] | list[float]:
     single, stepped, spaced = _INT_PATTERNS if kind == "int" else _FLOAT_PATTERNS
     cast: Callable[[str], float] = int if kind == "int" else float
     if m := single.fullmatch(item):
-        return [cast(m.group(1))]  # type: ignore[list-item]
+        return [cast(m.group(1))]
     if m := stepped.fullmatch(item):
         step = cast(m.group(3)) if m.group(3) is not None else None
         values = _stepped(cast(m.group(1)), cast(m.group(2)), step, item)
