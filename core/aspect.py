@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 
-from core.errors import AspectError
+from core.errors import AspectError as AspectError  # importable from here too
 from core.requests import MAX_SIZE, MIN_SIZE
 
 RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")

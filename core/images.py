@@ -21,7 +21,7 @@ from typing import Literal, cast
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
-from core.errors import ImageInputError
+from core.errors import ImageInputError as ImageInputError  # importable from here too
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_PIXELS = 4096 * 4096

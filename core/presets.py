@@ -35,7 +35,8 @@ from typing import cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.aspect import parse_ratio, size_for
-from core.errors import AspectError, PresetError, StylesFileError
+from core.errors import AspectError, StylesFileError
+from core.errors import PresetError as PresetError  # importable from here too
 from core.requests import (
     MAX_BATCH_COUNT,
     MAX_BATCH_SIZE,

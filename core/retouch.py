@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import RecipeError
+from core.errors import RecipeError as RecipeError  # importable from here too
 from core.images import MAX_PIXELS, decode_image
 from core.presets import Preset, apply_preset, check_preset_name
 from core.requests import (

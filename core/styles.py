@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.errors import StylesFileError
+from core.errors import StylesFileError as StylesFileError  # importable from here too
 from core.requests import MAX_PROMPT_CHARS, MAX_STYLES, check_style_name
 
 PLACEHOLDER = "{prompt}"

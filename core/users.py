@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import AuthConfigError
+from core.errors import AuthConfigError as AuthConfigError  # importable from here too
 
 _SCHEME = "pbkdf2_sha256"
 _ITERATIONS = 200_000

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.errors import PlotError
+from core.errors import PlotError as PlotError  # importable from here too
 from core.requests import (
     GenerationRequest,
     Img2ImgRequest,
