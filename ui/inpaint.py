@@ -13,6 +13,7 @@ from core.images import ImageInputError, encode_png, mask_from_layers, mask_from
 from core.requests import InpaintRequest, working_size
 from studio import Studio
 from ui import fields
+from ui.controls import Component, Controls
 from ui.generation import build_prompts, build_results, build_settings, wire
 from ui.txt2img import TabParts
 
@@ -94,57 +95,49 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
                 use_sibling = gr.Button(
                     f"Use {sibling}", visible=bool(sibling), size="sm", elem_id="inpaint_use_sibling"
                 )
-            with gr.Row():
-                strength = fields.slider(
-                    InpaintRequest, "denoising_strength", step=0.01, label="Denoising strength",
-                    info="How much the masked area changes (1 = repaint it completely)",
-                    elem_id="inpaint_denoising",
-                )  # fmt: skip
-                blur = fields.slider(
-                    InpaintRequest, "mask_blur", label="Mask blur",
-                    info="Soft edge, in px, inside the painted area; outside stays exact",
-                    elem_id="inpaint_mask_blur",
-                )  # fmt: skip
-            with gr.Row():
-                content = gr.Radio(
-                    MASKED_CONTENT, value="original", label="Masked content",
-                    info="What the masked area starts from", elem_id="inpaint_masked_content",
-                )  # fmt: skip
-                area = gr.Radio(
-                    AREAS, value="whole picture", label="Inpaint area",
-                    info="Only masked: work on a crop around the mask at full resolution (small fixes)",
-                    elem_id="inpaint_area",
-                )  # fmt: skip
-            with gr.Row():
-                invert = gr.Checkbox(label="Invert mask (repaint everything else)", elem_id="inpaint_invert")
-                padding = fields.slider(
-                    InpaintRequest, "only_masked_padding", step=4, label="Only-masked padding",
-                    info="Context around the mask, px",
-                    elem_id="inpaint_padding",
-                )  # fmt: skip
-            with gr.Accordion("Outpaint: extend the canvas", open=False):
-                with gr.Row():
-                    left = gr.Slider(0, 1024, value=0, step=8, label="Left", elem_id="outpaint_left")
-                    right = gr.Slider(0, 1024, value=0, step=8, label="Right", elem_id="outpaint_right")
-                with gr.Row():
-                    top = gr.Slider(0, 1024, value=0, step=8, label="Top", elem_id="outpaint_top")
-                    bottom = gr.Slider(0, 1024, value=0, step=8, label="Bottom", elem_id="outpaint_bottom")
-                aspect = gr.Dropdown(
-                    list(ASPECTS), value="by the sides above", label="…or extend to an aspect ratio",
-                    elem_id="outpaint_aspect",
-                )  # fmt: skip
-                prefill = gr.Radio(
-                    ["edge stretch", "noise"], value="edge stretch", label="Pre-fill the new area",
-                    elem_id="outpaint_fill",
-                )  # fmt: skip
-                outpaint = gr.Button("Outpaint", elem_id="inpaint_outpaint")
+            extra = {editor: "_editor", mask_upload: "_mask_upload", **_build_mask_options()}
+            outpaint, outpaint_extra = _build_outpaint()
             build_settings(controls, "inpaint")
         with gr.Column(scale=6, min_width=320):
             results = build_results("inpaint")
+    _wire_generation(
+        studio, TabParts(controls=controls, results=results), extra, erase, outpaint, outpaint_extra
+    )
+    _wire_helpers(studio, controls, editor, hint, use_sibling)
+    return TabParts(controls=controls, results=results), editor
 
-    extra = {
-        editor: "_editor",
-        mask_upload: "_mask_upload",
+
+def _build_mask_options() -> dict[Component, str]:
+    """Denoising strength, mask blur, masked content, inpaint area, invert and padding, by request field."""
+    with gr.Row():
+        strength = fields.slider(
+            InpaintRequest, "denoising_strength", step=0.01, label="Denoising strength",
+            info="How much the masked area changes (1 = repaint it completely)",
+            elem_id="inpaint_denoising",
+        )  # fmt: skip
+        blur = fields.slider(
+            InpaintRequest, "mask_blur", label="Mask blur",
+            info="Soft edge, in px, inside the painted area; outside stays exact",
+            elem_id="inpaint_mask_blur",
+        )  # fmt: skip
+    with gr.Row():
+        content = gr.Radio(
+            MASKED_CONTENT, value="original", label="Masked content",
+            info="What the masked area starts from", elem_id="inpaint_masked_content",
+        )  # fmt: skip
+        area = gr.Radio(
+            AREAS, value="whole picture", label="Inpaint area",
+            info="Only masked: work on a crop around the mask at full resolution (small fixes)",
+            elem_id="inpaint_area",
+        )  # fmt: skip
+    with gr.Row():
+        invert = gr.Checkbox(label="Invert mask (repaint everything else)", elem_id="inpaint_invert")
+        padding = fields.slider(
+            InpaintRequest, "only_masked_padding", step=4, label="Only-masked padding",
+            info="Context around the mask, px",
+            elem_id="inpaint_padding",
+        )  # fmt: skip
+    return {
         strength: "denoising_strength",
         blur: "mask_blur",
         content: "masked_content",
@@ -152,6 +145,46 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
         invert: "invert_mask",
         padding: "only_masked_padding",
     }
+
+
+def _build_outpaint() -> tuple[gr.Button, dict[Component, str]]:
+    """The Outpaint accordion: its button, and its widgets by the names `outpaint_request` reads."""
+    with gr.Accordion("Outpaint: extend the canvas", open=False):
+        with gr.Row():
+            left = gr.Slider(0, 1024, value=0, step=8, label="Left", elem_id="outpaint_left")
+            right = gr.Slider(0, 1024, value=0, step=8, label="Right", elem_id="outpaint_right")
+        with gr.Row():
+            top = gr.Slider(0, 1024, value=0, step=8, label="Top", elem_id="outpaint_top")
+            bottom = gr.Slider(0, 1024, value=0, step=8, label="Bottom", elem_id="outpaint_bottom")
+        aspect = gr.Dropdown(
+            list(ASPECTS), value="by the sides above", label="…or extend to an aspect ratio",
+            elem_id="outpaint_aspect",
+        )  # fmt: skip
+        prefill = gr.Radio(
+            ["edge stretch", "noise"], value="edge stretch", label="Pre-fill the new area",
+            elem_id="outpaint_fill",
+        )  # fmt: skip
+        outpaint = gr.Button("Outpaint", elem_id="inpaint_outpaint")
+    return outpaint, {
+        left: "_left",
+        right: "_right",
+        top: "_top",
+        bottom: "_bottom",
+        prefill: "_fill",
+        aspect: "_aspect",
+    }
+
+
+def _wire_generation(
+    studio: Studio,
+    tab: TabParts,
+    extra: dict[Component, str],
+    erase: gr.Button,
+    outpaint: gr.Button,
+    outpaint_extra: dict[Component, str],
+) -> None:
+    """Generate, Erase (the masked area refilled, no prompt) and Outpaint."""
+    controls, results = tab.controls, tab.results
 
     def prepare(values: dict[str, Any]) -> dict[str, Any]:
         source, mask = _source_and_mask(values.pop("_editor"), values.pop("_mask_upload"))
@@ -178,24 +211,20 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
         studio, controls, results, InpaintRequest, extra=extra, prepare=prepare, trigger=erase,
         overrides={"prompt": "", "negative_prompt": "", "masked_content": "fill", "denoising_strength": 1.0},
     )  # fmt: skip
-    outpaint_extra = {
-        **extra,
-        left: "_left",
-        right: "_right",
-        top: "_top",
-        bottom: "_bottom",
-        prefill: "_fill",
-        aspect: "_aspect",
-    }
     wire(
         studio,
         controls,
         results,
         outpaint_request,
-        extra=outpaint_extra,
+        extra={**extra, **outpaint_extra},
         trigger=outpaint,
     )
 
+
+def _wire_helpers(
+    studio: Studio, controls: Controls, editor: gr.ImageEditor, hint: gr.Markdown, use_sibling: gr.Button
+) -> None:
+    """The inpainting sibling hint, and width × height from an uploaded picture."""
     controls.model.change(
         lambda m: sibling_hint(studio, m),
         inputs=controls.model,
@@ -218,4 +247,3 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
     editor.upload(
         size_from_editor, inputs=editor, outputs=[controls.width, controls.height], api_visibility="private"
     )
-    return TabParts(controls=controls, results=results), editor
