@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from core.errors import EaselError
 from gallery.files import ImageRecord
@@ -151,8 +152,12 @@ def _row_values(record: ImageRecord) -> tuple[object, ...]:
     return tuple(getattr(record, column) for column in _COLUMNS)
 
 
-def _image(row: tuple) -> GalleryImage:
-    return GalleryImage(*row[:-1], favourite=bool(row[-1]))
+_IMAGE_FIELDS = tuple(column.strip() for column in _IMAGE_COLUMNS.split(",")[:-1])  # all but favourite
+
+
+def _image(row: Sequence[Any]) -> GalleryImage:
+    fields: dict[str, Any] = dict(zip(_IMAGE_FIELDS, row[:-1], strict=True))
+    return GalleryImage(**fields, favourite=bool(row[-1]))
 
 
 def _remove_database_files(path: Path) -> None:
@@ -322,9 +327,10 @@ class GalleryIndex:
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _query(self, sql: str, parameters: tuple | list = ()) -> list[tuple]:
+    def _query(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._connection.execute(sql, parameters).fetchall()
+            rows: list[tuple[Any, ...]] = self._connection.execute(sql, parameters).fetchall()
+            return rows
 
     def _get_required(self, image_id: int) -> GalleryImage:
         image = self.get(image_id)
@@ -384,7 +390,7 @@ class GalleryIndex:
         return self.query(GalleryQuery(text=text, author=author, limit=limit))[0]
 
     def count(self) -> int:
-        return self._query("SELECT count(*) FROM images")[0][0]
+        return int(self._query("SELECT count(*) FROM images")[0][0])
 
     def file_stats(self) -> dict[str, tuple[int, int]]:
         """{relpath: (size, mtime_ns)} of every row, to compare with the files."""

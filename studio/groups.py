@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from core.errors import QueueFull
+from core.errors import PlotError, QueueFull
 from core.grid import draw_grid
 from core.infotext import format_infotext, parse_infotext
 from core.presets import PresetBook
@@ -30,8 +30,9 @@ from core.requests import (
     InpaintRequest,
     Txt2ImgRequest,
 )
-from core.xyz import AxisContext, Cell, PlotError, PlotRequest, cells, plot_from_json, run_order
-from gallery.store import Gallery, GalleryImage
+from core.xyz import AxisContext, Cell, PlotRequest, cells, plot_from_json, run_order
+from gallery.records import GalleryImage
+from gallery.store import Gallery
 from studio.catalog import Catalog
 from studio.jobs import Job, JobGroup, JobState
 from studio.resolve import Resolver
@@ -255,7 +256,7 @@ def request_from_metadata(
         fields = {k: v for k, v in stored.items() if k in cls.model_fields}
         fields["styles"] = ()  # the stored prompt has its styles applied already
         return cls(**{**fields, **(images if source_task and images else {})})
-    return Txt2ImgRequest(**request_fields_from_infotext(parse_infotext(infotext)))
+    return Txt2ImgRequest.model_validate(request_fields_from_infotext(parse_infotext(infotext)))
 
 
 def _source_task_advice(task: str, what: str) -> str:

@@ -21,7 +21,7 @@ from core.requests import GenerationRequest
 from core.retouch import RetouchRequest
 from core.seeds import image_seeds
 from core.xyz import PlotRequest
-from gallery.store import GalleryImage
+from gallery.records import GalleryImage
 
 
 class JobState(StrEnum):

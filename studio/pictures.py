@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.errors import NotAllowed
-from gallery.store import Gallery, GalleryImage
+from gallery.records import GalleryImage
+from gallery.store import Gallery
 from studio.roles import Roles, may_change, refuse_pictures
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.errors import StyleProblem, UnknownLora, UnknownPreset, UnknownStyle, UnknownTool
-from core.presets import PresetBook, PresetError
+from core.errors import PresetError, StyleProblem, UnknownLora, UnknownPreset, UnknownStyle, UnknownTool
+from core.presets import PresetBook
 from core.prompt_syntax import extract_loras
 from core.requests import MAX_PROMPT_CHARS, GenerationRequest, Txt2ImgRequest
 from core.retouch import Op as RetouchOp

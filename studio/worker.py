@@ -16,7 +16,8 @@ from core.errors import JobCancelled, JobFailed, TooManyQueued
 from core.requests import GenerationRequest
 from core.retouch import RetouchRequest
 from gallery.files import write_atomic
-from gallery.store import Gallery, GalleryImage
+from gallery.records import GalleryImage
+from gallery.store import Gallery
 from studio.jobs import FINISHED, Job, JobGroup, JobState
 from studio.queue import FairQueue
 from studio.resolve import Resolver
