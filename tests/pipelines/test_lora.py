@@ -120,8 +120,9 @@ def fresh_pipe():
     return fresh
 
 
-def image(pipe, prompt: str = "a red fox logo", on_step=lambda *_: True) -> np.ndarray:
-    request = Txt2ImgRequest(prompt=prompt, **FAST)
+def image(pipe, prompt: str = "a red fox logo", on_step=lambda *_: True, steps: int = 1) -> np.ndarray:
+    """One picture straight from `pipe`; one step is enough to tell a LoRA's effect (or its absence)."""
+    request = Txt2ImgRequest(prompt=prompt, **{**FAST, "steps": steps})
     return np.asarray(run_txt2img(pipe, request, [FAST["seed"]], on_step)[0])
 
 
@@ -255,7 +256,7 @@ def test_unknown_name_fails_before_the_model_is_touched(pipe, library):
 def test_a_cancelled_job_leaves_the_model_as_it_was(pipe, library):
     before = snapshot(pipe)
     with pytest.raises(JobCancelled), applied_loras(pipe, [LoraTag("ink", 0.8)], library):
-        image(pipe, on_step=lambda step, *_: step < 1)
+        image(pipe, on_step=lambda step, *_: step < 1, steps=2)  # cancelled after the first of two steps
     assert_unchanged(pipe, before)
 
 
