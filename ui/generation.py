@@ -3,7 +3,7 @@ turn widget values into a request, submit it to the Studio and stream its progre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -176,6 +176,32 @@ def wire(
     `overrides` fixes some fields whatever the widgets say (the Erase shortcut, for instance).
     """
     fields = {**controls.fields, **(extra or {})}
+    on_generate = _generate_handler(studio, results, fields, request_cls, prepare, overrides)
+    (trigger or results.generate).click(
+        on_generate,
+        inputs=set(fields),
+        outputs=[
+            results.job_id, results.status, results.preview, results.gallery, results.info, results.last_seed,
+            results.infotexts, results.paths, results.selected,
+        ],
+        api_visibility="private",
+        concurrency_id="generate",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )  # fmt: skip
+    if trigger is None:
+        _wire_results(studio, controls, results, fields)
+
+
+def _generate_handler(
+    studio: Studio,
+    results: Results,
+    fields: dict[Component, str],
+    request_cls: Callable[..., BaseModel],
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    overrides: dict[str, Any] | None,
+) -> Callable[..., Iterator[dict[Any, Any]]]:
+    """The Generate handler: widget values → request → Studio, then the job's progress and results."""
 
     def on_generate(data: dict[Any, Any], request: gr.Request):
         values = {name: data[component] for component, name in fields.items()}
@@ -225,6 +251,12 @@ def wire(
             results.selected: paths[0] if paths else "",
         }
 
+    return on_generate
+
+
+def _wire_results(studio: Studio, controls: Controls, results: Results, fields: dict[Component, str]) -> None:
+    """The results column's own events: compare, Interrupt, cancel queued, picking a result, reuse seed."""
+
     def on_interrupt(current: str, request: gr.Request) -> None:
         user = user_of(request)
         if current:
@@ -241,36 +273,23 @@ def wire(
             return gr.skip(), gr.skip()
         return texts[index], paths[index]
 
-    (trigger or results.generate).click(
-        on_generate,
-        inputs=set(fields),
-        outputs=[
-            results.job_id, results.status, results.preview, results.gallery, results.info, results.last_seed,
-            results.infotexts, results.paths, results.selected,
-        ],
-        api_visibility="private",
-        concurrency_id="generate",
-        concurrency_limit=None,
-        show_progress="hidden",
+    if results.compare is not None:
+        source = next((c for c, name in fields.items() if name in ("init_image", "_editor")), None)
+        compare.wire(results.compare, results.selected, source)
+    results.interrupt.click(
+        on_interrupt, inputs=[results.job_id], outputs=None, api_visibility="private", queue=False
+    )
+    if results.cancel_queued is not None:
+        queue_controls.wire(studio, results.cancel_queued)
+    results.gallery.select(
+        on_select, inputs=[results.infotexts, results.paths], outputs=[results.info, results.selected],
+        api_visibility="private", queue=False,
     )  # fmt: skip
-    if trigger is None:
-        if results.compare is not None:
-            source = next((c for c, name in fields.items() if name in ("init_image", "_editor")), None)
-            compare.wire(results.compare, results.selected, source)
-        results.interrupt.click(
-            on_interrupt, inputs=[results.job_id], outputs=None, api_visibility="private", queue=False
+    if controls.reuse_seed is not None:
+        controls.reuse_seed.click(
+            lambda s: s,
+            inputs=results.last_seed,
+            outputs=controls.seed,
+            api_visibility="private",
+            queue=False,
         )
-        if results.cancel_queued is not None:
-            queue_controls.wire(studio, results.cancel_queued)
-        results.gallery.select(
-            on_select, inputs=[results.infotexts, results.paths], outputs=[results.info, results.selected],
-            api_visibility="private", queue=False,
-        )  # fmt: skip
-        if controls.reuse_seed is not None:
-            controls.reuse_seed.click(
-                lambda s: s,
-                inputs=results.last_seed,
-                outputs=controls.seed,
-                api_visibility="private",
-                queue=False,
-            )
