@@ -347,7 +347,7 @@ def test_each_cell_equals_a_direct_generation_and_the_grid_holds_them(make_studi
 def test_an_img2img_plot_over_denoising_and_seed_equals_direct_img2img_generations(make_studio):
     studio = make_studio()
     source = _png()
-    base = Img2ImgRequest(init_image=source, prompt="a red fox logo", seed=4, steps=4, width=64, height=64)
+    base = Img2ImgRequest(init_image=source, prompt="a red fox logo", seed=4, steps=2, width=64, height=64)
     plot = PlotRequest(
         base=base,
         x=Axis(type="denoising_strength", values="0.5, 1"),
@@ -365,7 +365,7 @@ def test_an_img2img_plot_over_denoising_and_seed_equals_direct_img2img_generatio
     cell_pixels = [_pixels(studio, image) for image in group.cell_images]
     for cell, pixels in zip(studio.groups.plot_cells(group.plot), cell_pixels, strict=True):
         request = Img2ImgRequest(
-            init_image=source, prompt="a red fox logo", steps=4, width=64, height=64, model="tiny-sd1",
+            init_image=source, prompt="a red fox logo", steps=2, width=64, height=64, model="tiny-sd1",
             denoising_strength=(0.5, 1.0)[cell.x], seed=(7, 8)[cell.y],
         )  # fmt: skip
         assert (cell.request.denoising_strength, cell.request.seed) == (
