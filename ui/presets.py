@@ -11,6 +11,7 @@ import an A1111 styles.csv or Fooocus style JSON, export styles.csv, and see pre
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from core.presets import Preset, PresetError, apply_preset
 from core.styles import StylesFileError, apply_styles
 from studio import Studio
 from ui.common import refusals, user_of
-from ui.controls import Controls, PresetTools
+from ui.controls import Component, Controls, PresetTools
 
 # Request fields a preset can set, in the order its widgets are updated.
 PRESET_FIELDS = (
@@ -157,14 +158,40 @@ def _size(studio: Studio, ratio: str | None, model: str | None) -> tuple[Any, An
 
 def connect(controls: Controls) -> None:
     """Wire Apply, the aspect picker and the "Presets & styles" panel (call after the settings exist)."""
-    tools: PresetTools = controls.presets
-    studio, prefix = tools.studio, tools.prefix
+    tools = controls.presets
+    assert tools is not None and tools.aspect is not None
+    assert controls.width is not None and controls.height is not None
     by_name = {name: component for component, name in controls.fields.items()}
     targets = {name: by_name[name] for name in PRESET_FIELDS if name in by_name}
-    aspect = tools.aspect
-    assert aspect is not None and controls.width is not None and controls.height is not None
-
     # 1. applying a preset sets the widgets (size from its aspect ratio for the selected model's family)
+    _wire_apply(tools, targets)
+    # 2. the aspect picker sets the size; moving a size slider shows which ratio (or custom) it now is
+    _wire_aspect(tools.studio, controls, tools.aspect)
+    # 3. the panel: save / rename / delete presets, import / export styles, broken files
+    panel = _build_panel(tools.studio, tools.prefix)
+    _wire_presets_panel(tools, targets, panel)
+    _wire_styles_panel(tools, panel)
+
+
+@dataclass
+class _Panel:
+    """The "Presets & styles" panel's widgets."""
+
+    name: gr.Textbox
+    about: gr.Textbox
+    save: gr.Button
+    rename: gr.Button
+    delete: gr.Button
+    upload: gr.File
+    export: gr.Button
+    exported: gr.File
+    problems: gr.Markdown
+
+
+def _wire_apply(tools: PresetTools, targets: dict[str, Component]) -> None:
+    studio, aspect = tools.studio, tools.aspect
+    assert aspect is not None
+
     def on_apply(data: dict[Any, Any]) -> dict[Any, Any]:
         name = data[tools.preset]
         if not name:
@@ -201,7 +228,8 @@ def connect(controls: Controls) -> None:
     for event in (tools.apply.click, tools.preset.input):
         event(on_apply, inputs=inputs, outputs=outputs, api_visibility="private", queue=False)
 
-    # 2. the aspect picker sets the size; moving a size slider shows which ratio (or custom) it now is
+
+def _wire_aspect(studio: Studio, controls: Controls, aspect: gr.Radio) -> None:
     aspect.input(
         lambda ratio, model: _size(studio, ratio, model),
         inputs=[aspect, controls.model],
@@ -225,7 +253,8 @@ def connect(controls: Controls) -> None:
             queue=False,
         )
 
-    # 3. the panel: save / rename / delete presets, import / export styles, broken files
+
+def _build_panel(studio: Studio, prefix: str) -> _Panel:
     with gr.Accordion("Presets & styles", open=False, elem_id=f"{prefix}_presets_panel"):
         with gr.Row():
             name = gr.Textbox(label="Preset name", max_lines=1, elem_id=f"{prefix}_preset_name", scale=2)
@@ -256,13 +285,27 @@ def connect(controls: Controls) -> None:
             label="styles.csv", visible=False, interactive=False, height=60, elem_id=f"{prefix}_styles_file"
         )
         problems = gr.Markdown(problems_text(studio), elem_id=f"{prefix}_preset_problems")
+    return _Panel(
+        name=name, about=about, save=save, rename=rename, delete=delete, upload=upload, export=export,
+        exported=exported, problems=problems,
+    )  # fmt: skip
+
+
+def _refreshed(studio: Studio, selected: str | None = None) -> tuple[Any, Any, Any]:
+    """New choices for the Preset and Styles lists, and the problems text."""
+    return (
+        gr.Dropdown(choices=preset_choices(studio), value=selected),
+        gr.Dropdown(choices=style_choices(studio)),
+        problems_text(studio),
+    )
+
+
+def _wire_presets_panel(tools: PresetTools, targets: dict[str, Component], panel: _Panel) -> None:
+    """Save, Rename and Delete."""
+    studio, aspect, name, about = tools.studio, tools.aspect, panel.name, panel.about
 
     def refreshed(selected: str | None = None) -> tuple[Any, Any, Any]:
-        return (
-            gr.Dropdown(choices=preset_choices(studio), value=selected),
-            gr.Dropdown(choices=style_choices(studio)),
-            problems_text(studio),
-        )
+        return _refreshed(studio, selected)
 
     def on_save(data: dict[Any, Any], request: gr.Request) -> tuple[Any, ...]:
         preset = preset_from_widgets(
@@ -307,6 +350,27 @@ def connect(controls: Controls) -> None:
         gr.Info(f"Preset {selected!r} deleted.")
         return refreshed(None)
 
+    panel_outputs = [tools.preset, tools.styles, panel.problems]
+    private = {"api_visibility": "private", "queue": False}
+    panel.save.click(
+        on_save, inputs={name, about, aspect, *targets.values()}, outputs=panel_outputs, **private
+    )
+    asked = {"api_visibility": "private"}  # queued: an error answer of an unqueued event shows no toast
+    panel.rename.click(may_change("rename"), inputs=tools.preset, outputs=None, **asked).success(
+        on_rename, inputs=[tools.preset, name], outputs=panel_outputs, **private
+    )
+    panel.delete.click(may_change("delete"), inputs=tools.preset, outputs=None, **asked).success(
+        on_delete, inputs=[tools.preset], outputs=panel_outputs, **private
+    )
+
+
+def _wire_styles_panel(tools: PresetTools, panel: _Panel) -> None:
+    """Import styles (asked first, like Rename and Delete) and export styles.csv."""
+    studio, upload = tools.studio, panel.upload
+
+    def refreshed(selected: str | None = None) -> tuple[Any, Any, Any]:
+        return _refreshed(studio, selected)
+
     def may_import(data: bytes | None, request: gr.Request) -> None:
         if data:
             try:
@@ -335,20 +399,13 @@ def connect(controls: Controls) -> None:
         path.write_bytes(studio.presets_book.export_styles())
         return gr.File(value=str(path), visible=True)
 
-    panel_outputs = [tools.preset, tools.styles, problems]
+    panel_outputs = [tools.preset, tools.styles, panel.problems]
     private = {"api_visibility": "private", "queue": False}
-    save.click(on_save, inputs={name, about, aspect, *targets.values()}, outputs=panel_outputs, **private)
     asked = {"api_visibility": "private"}  # queued: an error answer of an unqueued event shows no toast
-    rename.click(may_change("rename"), inputs=tools.preset, outputs=None, **asked).success(
-        on_rename, inputs=[tools.preset, name], outputs=panel_outputs, **private
-    )
-    delete.click(may_change("delete"), inputs=tools.preset, outputs=None, **asked).success(
-        on_delete, inputs=[tools.preset], outputs=panel_outputs, **private
-    )
     upload.upload(may_import, inputs=upload, outputs=None, **asked).success(
         on_import, inputs=upload, outputs=[*panel_outputs, upload], **private
     )
-    export.click(on_export, outputs=exported, **private)
+    panel.export.click(on_export, outputs=panel.exported, **private)
 
 
 def preset_from_widgets(name: str, description: str, values: dict[str, Any], aspect: str | None) -> Preset:
