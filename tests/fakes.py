@@ -1,8 +1,8 @@
 """A scripted Backend for tests of the queue and cancel logic: each sampling step waits for the test.
 
 `GatedBackend` implements the `core.backend.Backend` protocol without any model. A job's `run` yields one
-`Progress` event per `release()` (or freely once `open()` was called), then one plain `GeneratedImage` per
-image of the request. Closing the iterator early is a cancel, and is recorded. So a test decides exactly
+`Progress` event per `release()` (or freely once `open()` was called), and after each batch's steps one
+plain `GeneratedImage` per picture of the batch. Closing the iterator early is a cancel, and is recorded. So a test decides exactly
 when a job starts, how far it gets and when it ends — no long real job and no sleeps.
 """
 
@@ -83,30 +83,32 @@ class GatedBackend:
         return self._events(run)
 
     def _events(self, run: Run) -> Iterator[BackendEvent]:
+        # as the local backend does: batch after batch, each one's steps, then its pictures
         request = run.request
-        images = getattr(request, "image_count", 1)
+        batches, batch_size = getattr(request, "batch_count", 1), getattr(request, "batch_size", 1)
         steps = getattr(request, "steps", 1)
-        run.total = steps * images
+        run.total = steps * batches
+        width, height = getattr(request, "width", 64), getattr(request, "height", 64)
+        model = getattr(request, "model", "") or self._models[0].name
         with self._changed:
             self.runs.append(run)
             self._changed.notify_all()
         try:
-            for step in range(1, run.total + 1):
-                self._wait_for_gate()
-                with self._changed:
-                    run.steps_done = step
-                    self._changed.notify_all()
-                yield Progress(step=step, total=run.total)
-            width, height = getattr(request, "width", 64), getattr(request, "height", 64)
-            model = getattr(request, "model", "") or self._models[0].name
-            for i in range(images):
-                seed = request.seed + i
-                yield GeneratedImage(
-                    image=Image.new("RGB", (width, height), (i * 40 % 256, 0, 0)),
-                    seed=seed,
-                    infotext=f"{getattr(request, 'prompt', '')}\nSteps: {steps}, Seed: {seed}, Model: {model}",
-                    model=model,
-                )
+            for batch in range(batches):
+                for step in range(batch * steps + 1, (batch + 1) * steps + 1):
+                    self._wait_for_gate()
+                    with self._changed:
+                        run.steps_done = step
+                        self._changed.notify_all()
+                    yield Progress(step=step, total=run.total)
+                for i in range(batch * batch_size, (batch + 1) * batch_size):
+                    seed = request.seed + i
+                    yield GeneratedImage(
+                        image=Image.new("RGB", (width, height), (i * 40 % 256, 0, 0)),
+                        seed=seed,
+                        infotext=f"{getattr(request, 'prompt', '')}\nSteps: {steps}, Seed: {seed}, Model: {model}",
+                        model=model,
+                    )
             run.finished = True
         except GeneratorExit:
             run.closed_early = True

@@ -599,17 +599,20 @@ def test_an_admin_with_no_job_of_their_own_stops_the_running_job(served, no_jobs
         assert run.closed_early and run.steps_done < 150
 
 
-def test_skip_stops_the_callers_job_and_keeps_finished_images(served, no_jobs_left):
+def test_skip_stops_the_callers_job_and_keeps_finished_images(served, no_jobs_left, monkeypatch):
+    gated = GatedBackend()  # each sampling step waits for this test: no timing
+    monkeypatch.setattr(served.studio.backend, "run", gated.run)
     with served.http("root") as root:
-        body = {"prompt": "skip", "seed": 1, "n_iter": 3, "steps": 40, "width": 128, "height": 128}
+        body = {"prompt": "skip", "seed": 1, "n_iter": 3, **SMALL}
         thread, box = _in_thread(lambda: root.post("/txt2img", json=body))
-        wait_for(
-            lambda: served.studio.jobs.latest_job("root") and served.studio.jobs.latest_job("root").images
-        )
+        (run,) = gated.wait_for_runs(1)
+        gated.release(SMALL["steps"])  # the first of three pictures is made and saved
+        wait_for(lambda: served.studio.jobs.latest_job("root").images)
         assert root.post("/skip").json() == {}
+        gated.open()
         thread.join(60)
     answer = box["result"].json()
-    assert 1 <= len(answer["images"]) < 3
+    assert len(answer["images"]) == 1 and run.closed_early
     assert len(json.loads(answer["info"])["all_seeds"]) == len(answer["images"])
     assert served.studio.jobs.latest_job("root").state in FINISHED
 
