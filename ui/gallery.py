@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +21,7 @@ from gallery.query import GalleryQuery
 from studio import Studio
 from ui import cache_copies, xyz
 from ui.common import refusals, user_of
+from ui.controls import Component
 from ui.txt2img import TabParts
 
 PAGE_SIZE = 48
@@ -66,6 +67,82 @@ def fill(fields: Mapping[gr.components.Component, str], values: Mapping[str, Any
 
 def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabParts]) -> GalleryView:
     # 1. filters
+    parts = _build_filters(studio)
+    # 2. the grid and its pages; 3. the picked image
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            parts.update(_build_grid())
+        with gr.Column(scale=2):
+            parts.update(_build_picked())
+    w = _Widgets(**parts, page_ids=gr.State([]), page_no=gr.State(0), current=gr.State(0), selected=gr.State(""),
+                 undo_keys=gr.State([]))  # fmt: skip
+    xyz.wire_gallery_tools(studio, w.iteration_tools, w.current)
+    _wire_listing(studio, w, tab)
+    # 4. actions on the picked image
+    _wire_reuse(studio, w, tabs, targets)
+    _wire_changes(studio, w)
+    _wire_trash_and_selection(studio, w, tab)
+    return GalleryView(
+        selected=w.selected,
+        send_img2img=w.send_img2img,
+        send_inpaint=w.send_inpaint,
+        send_retouch=w.send_retouch,
+    )
+
+
+@dataclass
+class _Widgets:
+    """The gallery tab's widgets and states."""
+
+    search: gr.Textbox
+    model: gr.Dropdown
+    task: gr.Dropdown
+    scope: gr.Radio
+    favourites: gr.Checkbox
+    date_from: gr.Textbox
+    date_to: gr.Textbox
+    order: gr.Radio
+    refresh: gr.Button
+    grid: gr.Gallery
+    prev_page: gr.Button
+    page_label: gr.Markdown
+    next_page: gr.Button
+    selection: gr.CheckboxGroup
+    zip_button: gr.Button
+    fav_selected: gr.Button
+    delete_selected: gr.Button
+    zip_file: gr.File
+    detail: gr.Image
+    meta: gr.Markdown
+    details: gr.Textbox
+    reuse: gr.Button
+    send_img2img: gr.Button
+    send_inpaint: gr.Button
+    send_retouch: gr.Button
+    favourite: gr.Button
+    download: gr.DownloadButton
+    delete: gr.Button
+    undo: gr.Button
+    empty: gr.Button
+    everyone_trash: gr.Checkbox
+    iteration_tools: xyz.GalleryTools
+    page_ids: gr.State
+    page_no: gr.State
+    current: gr.State
+    selected: gr.State
+    undo_keys: gr.State
+
+    @property
+    def filters(self) -> list[Component]:
+        return [self.search, self.model, self.task, self.scope, self.favourites, self.date_from, self.date_to,
+                self.order]  # fmt: skip
+
+    @property
+    def listing(self) -> list[Component]:
+        return [self.grid, self.page_ids, self.page_no, self.page_label, self.selection]
+
+
+def _build_filters(studio: Studio) -> dict[str, Any]:
     with gr.Row():
         search = gr.Textbox(
             label="Search prompts",
@@ -93,99 +170,107 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
             ["newest first", "oldest first"], value="newest first", label="Sort", elem_id="gallery_sort"
         )
         refresh = gr.Button("↻ Refresh", elem_id="gallery_refresh", min_width=80)
-    # 2. the grid and its pages
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
-            grid = gr.Gallery(
-                label="Images", columns=4, fit_columns=False, height=620, object_fit="contain",
-                allow_preview=False, format="webp", elem_id="gallery_grid", interactive=False,
-            )  # fmt: skip
-            with gr.Row():
-                prev_page = gr.Button("← Newer", size="sm", elem_id="gallery_prev")
-                page_label = gr.Markdown("", elem_id="gallery_page")
-                next_page = gr.Button("Older →", size="sm", elem_id="gallery_next")
-            with gr.Accordion("Select several", open=False):
-                selection = gr.CheckboxGroup([], label="Images on this page", elem_id="gallery_selection")
-                with gr.Row():
-                    zip_button = gr.Button("Download as zip", size="sm", elem_id="gallery_zip")
-                    fav_selected = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite_selected")
-                    delete_selected = gr.Button(
-                        "Delete", size="sm", variant="stop", elem_id="gallery_delete_selected"
-                    )
-                zip_file = gr.File(label="Zip", visible=False, elem_id="gallery_zip_file")
-        # 3. the picked image
-        with gr.Column(scale=2):
-            detail = gr.Image(
-                label="Image",
-                type="filepath",
-                interactive=False,
-                format="png",
-                height=460,
-                elem_id="gallery_detail_image",
+    return {"search": search, "model": model, "task": task, "scope": scope, "favourites": favourites, "date_from": date_from, "date_to": date_to, "order": order, "refresh": refresh}  # fmt: skip
+
+
+def _build_grid() -> dict[str, Any]:
+    grid = gr.Gallery(
+        label="Images", columns=4, fit_columns=False, height=620, object_fit="contain",
+        allow_preview=False, format="webp", elem_id="gallery_grid", interactive=False,
+    )  # fmt: skip
+    with gr.Row():
+        prev_page = gr.Button("← Newer", size="sm", elem_id="gallery_prev")
+        page_label = gr.Markdown("", elem_id="gallery_page")
+        next_page = gr.Button("Older →", size="sm", elem_id="gallery_next")
+    with gr.Accordion("Select several", open=False):
+        selection = gr.CheckboxGroup([], label="Images on this page", elem_id="gallery_selection")
+        with gr.Row():
+            zip_button = gr.Button("Download as zip", size="sm", elem_id="gallery_zip")
+            fav_selected = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite_selected")
+            delete_selected = gr.Button(
+                "Delete", size="sm", variant="stop", elem_id="gallery_delete_selected"
             )
-            meta = gr.Markdown("Click an image to see everything about it.", elem_id="gallery_meta")
-            details = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="gallery_details")
-            with gr.Row():
-                reuse = gr.Button("Reuse parameters", variant="primary", size="sm", elem_id="gallery_reuse")
-                send_img2img = gr.Button("Send to img2img", size="sm", elem_id="gallery_send_img2img")
-                send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id="gallery_send_inpaint")
-                send_retouch = gr.Button("Send to retouch", size="sm", elem_id="gallery_send_retouch")
-            with gr.Row():
-                favourite = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite")
-                download = gr.DownloadButton("Download PNG", size="sm", elem_id="gallery_download")
-                delete = gr.Button("Delete", size="sm", variant="stop", elem_id="gallery_delete")
-            with gr.Row():
-                undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="gallery_undo")
-                empty = gr.Button("Empty trash", size="sm", elem_id="gallery_empty_trash")
-                everyone_trash = gr.Checkbox(
-                    label="Everyone's trash",
-                    info="Admins: Empty trash deletes every user's trashed pictures, not only yours",
-                    visible=False,
-                    elem_id="gallery_trash_everyone",
-                )
-            iteration_tools = xyz.build_gallery_tools()
-    page_ids = gr.State([])
-    page_no = gr.State(0)
-    current = gr.State(0)
-    xyz.wire_gallery_tools(studio, iteration_tools, current)
-    selected = gr.State("")
-    undo_keys = gr.State([])
+        zip_file = gr.File(label="Zip", visible=False, elem_id="gallery_zip_file")
+    return {"grid": grid, "prev_page": prev_page, "page_label": page_label, "next_page": next_page, "selection": selection, "zip_button": zip_button, "fav_selected": fav_selected, "delete_selected": delete_selected, "zip_file": zip_file}  # fmt: skip
 
-    filters = [search, model, task, scope, favourites, date_from, date_to, order]
 
-    def make_query(values: Sequence[Any], page: int, user: str) -> GalleryQuery:
-        text, model_v, task_v, scope_v, fav_v, from_v, to_v, order_v = values
-        return GalleryQuery(
-            text=text or "",
-            model=None if model_v in (None, ALL) else model_v,
-            task=None if task_v in (None, ALL) else task_v,
-            author=user if scope_v == "mine" else None,
-            favourites_only=bool(fav_v),
-            date_from=_day(from_v, "From"),
-            date_to=_day(to_v, "To"),
-            newest_first=order_v != "oldest first",
-            limit=PAGE_SIZE,
-            offset=page * PAGE_SIZE,
+def _build_picked() -> dict[str, Any]:
+    detail = gr.Image(
+        label="Image",
+        type="filepath",
+        interactive=False,
+        format="png",
+        height=460,
+        elem_id="gallery_detail_image",
+    )
+    meta = gr.Markdown("Click an image to see everything about it.", elem_id="gallery_meta")
+    details = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="gallery_details")
+    with gr.Row():
+        reuse = gr.Button("Reuse parameters", variant="primary", size="sm", elem_id="gallery_reuse")
+        send_img2img = gr.Button("Send to img2img", size="sm", elem_id="gallery_send_img2img")
+        send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id="gallery_send_inpaint")
+        send_retouch = gr.Button("Send to retouch", size="sm", elem_id="gallery_send_retouch")
+    with gr.Row():
+        favourite = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite")
+        download = gr.DownloadButton("Download PNG", size="sm", elem_id="gallery_download")
+        delete = gr.Button("Delete", size="sm", variant="stop", elem_id="gallery_delete")
+    with gr.Row():
+        undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="gallery_undo")
+        empty = gr.Button("Empty trash", size="sm", elem_id="gallery_empty_trash")
+        everyone_trash = gr.Checkbox(
+            label="Everyone's trash",
+            info="Admins: Empty trash deletes every user's trashed pictures, not only yours",
+            visible=False,
+            elem_id="gallery_trash_everyone",
         )
+    iteration_tools = xyz.build_gallery_tools()
+    return {"detail": detail, "meta": meta, "details": details, "reuse": reuse, "send_img2img": send_img2img, "send_inpaint": send_inpaint, "send_retouch": send_retouch, "favourite": favourite, "download": download, "delete": delete, "undo": undo, "empty": empty, "everyone_trash": everyone_trash, "iteration_tools": iteration_tools}  # fmt: skip
 
-    def show(page: int, request: gr.Request, *values: Any):
-        result = studio.gallery.query(make_query(values, max(page, 0), user_of(request)))
-        pages = max(1, math.ceil(result.total / PAGE_SIZE))
-        page = min(max(page, 0), pages - 1)
-        if page * PAGE_SIZE >= result.total > 0:  # the page ran out (after deletes): show the last one
-            result = studio.gallery.query(make_query(values, page, user_of(request)))
-        items = [
-            (
-                str(studio.gallery.thumbnail(i.id)),
-                f"{'★ ' if i.favourite else ''}seed {i.seed} · {i.prompt[:40]}",
-            )
-            for i in result.items
-        ]
-        choices = [(f"#{i.id} · seed {i.seed} · {i.prompt[:30]}", i.id) for i in result.items]
-        label = f"page {page + 1} of {pages} · {result.total} image(s)"
-        return items, [i.id for i in result.items], page, label, gr.CheckboxGroup(choices=choices, value=[])
 
-    listing = [grid, page_ids, page_no, page_label, selection]
+def _query(values: Sequence[Any], page: int, user: str) -> GalleryQuery:
+    text, model_v, task_v, scope_v, fav_v, from_v, to_v, order_v = values
+    return GalleryQuery(
+        text=text or "",
+        model=None if model_v in (None, ALL) else model_v,
+        task=None if task_v in (None, ALL) else task_v,
+        author=user if scope_v == "mine" else None,
+        favourites_only=bool(fav_v),
+        date_from=_day(from_v, "From"),
+        date_to=_day(to_v, "To"),
+        newest_first=order_v != "oldest first",
+        limit=PAGE_SIZE,
+        offset=page * PAGE_SIZE,
+    )
+
+
+def _show(studio: Studio, page: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
+    """The grid's page `page` under the filter `values` (the last page when it ran out), its ids, number and
+    label, and the "Select several" choices."""
+    result = studio.gallery.query(_query(values, max(page, 0), user_of(request)))
+    pages = max(1, math.ceil(result.total / PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    if page * PAGE_SIZE >= result.total > 0:  # the page ran out (after deletes): show the last one
+        result = studio.gallery.query(_query(values, page, user_of(request)))
+    items = [
+        (
+            str(studio.gallery.thumbnail(i.id)),
+            f"{'★ ' if i.favourite else ''}seed {i.seed} · {i.prompt[:40]}",
+        )
+        for i in result.items
+    ]
+    choices = [(f"#{i.id} · seed {i.seed} · {i.prompt[:30]}", i.id) for i in result.items]
+    label = f"page {page + 1} of {pages} · {result.total} image(s)"
+    return items, [i.id for i in result.items], page, label, gr.CheckboxGroup(choices=choices, value=[])
+
+
+def _wire_listing(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
+    """Filters, refresh, pages, and picking an image in the grid."""
+    filters, listing = w.filters, w.listing
+    search, model, task, scope, favourites = w.search, w.model, w.task, w.scope, w.favourites
+    date_from, date_to, order, page_no = w.date_from, w.date_to, w.order, w.page_no
+
+    def show(page: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
+        return _show(studio, page, request, *values)
 
     def first_page(request: gr.Request, *values: Any):
         return show(0, request, *values)
@@ -202,7 +287,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
 
         return go
 
-    refresh.click(rescan, inputs=filters, outputs=listing, api_visibility="private")
+    w.refresh.click(rescan, inputs=filters, outputs=listing, api_visibility="private")
     for trigger in (
         search.submit,
         model.change,
@@ -215,8 +300,8 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         tab.select,
     ):
         trigger(first_page, inputs=filters, outputs=listing, api_visibility="private")
-    prev_page.click(step_page(-1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
-    next_page.click(step_page(+1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
+    w.prev_page.click(step_page(-1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
+    w.next_page.click(step_page(+1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
 
     def pick(ids: list[int], evt: gr.SelectData):
         index = evt.index if isinstance(evt.index, int) else -1
@@ -231,14 +316,16 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         )
         return image.id, path, path, facts, image.infotext, gr.DownloadButton(value=path)
 
-    grid.select(
+    w.grid.select(
         pick,
-        inputs=page_ids,
-        outputs=[current, selected, detail, meta, details, download],
+        inputs=w.page_ids,
+        outputs=[w.current, w.selected, w.detail, w.meta, w.details, w.download],
         api_visibility="private",
     )
 
-    # 4. actions on the picked image
+
+def _wire_reuse(studio: Studio, w: _Widgets, tabs: gr.Tabs, targets: Mapping[str, TabParts]) -> None:
+    """Reuse parameters: the picked image's settings into its tab's widgets."""
     tab_ids = {"txt2img": "txt2img", "img2img": "img2img", "inpaint": "inpaint"}
     reuse_outputs: list[Any] = [tabs]
     for parts in targets.values():
@@ -263,26 +350,41 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
             )
         return out
 
-    reuse.click(on_reuse, inputs=current, outputs=reuse_outputs, api_visibility="private")
+    w.reuse.click(on_reuse, inputs=w.current, outputs=reuse_outputs, api_visibility="private")
+
+
+def _guarded(button: gr.Button, check: Any, source: Any) -> Any:
+    return button.click(check, inputs=source, outputs=None, api_visibility="private").success
+
+
+def _picked(image_ids: list[int] | int | None, nothing: str) -> list[int]:
+    ids = [image_ids] if isinstance(image_ids, int) else list(image_ids or [])
+    if not ids or ids == [0]:
+        raise gr.Error(nothing)
+    return ids
+
+
+def _may(studio: Studio, verb: str, nothing: str) -> Callable[..., None]:
+    def check(image_ids: list[int] | int | None, request: gr.Request) -> None:
+        with refusals():
+            studio.pictures.check_pictures(_picked(image_ids, nothing), user_of(request), verb)
+
+    return check
+
+
+def _wire_changes(studio: Studio, w: _Widgets) -> None:
+    """Favourite, Delete (the picked image or the ticked ones) and Undo delete."""
+    filters, listing, current, page_no, selection = w.filters, w.listing, w.current, w.page_no, w.selection
+    undo, undo_keys = w.undo, w.undo_keys
+
+    def show(page: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
+        return _show(studio, page, request, *values)
+
+    def may(verb: str, nothing: str) -> Callable[..., None]:
+        return _may(studio, verb, nothing)
 
     # Each change is asked for first, in a step with no outputs: a refusal ("not yours") is an error toast that
     # leaves the grid and the picked picture as they were; the change itself runs only after that step succeeds.
-    def picked(image_ids: list[int] | int | None, nothing: str) -> list[int]:
-        ids = [image_ids] if isinstance(image_ids, int) else list(image_ids or [])
-        if not ids or ids == [0]:
-            raise gr.Error(nothing)
-        return ids
-
-    def may(verb: str, nothing: str):
-        def check(image_ids: list[int] | int | None, request: gr.Request) -> None:
-            with refusals():
-                studio.pictures.check_pictures(picked(image_ids, nothing), user_of(request), verb)
-
-        return check
-
-    def guarded(button: gr.Button, check: Any, source: Any) -> Any:
-        return button.click(check, inputs=source, outputs=None, api_visibility="private").success
-
     def on_favourite(image_id: int, ids: list[int], page: int, request: gr.Request, *values: Any):
         image = studio.gallery.get(image_id)
         with refusals():
@@ -290,12 +392,15 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         gr.Info("Removed from favourites." if image.favourite else "Added to favourites.")
         return show(page, request, *values)
 
-    guarded(favourite, may("star or unstar", "Click an image first."), current)(
-        on_favourite, inputs=[current, page_ids, page_no, *filters], outputs=listing, api_visibility="private"
+    _guarded(w.favourite, may("star or unstar", "Click an image first."), current)(
+        on_favourite,
+        inputs=[current, w.page_ids, page_no, *filters],
+        outputs=listing,
+        api_visibility="private",
     )
 
     def on_delete(image_ids: list[int] | int, page: int, request: gr.Request, *values: Any):
-        ids = picked(image_ids, "Pick an image (or tick some under “Select several”) first.")
+        ids = _picked(image_ids, "Pick an image (or tick some under “Select several”) first.")
         copies = cache_copies.locate(
             path for image_id in ids for path in studio.gallery.picture_files(image_id)
         )
@@ -305,12 +410,12 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         gr.Info(f"Moved {len(keys)} image(s) to the trash. Undo brings them back.")
         return (*show(page, request, *values), keys, gr.Button(visible=True), 0, None, "", "")
 
-    delete_outputs = [*listing, undo_keys, undo, current, detail, meta, details]
+    delete_outputs = [*listing, undo_keys, undo, current, w.detail, w.meta, w.details]
     may_delete = may("delete", "Pick an image (or tick some under “Select several”) first.")
-    guarded(delete, may_delete, current)(
+    _guarded(w.delete, may_delete, current)(
         on_delete, inputs=[current, page_no, *filters], outputs=delete_outputs, api_visibility="private"
     )
-    guarded(delete_selected, may_delete, selection)(
+    _guarded(w.delete_selected, may_delete, selection)(
         on_delete, inputs=[selection, page_no, *filters], outputs=delete_outputs, api_visibility="private"
     )
 
@@ -324,12 +429,20 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         gr.Info(f"Restored {len(restored)} image(s).")
         return (*show(page, request, *values), [], gr.Button(visible=False))
 
-    guarded(undo, may_undo, undo_keys)(
+    _guarded(undo, may_undo, undo_keys)(
         on_undo,
         inputs=[undo_keys, page_no, *filters],
         outputs=[*listing, undo_keys, undo],
         api_visibility="private",
     )
+
+
+def _wire_trash_and_selection(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
+    """Empty trash (everyone's, for admins), and favourite or zip the ticked images."""
+    filters, listing, page_no, selection = w.filters, w.listing, w.page_no, w.selection
+
+    def show(page: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
+        return _show(studio, page, request, *values)
 
     def on_empty(everyone: bool, request: gr.Request) -> None:
         with refusals():
@@ -337,19 +450,19 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         whose = "everyone's trash" if everyone else "your trash"
         gr.Info(f"Deleted {removed} image(s) from {whose} for good." if removed else f"Nothing in {whose}.")
 
-    empty.click(on_empty, inputs=everyone_trash, outputs=None, api_visibility="private")
+    w.empty.click(on_empty, inputs=w.everyone_trash, outputs=None, api_visibility="private")
 
     def admin_tools(request: gr.Request):  # the "everyone's trash" box is shown to admins only
         return gr.Checkbox(visible=studio.roles.is_admin(user_of(request)))
 
-    tab.select(admin_tools, outputs=everyone_trash, api_visibility="private", queue=False)
+    tab.select(admin_tools, outputs=w.everyone_trash, api_visibility="private", queue=False)
 
     def on_favourite_selected(ids: list[int], page: int, request: gr.Request, *values: Any):
         with refusals():
             studio.pictures.set_favourite(ids, True, user=user_of(request))
         return show(page, request, *values)
 
-    guarded(fav_selected, may("star or unstar", "Tick some images first."), selection)(
+    _guarded(w.fav_selected, _may(studio, "star or unstar", "Tick some images first."), selection)(
         on_favourite_selected,
         inputs=[selection, page_no, *filters],
         outputs=listing,
@@ -363,10 +476,7 @@ def build(studio: Studio, tabs: gr.Tabs, tab: gr.Tab, targets: Mapping[str, TabP
         path = studio.gallery.export_zip(ids, folder / f"easel-{len(ids)}-images.zip")
         return gr.File(value=str(path), visible=True)
 
-    zip_button.click(on_zip, inputs=selection, outputs=zip_file, api_visibility="private")
-    return GalleryView(
-        selected=selected, send_img2img=send_img2img, send_inpaint=send_inpaint, send_retouch=send_retouch
-    )
+    w.zip_button.click(on_zip, inputs=selection, outputs=w.zip_file, api_visibility="private")
 
 
 def build_pnginfo(tabs: gr.Tabs, txt2img: TabParts, studio: Studio | None = None) -> None:
