@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.backend import (
@@ -27,13 +28,13 @@ from core.backend import (
 )
 from core.hires import LATENT_UPSCALE_MODES
 from core.infotext import FACE_RESTORATION_KEY, NO_FACE_RESTORER, format_infotext, request_params
-from core.prompt_syntax import extract_loras
+from core.prompt_syntax import LoraTag, extract_loras
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest, request_summary
 from core.retouch import RetouchRequest
 from core.samplers import resolve_schedule
 from core.seeds import image_seeds, matching_subseed
 from core.version import INFOTEXT_VERSION
-from pipelines.embeddings import EmbeddingLibrary, load_embeddings, rewrite_prompt
+from pipelines.embeddings import EmbeddingEntry, EmbeddingLibrary, load_embeddings, rewrite_prompt
 from pipelines.loader import ModelLoadError, file_sha256_10
 from pipelines.lora import LoraAdapters, LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
@@ -42,9 +43,9 @@ from pipelines.retouch.run import RetouchResources, run_retouch
 from pipelines.retouch.upscale import UpscalerCache
 from pipelines.retouch.weights import ModelCache
 from pipelines.taesd import Previewer
-from pipelines.tasks import hires_runner, runner_for, task_pipeline
+from pipelines.tasks import Runner, hires_runner, runner_for, task_pipeline
 from pipelines.tiling import tiled
-from pipelines.vae import VaeLibrary, cached_vae, swapped_vae
+from pipelines.vae import VaeEntry, VaeLibrary, cached_vae, swapped_vae
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,25 @@ class _Failure:
 
 
 _END = object()
+
+
+@dataclass
+class _Generation:
+    """One generation on its way through `_execute`: what was found before the model loads, and the prompt
+    and runner as the embeddings and the hires pass leave them."""
+
+    request: GenerationRequest
+    entry: ModelEntry
+    schedule: str
+    counter: _StepCounter
+    run: Runner
+    hires: Txt2ImgRequest | None  # set when the hires fix runs (its upscaler was checked at submit)
+    encoded: GenerationRequest  # the request the text encoder sees: LoRA tags out, embeddings as tokens
+    lora_tags: list[LoraTag]
+    lora_params: dict[str, object]
+    vae_entry: VaeEntry | None
+    embeddings: list[EmbeddingEntry]
+    addon_params: dict[str, object]
 
 
 class _StepCounter:
@@ -217,107 +237,133 @@ class LocalBackend:
         if isinstance(request, RetouchRequest):
             run_retouch(request, self._retouch_resources(), emit, cancelled)
             return
-        # 1. find the model (requests reach here resolved: a model that is here, concrete seeds, LoRAs and the
-        #    hires upscaler checked; studio.resolve)
-        entry = self.registry.get(request.model)
-        schedule = resolve_schedule(request.sampler, request.schedule_type)
-        counter = _StepCounter(request.steps_per_batch, request.batch_count)
-        run = runner_for(request)
-        hires = isinstance(request, Txt2ImgRequest) and request.enable_hr  # upscaler checked at submit
-        # <lora:name:weight> tags: names resolved and hashed before loading; the encoder gets the prompt without them
-        prompt, lora_tags = extract_loras(request.prompt)
-        lora_params = self.lora_library.infotext_pairs(lora_tags)
-        encoded = request.model_copy(update={"prompt": prompt}) if lora_tags else request
-        # a VAE of models/VAE/ and the embeddings the prompts name (pipelines/vae.py, pipelines/embeddings.py)
-        vae_entry = self.vae_library.get(request.vae) if request.vae else None
-        embeddings = self.embedding_library.named_in([prompt, request.negative_prompt])
-        addon_params = {
-            **self.vae_library.infotext_pairs(vae_entry),
-            **_option_params(request),
-        }
+        # 1. find the model and what the prompt names (requests reach here resolved: a model that is here,
+        #    concrete seeds, LoRAs and the hires upscaler checked; studio.resolve)
+        job = self._prepare(request)
         with (
-            self.manager.lease(entry) as base,
+            self.manager.lease(job.entry) as base,
             applied_loras(
-                base, lora_tags, self.lora_library, LoraAdapters.of(self.manager.model_state(base), base)
+                base, job.lora_tags, self.lora_library, LoraAdapters.of(self.manager.model_state(base), base)
             ),
             contextlib.ExitStack() as scoped,
         ):
-            pipe = task_pipeline(self.manager, base, entry, request.task)
-            state = self.manager.model_state(base)
-            if embeddings:
-                tokens = load_embeddings(base, embeddings, state)  # those that fit the model
-                addon_params.update(
-                    self.embedding_library.infotext_pairs([e for e in embeddings if e.name in tokens])
-                )
-                encoded = encoded.model_copy(
-                    update={
-                        "prompt": rewrite_prompt(encoded.prompt, tokens),
-                        "negative_prompt": rewrite_prompt(encoded.negative_prompt, tokens),
-                    }
-                )
-            vae = cached_vae(vae_entry, base, state) if vae_entry is not None else None
-            if hires:  # the second pass runs on the model's img2img pipeline (shared weights)
-                img2img = task_pipeline(self.manager, base, entry, "img2img")
-                run = hires_runner(
-                    img2img,
-                    request.hr_upscaler,  # type: ignore[union-attr]
-                    models_dir=self.registry.models_dir,
-                    device=self.manager.device.device,
-                    cache=self.upscalers,
-                )
-            scoped.enter_context(swapped_vae([base, pipe, *([img2img] if hires else [])], vae))
-            model_hash = self._model_hash(entry)
+            # 2. the task's pipeline with the embeddings, the VAE and the hires pass the request asks for
+            pipe = self._pipelines(job, base, scoped)
+            model_hash = self._model_hash(job.entry)
             for batch in range(request.batch_count):
-                # 2. the seeds of this batch: image i of the job uses seed + i
-                seeds = image_seeds(request.seed, request.batch_size, start=batch * request.batch_size)
-
-                def on_step(step: int, steps: int, latents: torch.Tensor) -> bool:
-                    if cancelled.is_set():
-                        return False
-                    preview = None
-                    # every N steps, none extra at the end: the finished image shows then
-                    if self.preview_every and step % self.preview_every == 0:
-                        preview = self.previews(latents, entry.family)
-                    done, total = counter.at(step, steps)
-                    emit(Progress(step=done, total=total, preview=preview))
-                    return True
-
-                # 3. sample (out of memory: free what we can before the next job)
-                try:
-                    with tiled(base, request.tiling):  # for this run only: the pipeline is shared
-                        images = run(pipe, encoded, seeds, on_step)
-                except torch.cuda.OutOfMemoryError:
-                    self.manager.free_memory(keep=entry.name)
-                    raise
-                counter.next_batch()
-                face_params: dict[str, object] = {}
-                if request.restore_faces:
-                    images, face_params = self._restore_faces(images)
-                # 4. hand over each image with its infotext
-                for seed, image in zip(seeds, images, strict=True):
-                    subseed = (
-                        matching_subseed(request.seed, request.subseed, seed) if request.subseed != -1 else -1
-                    )
-                    resolved = request.model_copy(
-                        update={"seed": seed, "subseed": subseed, "schedule_type": schedule}
-                    )
-                    params = request_params(
-                        resolved,
-                        seed=seed,
-                        model_name=entry.name,
-                        model_hash=model_hash,
-                        version=INFOTEXT_VERSION,
-                        extra={**task_params(request), **face_params, **lora_params, **addon_params},
-                    )
-                    infotext = format_infotext(request.prompt, request.negative_prompt, params)
-                    extra = {"request": request_summary(resolved)}
-                    emit(
-                        GeneratedImage(
-                            image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra
-                        )
-                    )
+                self._run_batch(job, batch, base, pipe, model_hash, emit, cancelled)
                 if cancelled.is_set():
                     raise JobCancelled
+
+    def _prepare(self, request: GenerationRequest) -> _Generation:
+        """The model entry, sampler schedule, runner, LoRAs, VAE and embeddings of one generation."""
+        # <lora:name:weight> tags: names resolved and hashed before loading; the encoder gets the prompt without them
+        prompt, lora_tags = extract_loras(request.prompt)
+        # a VAE of models/VAE/ and the embeddings the prompts name (pipelines/vae.py, pipelines/embeddings.py)
+        vae_entry = self.vae_library.get(request.vae) if request.vae else None
+        return _Generation(
+            request=request,
+            entry=self.registry.get(request.model),
+            schedule=resolve_schedule(request.sampler, request.schedule_type),
+            counter=_StepCounter(request.steps_per_batch, request.batch_count),
+            run=runner_for(request),
+            hires=request if isinstance(request, Txt2ImgRequest) and request.enable_hr else None,
+            encoded=request.model_copy(update={"prompt": prompt}) if lora_tags else request,
+            lora_tags=lora_tags,
+            lora_params=self.lora_library.infotext_pairs(lora_tags),
+            vae_entry=vae_entry,
+            embeddings=self.embedding_library.named_in([prompt, request.negative_prompt]),
+            addon_params={**self.vae_library.infotext_pairs(vae_entry), **_option_params(request)},
+        )
+
+    def _pipelines(
+        self, job: _Generation, base: DiffusionPipeline, scoped: contextlib.ExitStack
+    ) -> DiffusionPipeline:
+        """The task's pipeline; the embeddings are loaded (and the prompts rewritten), the VAE swapped in for the
+        job and, with hires fix, the runner set to the two-pass one."""
+        entry, request = job.entry, job.request
+        pipe = task_pipeline(self.manager, base, entry, request.task)
+        state = self.manager.model_state(base)
+        if job.embeddings:
+            tokens = load_embeddings(base, job.embeddings, state)  # those that fit the model
+            job.addon_params.update(
+                self.embedding_library.infotext_pairs([e for e in job.embeddings if e.name in tokens])
+            )
+            job.encoded = job.encoded.model_copy(
+                update={
+                    "prompt": rewrite_prompt(job.encoded.prompt, tokens),
+                    "negative_prompt": rewrite_prompt(job.encoded.negative_prompt, tokens),
+                }
+            )
+        vae = cached_vae(job.vae_entry, base, state) if job.vae_entry is not None else None
+        second: list[DiffusionPipeline] = []
+        if job.hires is not None:  # the second pass runs on the model's img2img pipeline (shared weights)
+            img2img = task_pipeline(self.manager, base, entry, "img2img")
+            second.append(img2img)
+            job.run = hires_runner(
+                img2img,
+                job.hires.hr_upscaler,
+                models_dir=self.registry.models_dir,
+                device=self.manager.device.device,
+                cache=self.upscalers,
+            )
+        scoped.enter_context(swapped_vae([base, pipe, *second], vae))
+        return pipe
+
+    def _run_batch(
+        self,
+        job: _Generation,
+        batch: int,
+        base: DiffusionPipeline,
+        pipe: DiffusionPipeline,
+        model_hash: str | None,
+        emit: Callable[[object], None],
+        cancelled: threading.Event,
+    ) -> None:
+        """Sample one batch of the job and hand over its images, each with its infotext."""
+        request, entry = job.request, job.entry
+        # 3. the seeds of this batch: image i of the job uses seed + i
+        seeds = image_seeds(request.seed, request.batch_size, start=batch * request.batch_size)
+
+        def on_step(step: int, steps: int, latents: torch.Tensor) -> bool:
+            if cancelled.is_set():
+                return False
+            preview = None
+            # every N steps, none extra at the end: the finished image shows then
+            if self.preview_every and step % self.preview_every == 0:
+                preview = self.previews(latents, entry.family)
+            done, total = job.counter.at(step, steps)
+            emit(Progress(step=done, total=total, preview=preview))
+            return True
+
+        # 4. sample (out of memory: free what we can before the next job)
+        try:
+            with tiled(base, request.tiling):  # for this run only: the pipeline is shared
+                images = job.run(pipe, job.encoded, seeds, on_step)
+        except torch.cuda.OutOfMemoryError:
+            self.manager.free_memory(keep=entry.name)
+            raise
+        job.counter.next_batch()
+        face_params: dict[str, object] = {}
+        if request.restore_faces:
+            images, face_params = self._restore_faces(images)
+        # 5. hand over each image with its infotext
+        for seed, image in zip(seeds, images, strict=True):
+            subseed = matching_subseed(request.seed, request.subseed, seed) if request.subseed != -1 else -1
+            resolved = request.model_copy(
+                update={"seed": seed, "subseed": subseed, "schedule_type": job.schedule}
+            )
+            params = request_params(
+                resolved,
+                seed=seed,
+                model_name=entry.name,
+                model_hash=model_hash,
+                version=INFOTEXT_VERSION,
+                extra={**task_params(request), **face_params, **job.lora_params, **job.addon_params},
+            )
+            infotext = format_infotext(request.prompt, request.negative_prompt, params)
+            extra = {"request": request_summary(resolved)}
+            emit(GeneratedImage(image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra))
 
     def _restore_faces(self, images: list[Image.Image]) -> tuple[list[Image.Image], dict[str, object]]:
         """Generated pictures with their faces restored by the first face restorer in models/ (A1111's

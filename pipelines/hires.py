@@ -19,6 +19,7 @@ hires picture and, with a non-ancestral sampler, strength 1 exactly the variatio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -110,19 +111,7 @@ def run_hires(
     output = run_txt2img(pipe, request, seeds, first_step, output_type="latent" if latent_mode else "pil")
 
     # 3. upscale: latents interpolated, or pictures upscaled (the img2img pipeline encodes them)
-    if latent_mode:
-        with torch.inference_mode():
-            latents = torch.stack(list(output))
-            if first_pass is not None:
-                first_pass.extend(decode_latents(pipe, latents))
-            second_input: torch.Tensor | list[Image.Image] = upscale_latents(
-                latents, size, request.hr_upscaler
-            )
-    else:
-        if first_pass is not None:
-            first_pass.extend(image.copy() for image in output)
-        assert upscale_image is not None
-        second_input = [upscale_picture(image, size, upscale_image) for image in output]
+    second_input = _upscaled(pipe, request, output, upscale_image, first_pass)
 
     # 4. second pass: img2img at the target size, on the same seeds (and variation seeds); at denoising strength 0
     #    there is none, as in A1111: the upscaled picture (a latent upscale decoded) is the result
@@ -139,9 +128,45 @@ def run_hires(
     def second_step(step: int, steps: int, latents: torch.Tensor) -> bool:
         return on_step(first_steps + step, first_steps + steps, latents)
 
-    # a picture is encoded first (its VAE sample is each generator's first draw, the noise the second);
-    # latents go in as they are (the noise is the first draw). Both are mixed with the variation seed's.
-    variation: dict = {}
+    return sample(
+        img2img_pipe, second, seeds, second_step,
+        image=second_input, strength=request.denoising_strength,
+        **_second_pass_kwargs(img2img_pipe, request, seeds, latent_mode),
+    )  # fmt: skip
+
+
+def _upscaled(
+    pipe: DiffusionPipeline,
+    request: Txt2ImgRequest,
+    output: Sequence[Any],
+    upscale_image: ImageUpscaler | None,
+    first_pass: list[Image.Image] | None,
+) -> torch.Tensor | list[Image.Image]:
+    """The first pass's latents interpolated to the hires size, or its pictures upscaled (`upscale_image`); the
+    first pass's pictures go to `first_pass` when it is a list (decoded for the latent modes)."""
+    size = request.hires_size
+    if is_latent_upscaler(request.hr_upscaler):
+        with torch.inference_mode():
+            latents = torch.stack(list(output))
+            if first_pass is not None:
+                first_pass.extend(decode_latents(pipe, latents))
+            return upscale_latents(latents, size, request.hr_upscaler)
+    if first_pass is not None:
+        first_pass.extend(image.copy() for image in output)
+    assert upscale_image is not None
+    return [upscale_picture(image, size, upscale_image) for image in output]
+
+
+def _second_pass_kwargs(
+    img2img_pipe: DiffusionPipeline, request: Txt2ImgRequest, seeds: Sequence[int], latent_mode: bool
+) -> dict[str, Any]:
+    """The second pass's start noise (mixed with the variation seed's) and an inpainting model's blank mask.
+
+    A picture is encoded first (its VAE sample is each generator's first draw, the noise the second); latents go
+    in as they are (the noise is the first draw).
+    """
+    width, height = request.hires_size.target
+    variation: dict[str, Any] = {}
     conditioning = blank_mask_kwargs(img2img_pipe, len(seeds), width, height)  # an inpainting model's
     if conditioning:
         conditioning.update(width=width, height=height)
@@ -150,7 +175,4 @@ def run_hires(
     else:
         variation["start_noise"] = variation_noise(request, seeds, LATENT_SCALE, draw=2)
         variation.update(variation_vae_kwargs(request, seeds, draws=[1]))
-    return sample(
-        img2img_pipe, second, seeds, second_step,
-        image=second_input, strength=request.denoising_strength, **variation, **conditioning,
-    )  # fmt: skip
+    return {**variation, **conditioning}
