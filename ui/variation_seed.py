@@ -33,8 +33,9 @@ def build(controls: Any, prefix: str) -> VariationParts | None:
         return None
     with gr.Accordion("Variation seed", open=False, elem_id=f"{prefix}_variation"):
         with gr.Row():
-            subseed = gr.Number(
-                value=-1, precision=0, label="Variation seed", scale=4, elem_id=f"{prefix}_subseed",
+            subseed = fields.number(
+                GenerationRequest, "subseed", precision=0, label="Variation seed", scale=4,
+                elem_id=f"{prefix}_subseed",
                 info="A second seed whose noise is mixed into the seed's; -1 = random",
             )  # fmt: skip
             random_subseed = gr.Button(
