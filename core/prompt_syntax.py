@@ -94,6 +94,11 @@ def parse_prompt_attention(text: str) -> list[tuple[str, float]]:
     for start in square_open:
         multiply_from(start, SQUARE_MULTIPLIER)
 
+    return _merged(pieces)
+
+
+def _merged(pieces: list[list[object]]) -> list[tuple[str, float]]:
+    """Neighbouring pieces of the same weight joined (BREAK markers stay apart); `[("", 1.0)]` for none."""
     if not pieces:
         return [("", 1.0)]
     merged: list[list[object]] = [pieces[0]]

@@ -102,7 +102,9 @@ def exceptions_on_builtins(files: list[Path]) -> list[str]:
             if isinstance(node, ast.ClassDef):
                 bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
                 if bases & names:
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({', '.join(sorted(bases))})")
+                    found.append(
+                        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({', '.join(sorted(bases))})"
+                    )
     return found
 
 
