@@ -35,7 +35,8 @@ from core.samplers import resolve_schedule
 from core.seeds import image_seeds, matching_subseed
 from core.version import INFOTEXT_VERSION
 from pipelines.embeddings import EmbeddingEntry, EmbeddingLibrary, load_embeddings, rewrite_prompt
-from pipelines.loader import ModelLoadError, file_sha256_10
+from pipelines.hashing import file_sha256_10
+from pipelines.loader import ModelLoadError
 from pipelines.lora import LoraAdapters, LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
 from pipelines.registry import ModelEntry, ModelRegistry

@@ -4,7 +4,8 @@
   folder is a temporary copy of the family's shipped config (``pipelines/configs/``) with the sizes that
   differ read from the checkpoint's tensor shapes (channel widths, layer counts, attention layout,
   cross-attention and text-encoder widths) — as ComfyUI's model detection does. A full-size checkpoint gets
-  the shipped values back; a narrow test checkpoint gets its own; both take the same path.
+  the shipped values back; a narrow test checkpoint gets its own; both take the same path
+  (pipelines/config_from_shapes.py).
 * Diffusers folder: ``from_pretrained(folder, local_files_only=True, use_safetensors=True)``.
 * Hub id: ``from_pretrained(repo_id)``; when the network is not allowed and the files are not cached, a
   :class:`ModelLoadError` says so.
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -29,6 +29,7 @@ import torch
 from core.errors import LoadFailed
 from pipelines.checkpoint_info import UNET_PREFIX, VAE_PREFIX, Family, classify_shapes, read_shapes
 from pipelines.config_folders import materialize_config
+from pipelines.config_from_shapes import apply_overrides, derive_overrides
 from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, ModelEntry, folder_family, pickle_refusal
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEAD_WIDTH = 64  # SD 2.x/SDXL UNets and every CLIP text encoder use 64-wide attention heads
-SDXL_TIME_IDS = 6  # original size, crop top-left, target size
 _PIPELINES = {
     ("sd1", False): "StableDiffusionPipeline",
     ("sd2", False): "StableDiffusionPipeline",
@@ -46,7 +45,6 @@ _PIPELINES = {
     ("sd2", True): "StableDiffusionInpaintPipeline",
     ("sdxl", True): "StableDiffusionXLInpaintPipeline",
 }
-Overrides = dict[str, dict[str, Any]]
 
 
 class ModelLoadError(LoadFailed):
@@ -229,178 +227,6 @@ def _check_all_weights_used(entry: ModelEntry, pipe: Any, shapes: Mapping[str, t
             )
 
 
-def _shape(shapes: Mapping[str, tuple[int, ...]], key: str) -> tuple[int, ...]:
-    if key not in shapes:
-        raise KeyError(f"missing {key}")
-    return shapes[key]
-
-
-def _indices(shapes: Mapping[str, tuple[int, ...]], prefix: str) -> list[int]:
-    """Sorted distinct integers N of keys ``prefix + "N." + ...``."""
-    found = set()
-    for key in shapes:
-        if key.startswith(prefix):
-            head = key[len(prefix) :].split(".", 1)[0]
-            if head.isdigit():
-                found.add(int(head))
-    return sorted(found)
-
-
-def unet_overrides(shapes: Mapping[str, tuple[int, ...]], family: Family) -> dict[str, Any]:
-    """UNet2DConditionModel config values read from an LDM UNet's tensor shapes."""
-    p = UNET_PREFIX
-    conv_in = _shape(shapes, p + "input_blocks.0.0.weight")
-    input_ids = _indices(shapes, p + "input_blocks.")
-    ops = [i for i in input_ids if p + f"input_blocks.{i}.0.op.weight" in shapes]
-    n_levels = len(ops) + 1
-    per_level = ops[0] - 1 if ops else len(input_ids) - 1
-    if per_level < 1 or input_ids != list(range(n_levels * (per_level + 1))):
-        raise ValueError("input blocks do not form levels of equal depth")
-    channels, attention, depth = [], [], []
-    for level in range(n_levels):
-        block = f"{p}input_blocks.{1 + level * (per_level + 1)}."
-        channels.append(_shape(shapes, block + "0.out_layers.3.weight")[0])
-        attention.append(block + "1.proj_in.weight" in shapes)
-        depth.append(len(_indices(shapes, block + "1.transformer_blocks.")) or 1)
-    up_attention = [
-        f"{p}output_blocks.{level * (per_level + 1)}.1.proj_in.weight" in shapes for level in range(n_levels)
-    ]
-    attn2 = [k for k in shapes if k.startswith(p) and k.endswith("attn2.to_k.weight")]
-    if not attn2:
-        raise ValueError("no cross-attention layers")
-    proj_in = next(k for k in shapes if k.startswith(p) and k.endswith(".proj_in.weight"))
-    config: dict[str, Any] = {
-        "in_channels": conv_in[1],
-        "out_channels": _shape(shapes, p + "out.2.weight")[0],
-        "block_out_channels": channels,
-        "layers_per_block": per_level,
-        "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention],
-        "up_block_types": ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in up_attention],
-        "transformer_layers_per_block": depth,
-        "cross_attention_dim": shapes[attn2[0]][1],
-        "use_linear_projection": len(shapes[proj_in]) == 2,
-    }
-    if family != "sd1":  # SD 1.x has 8 heads at every level; SD 2.x and SDXL 64-wide heads
-        config["attention_head_dim"] = [max(1, c // HEAD_WIDTH) for c in channels]
-    if family == "sdxl":
-        config["projection_class_embeddings_input_dim"] = _shape(shapes, p + "label_emb.0.0.weight")[1]
-    return config
-
-
-def vae_overrides(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
-    """AutoencoderKL config values read from an LDM VAE's tensor shapes."""
-    p = VAE_PREFIX
-    levels = _indices(shapes, p + "encoder.down.")
-    if not levels:
-        raise ValueError("no VAE encoder blocks")
-    return {
-        "in_channels": _shape(shapes, p + "encoder.conv_in.weight")[1],
-        "out_channels": _shape(shapes, p + "decoder.conv_out.weight")[0],
-        "latent_channels": _shape(shapes, p + "decoder.conv_in.weight")[1],
-        "block_out_channels": [
-            _shape(shapes, f"{p}encoder.down.{i}.block.0.conv2.weight")[0] for i in levels
-        ],
-        "layers_per_block": len(_indices(shapes, p + "encoder.down.0.block.")),
-        "down_block_types": ["DownEncoderBlock2D"] * len(levels),
-        "up_block_types": ["UpDecoderBlock2D"] * len(levels),
-    }
-
-
-def clip_overrides(shapes: Mapping[str, tuple[int, ...]], prefix: str) -> dict[str, Any]:
-    """CLIPTextConfig values of an OpenAI CLIP text model stored in transformers' layout under ``prefix``."""
-    vocab, hidden = _shape(shapes, prefix + "embeddings.token_embedding.weight")
-    return {
-        "vocab_size": vocab,
-        "hidden_size": hidden,
-        "max_position_embeddings": _shape(shapes, prefix + "embeddings.position_embedding.weight")[0],
-        "intermediate_size": _shape(shapes, prefix + "encoder.layers.0.mlp.fc1.weight")[0],
-        "num_hidden_layers": len(_indices(shapes, prefix + "encoder.layers.")),
-        "num_attention_heads": max(1, hidden // HEAD_WIDTH),
-    }
-
-
-def open_clip_overrides(
-    shapes: Mapping[str, tuple[int, ...]], prefix: str, drop_last: bool
-) -> dict[str, Any]:
-    """CLIPTextConfig values of an OpenCLIP text model stored under ``prefix`` (SD 2.x, SDXL's second).
-
-    SD 2.x uses the penultimate layer, so its last block is not part of the text encoder (``drop_last``).
-    """
-    vocab, hidden = _shape(shapes, prefix + "token_embedding.weight")
-    layers = len(_indices(shapes, prefix + "transformer.resblocks."))
-    return {
-        "vocab_size": vocab,
-        "hidden_size": hidden,
-        "max_position_embeddings": _shape(shapes, prefix + "positional_embedding")[0],
-        "intermediate_size": _shape(shapes, prefix + "transformer.resblocks.0.mlp.c_fc.weight")[0],
-        "num_hidden_layers": layers - 1 if drop_last else layers,
-        "num_attention_heads": max(1, hidden // HEAD_WIDTH),
-    }
-
-
-def derive_overrides(shapes: Mapping[str, tuple[int, ...]], family: Family) -> Overrides:
-    """Config values per component (``unet``, ``vae``, ``text_encoder``, ``text_encoder_2``) read from shapes."""
-    overrides: Overrides = {"unet": unet_overrides(shapes, family), "vae": vae_overrides(shapes)}
-    if family == "sd1":
-        overrides["text_encoder"] = clip_overrides(shapes, "cond_stage_model.transformer.text_model.")
-    elif family == "sd2":
-        overrides["text_encoder"] = open_clip_overrides(shapes, "cond_stage_model.model.", drop_last=True)
-    else:
-        overrides["text_encoder"] = clip_overrides(shapes, "conditioner.embedders.0.transformer.text_model.")
-        prefix = "conditioner.embedders.1.model."
-        text_2 = open_clip_overrides(shapes, prefix, drop_last=False)
-        text_2["projection_dim"] = _shape(shapes, prefix + "text_projection")[1]
-        overrides["text_encoder_2"] = text_2
-        unet = overrides["unet"]
-        time_width, remainder = divmod(
-            unet["projection_class_embeddings_input_dim"] - text_2["projection_dim"], SDXL_TIME_IDS
-        )
-        if remainder or time_width <= 0:
-            raise ValueError("the added (text, time) embedding does not match SDXL's 6 time ids")
-        unet["addition_time_embed_dim"] = time_width
-    return overrides
-
-
-def _same(old: Any, new: Any, n_levels: int) -> bool:
-    """Equal once a per-level value given as one int is expanded to a list."""
-    if isinstance(old, int) and isinstance(new, list):
-        old = [old] * n_levels
-    if isinstance(old, list | tuple) and isinstance(new, list | tuple):
-        return list(old) == list(new)
-    return old == new
-
-
-def _class_defaults(component: str) -> dict[str, Any]:
-    """Constructor defaults of a component's config class (what a key missing from config.json means)."""
-    import inspect
-
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig
-
-    cls = {"unet": UNet2DConditionModel, "vae": AutoencoderKL}.get(component, CLIPTextConfig)
-    parameters = inspect.signature(cls.__init__).parameters.values()
-    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-
-
-def apply_overrides(config_dir: Path, overrides: Overrides) -> None:
-    """Write the values that differ from the shipped ones into ``config_dir/<component>/config.json``.
-
-    Values equal to the shipped ones (a full-size checkpoint) leave the shipped file as it is.
-    """
-    import json
-
-    for component, values in overrides.items():
-        file = config_dir / component / "config.json"
-        config = json.loads(file.read_text(encoding="utf-8"))
-        current = {**_class_defaults(component), **config}
-        n_levels = len(values.get("block_out_channels", config.get("block_out_channels", [])))
-        changed = {k: v for k, v in values.items() if not _same(current.get(k), v, n_levels)}
-        if changed:
-            logger.debug("%s: config values read from the checkpoint: %s", component, changed)
-            config.update(changed)
-            file.write_text(json.dumps(config, indent=2), encoding="utf-8")
-
-
 # -- folders, hub, demo ------------------------------------------------------------------------------------
 
 _VARIANT_WEIGHTS = re.compile(r"^(?:diffusion_pytorch_model|model)\.(\w+)\.safetensors$")
@@ -506,18 +332,3 @@ def _load_demo(entry: ModelEntry, dtype: torch.dtype) -> DiffusionPipeline:
         os.replace(partial, path)  # atomic: a concurrent loader sees no file or a whole one
         logger.info("wrote the demo model to %s", path)
     return _load_single_file(entry, path, dtype)
-
-
-# -- model hash --------------------------------------------------------------------------------------------
-
-
-def file_sha256_10(path: str | Path) -> str:
-    """A1111's "AutoV2" model hash: the first 10 hex digits of the file's SHA-256 (streamed).
-
-    Hashing a multi-GB checkpoint takes seconds: callers cache the result (e.g. by path, size and mtime).
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()[:10]

@@ -4,7 +4,7 @@ A VAE is a single ``.safetensors`` file in the original (LDM) key layout, with o
 ``first_stage_model.`` prefix, or a diffusers ``AutoencoderKL`` folder (``config.json`` +
 ``diffusion_pytorch_model.safetensors``). Pickle formats are listed as refused and never opened. A single file
 takes its model's VAE config (so its latent scaling factor) with the sizes read from its tensor shapes, as
-checkpoints do (pipelines/loader.py). Loaded VAEs are kept with their model in the manager's per-model state,
+checkpoints do (pipelines/config_from_shapes.py). Loaded VAEs are kept with their model in the manager's per-model state,
 at most ``KEPT`` per model, so switching back and forth loads nothing, and the base model is never reloaded.
 Names are A1111's: the file name with its extension (``vae-ft-mse-840000-ema-pruned.safetensors``); the stem
 and any letter case are accepted too. ``Automatic`` and ``None`` mean the model's own VAE.
@@ -126,7 +126,7 @@ class VaeLibrary:
         raise VaeError(f"Unknown VAE {name!r}. Available: Automatic, None, {usable}")
 
     def hash(self, entry: VaeEntry) -> str:
-        from pipelines.loader import file_sha256_10
+        from pipelines.hashing import file_sha256_10
 
         stat = entry.weights.stat()
         key = (entry.weights, stat.st_size, stat.st_mtime_ns)
@@ -151,7 +151,7 @@ def load_vae(entry: VaeEntry, base: DiffusionPipeline) -> Any:
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
     from safetensors.torch import load_file
 
-    from pipelines.loader import vae_overrides
+    from pipelines.config_from_shapes import vae_overrides
 
     own = base.vae
     try:

@@ -18,15 +18,9 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 
 from pipelines.checkpoint_info import classify_shapes
 from pipelines.config_folders import CONFIGS_DIR, materialize_config
-from pipelines.loader import (
-    SD2_V_PROBE,
-    ModelLoadError,
-    apply_overrides,
-    derive_overrides,
-    file_sha256_10,
-    load_pipeline,
-    sd2_prediction_type,
-)
+from pipelines.config_from_shapes import apply_overrides, derive_overrides
+from pipelines.hashing import file_sha256_10
+from pipelines.loader import SD2_V_PROBE, ModelLoadError, load_pipeline, sd2_prediction_type
 from pipelines.registry import DEMO_NAME, ModelEntry, ModelRegistry
 from pipelines.tiny import (
     clip_to_original,

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from api.sdapi import build_router
-from pipelines.loader import file_sha256_10
+from pipelines.hashing import file_sha256_10
 from pipelines.vae import VaeError, VaeLibrary
 from tests.addon_models import addon_models_dir, write_tiny_vae
 from tests.helpers import served_app
