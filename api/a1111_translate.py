@@ -23,8 +23,9 @@ from core.a1111_options import unknown_keys
 from core.backend import ModelInfo
 from core.errors import RequestRefused
 from core.hires import LATENT_UPSCALE_MODES
-from core.images import ImageInputError, decode_image, invert_mask, mask_from_upload, require_nonempty
+from core.images import ImageInputError, decode_image
 from core.infotext import FACE_RESTORATION_KEY, face_restoration_skipped, parse_infotext
+from core.masks import invert_mask, mask_from_upload, require_nonempty
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from core.samplers import SAMPLER_SCHEDULES, SAMPLERS, SCHEDULE_TYPES
 from core.seeds import matching_subseed

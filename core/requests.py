@@ -21,7 +21,7 @@ from pydantic import (
 from core.hires import DEFAULT_HR_UPSCALER, HiresSize, hires_size, second_pass_steps
 
 if TYPE_CHECKING:
-    from core.images import OutpaintFill
+    from core.masks import OutpaintFill
 from core.samplers import (
     DEFAULT_SAMPLER,
     DEFAULT_SCHEDULE,
@@ -389,7 +389,8 @@ def outpaint_request(
     new area, so every original pixel stays exact. The result has the extended canvas's size.
     """
     from core.errors import ImageInputError
-    from core.images import decode_image, encode_png, extend_canvas, extension_for_aspect
+    from core.images import decode_image, encode_png
+    from core.masks import extend_canvas, extension_for_aspect
 
     seed = fields.get("seed", -1)
     try:

@@ -27,12 +27,11 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from core.images import (
+from core.images import decode_image, flatten
+from core.masks import (
     composite,
-    decode_image,
     feather,
     fill_masked_area,
-    flatten,
     invert_mask,
     mask_crop_box,
     mask_from_upload,

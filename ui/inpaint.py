@@ -9,7 +9,8 @@ from PIL import Image
 from pydantic import ValidationError
 
 from core import requests
-from core.images import ImageInputError, encode_png, mask_from_layers, mask_from_upload
+from core.images import ImageInputError, encode_png
+from core.masks import mask_from_layers, mask_from_upload
 from core.requests import InpaintRequest, working_size
 from studio import Studio
 from ui import fields

@@ -18,7 +18,8 @@ from PIL import Image
 from pydantic import ValidationError
 
 from core.backend import RetouchTools
-from core.images import ImageInputError, encode_png, mask_from_layers, require_nonempty
+from core.images import ImageInputError, encode_png
+from core.masks import mask_from_layers, require_nonempty
 from core.requests import validation_message
 from core.retouch import (
     DEFAULT_LOGO_SIZES,

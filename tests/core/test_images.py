@@ -18,21 +18,23 @@ from core.images import (
     MAX_BYTES,
     MAX_PIXELS,
     ImageInputError,
-    composite,
     decode_image,
     encode_png,
+    flatten,
+    resize_for_mode,
+    sniff_format,
+)
+from core.masks import (
+    composite,
     extend_canvas,
     extension_for_aspect,
     feather,
     fill_masked_area,
-    flatten,
     invert_mask,
     mask_crop_box,
     mask_from_layers,
     mask_from_upload,
     require_nonempty,
-    resize_for_mode,
-    sniff_format,
 )
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
