@@ -28,16 +28,9 @@ from core.backend import RetouchTools
 from core.images import MAX_PIXELS, encode_png
 from core.infotext import INFOTEXT_KEY
 from core.pnginfo import read_text_chunks
+from core.recipes import RecipeError, parse_recipe
 from core.requests import validation_message
-from core.retouch import (
-    MAX_UPSCALE,
-    RecipeError,
-    RemoveBackgroundOp,
-    RestoreFacesOp,
-    RetouchRequest,
-    UpscaleOp,
-    parse_recipe,
-)
+from core.retouch import MAX_UPSCALE, RemoveBackgroundOp, RestoreFacesOp, RetouchRequest, UpscaleOp
 from core.throttle import LoginThrottle
 from core.users import UserBook
 from studio import Job, JobState, Studio

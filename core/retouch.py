@@ -8,8 +8,6 @@ JSON that can be replayed on other images. Bad values are refused with a readabl
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, TypeVar
 
@@ -26,7 +24,6 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import RecipeError as RecipeError  # importable from here too
 from core.images import MAX_PIXELS, decode_image
 from core.presets import Preset, apply_preset, check_preset_name
 from core.requests import (
@@ -43,13 +40,13 @@ from core.requests import (
 )
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SamplerName, ScheduleType, resolve_schedule
 from core.styles import Style, apply_styles
+from core.tiles import tile_boxes
 
 MAX_OPS = 8
 MAX_UPSCALE = 8.0
 MAX_OUTPUT_PIXELS = MAX_PIXELS  # no operation may make a picture larger than an upload may be
 RECIPE_VERSION: Final = 1
 _Size = TypeVar("_Size", int, int | None)
-MAX_RECIPE_CHARS = 64_000
 DEFAULT_LOGO_SIZES = (64, 128, 256, 512, 1024)
 DIFFUSION_OPS = frozenset({"sd_upscale", "replace_background", "erase"})
 _NAME_CHARS = 200
@@ -445,28 +442,6 @@ def parse_op(data: Mapping[str, Any]) -> _Op:
     return _OP_ADAPTER.validate_python(dict(data))
 
 
-def tile_boxes(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Boxes (left, top, right, bottom) of overlapping tiles covering width × height.
-
-    Tiles are `tile` px (or the whole side, where the picture is smaller), spread evenly so that
-    neighbours overlap by at least `overlap` px; together they cover every pixel.
-    """
-    if tile <= overlap:
-        raise ValueError(f"the tile size {tile} must be larger than the overlap {overlap}")
-    xs = _spans(width, tile, overlap)
-    ys = _spans(height, tile, overlap)
-    return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
-
-
-def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    if length <= tile:
-        return [(0, length)]
-    count = math.ceil((length - overlap) / (tile - overlap))
-    last = length - tile
-    starts = [round(i * last / (count - 1)) for i in range(count)]
-    return [(s, s + tile) for s in starts]
-
-
 # --- the request ------------------------------------------------------------------------------------------
 
 
@@ -588,69 +563,6 @@ def make_recipe(ops: Sequence[_Op]) -> dict[str, Any]:
         "version": RECIPE_VERSION,
         "ops": [op.model_dump(mode="json") for op in ops if not isinstance(op, EraseOp)],
     }
-
-
-# --- recipes ----------------------------------------------------------------------------------------------
-
-
-class RetouchRecipe(BaseModel):
-    """A replayable chain: `{"version": 1, "ops": [{"op": "upscale", "scale": 2}, ...]}`."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-    version: Literal[1] = RECIPE_VERSION
-    ops: list[RecipeOp] = Field(..., min_length=1, max_length=MAX_OPS)
-
-    def request(self, image: bytes, *, seed: int = -1) -> RetouchRequest:
-        """This recipe applied to `image` (ValidationError when the picture does not suit it)."""
-        return RetouchRequest(image=image, ops=self.ops, seed=seed)
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=1)
-
-
-def parse_recipe(source: str | bytes | Mapping[str, Any]) -> RetouchRecipe:
-    """A recipe from JSON text or data, with a readable error (RecipeError) when it is not one."""
-    if isinstance(source, str | bytes):
-        if len(source) > MAX_RECIPE_CHARS:
-            raise RecipeError(f"the recipe is longer than {MAX_RECIPE_CHARS:,} characters")
-        if not source.strip():
-            raise RecipeError(
-                "the recipe is empty: paste a recipe's JSON, or take one from a retouched image"
-            )
-        try:
-            data = json.loads(source)
-        except ValueError as exc:
-            raise RecipeError(f"the recipe is not valid JSON: {exc}") from None
-    else:
-        data = source
-    if isinstance(data, list):
-        data = {"version": RECIPE_VERSION, "ops": data}
-    if not isinstance(data, dict):
-        raise RecipeError('a recipe is a JSON object: {"version": 1, "ops": [...]}')
-    try:
-        return RetouchRecipe.model_validate(data)
-    except ValidationError as exc:
-        raise RecipeError(f"recipe: {validation_message(exc)}") from None
-
-
-RECIPE_CHUNK_FIELD = "retouch_recipe"  # where a retouched image's recipe lives in our PNG chunk
-
-
-def recipe_from_chunk(chunk: Mapping[str, Any]) -> RetouchRecipe | None:
-    """The recipe stored in an image's `easel` metadata, or None when it has none."""
-    raw = chunk.get(RECIPE_CHUNK_FIELD)
-    if raw is None:
-        return None
-    return parse_recipe(raw)
-
-
-def recipe_from_png(data: bytes) -> RetouchRecipe | None:
-    """The recipe a retouched PNG carries in its `easel` chunk, or None (RecipeError when damaged)."""
-    from core.pnginfo import read_metadata
-
-    _, chunk = read_metadata(data)
-    return recipe_from_chunk(chunk) if chunk else None
 
 
 def retouch_request(

@@ -20,19 +20,17 @@ from pydantic import ValidationError
 from core.backend import RetouchTools
 from core.images import ImageInputError, encode_png
 from core.masks import mask_from_layers, require_nonempty
+from core.recipes import RecipeError, parse_recipe, recipe_from_png
 from core.requests import validation_message
 from core.retouch import (
     DEFAULT_LOGO_SIZES,
     ENHANCE_STRENGTHS,
     EnhanceOp,
-    RecipeError,
     ReplaceBackgroundOp,
     RestoreFacesOp,
     RetouchRequest,
     SdUpscaleOp,
     VectorizeOp,
-    parse_recipe,
-    recipe_from_png,
 )
 from core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from studio import Job, JobState, Studio

@@ -22,8 +22,8 @@ from core.backend import ExportedFile, GeneratedImage, JobCancelled, JobFailed, 
 from core.images import decode_image
 from core.infotext import STYLES_KEY, format_infotext, parse_infotext
 from core.pnginfo import read_text_chunks
+from core.recipes import RECIPE_CHUNK_FIELD
 from core.retouch import (
-    RECIPE_CHUNK_FIELD,
     EnhanceOp,
     EraseOp,
     LogoPackOp,

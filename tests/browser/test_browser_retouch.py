@@ -7,7 +7,7 @@ import io
 
 from PIL import Image, ImageDraw
 
-from core.retouch import parse_recipe, recipe_from_png
+from core.recipes import parse_recipe, recipe_from_png
 from tests.browser.pages import open_accordion, page_fixture, require_chromium, shot, wait_images, wait_status
 
 require_chromium()

@@ -10,19 +10,18 @@ from pydantic import ValidationError
 
 from core.images import encode_png
 from core.presets import Preset, apply_preset
+from core.recipes import RecipeError, parse_recipe
 from core.requests import validation_message
 from core.retouch import (
     MAX_OUTPUT_PIXELS,
     EraseOp,
-    RecipeError,
     ReplaceBackgroundOp,
     RetouchRequest,
     UpscaleOp,
     make_recipe,
-    parse_recipe,
-    tile_boxes,
 )
 from core.styles import Style, apply_styles
+from core.tiles import tile_boxes
 
 PICTURE = encode_png(Image.new("RGB", (100, 80), (200, 200, 200)))
 MASK = encode_png(Image.new("L", (100, 80), 255))

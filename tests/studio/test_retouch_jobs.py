@@ -12,7 +12,9 @@ from PIL import Image, ImageDraw
 
 from core.images import encode_png
 from core.infotext import EASEL_CHUNK_KEY, parse_infotext
-from core.retouch import RetouchRequest, recipe_from_png, tile_boxes
+from core.recipes import recipe_from_png
+from core.retouch import RetouchRequest
+from core.tiles import tile_boxes
 from studio import JobState
 from tests.helpers import flat_product
 
