@@ -39,8 +39,9 @@ _MAX_SQLITE_INT = 2**63 - 1
 
 
 @dataclass(frozen=True)
-class ImageRecord:
-    """What the index stores about one file; built from the file alone."""
+class FileFacts:
+    """What the index stores about one picture file, read from the file alone (with its size and mtime, which
+    tell a stale row); the index adds the id and the favourite mark to make it a GalleryImage."""
 
     relpath: str
     created: str
@@ -219,7 +220,7 @@ def _guess_task(params: Mapping[str, str]) -> str:
     return "txt2img"
 
 
-def read_record(outputs_dir: Path, relpath: str) -> ImageRecord | None:
+def read_record(outputs_dir: Path, relpath: str) -> FileFacts | None:
     """Build the index record of one file from its chunks; None when it is not a readable PNG."""
     path = outputs_dir / relpath
     try:
@@ -266,7 +267,7 @@ def make_record(
     ours: Mapping[str, object],
     size: int,
     mtime_ns: int,
-) -> ImageRecord:
+) -> FileFacts:
     """The index record for a file with these chunks: our JSON first, the infotext for what it lacks.
 
     Used both when saving and when re-reading files, so a rebuilt index equals the live one.
@@ -282,7 +283,7 @@ def make_record(
             created = ""
     if not created:
         created = iso_utc(datetime.fromtimestamp(mtime_ns / 1e9, tz=UTC))
-    return ImageRecord(
+    return FileFacts(
         relpath=relpath,
         created=created,
         task=str(ours.get("task") or _guess_task(parsed.params)),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EaselError
-from gallery.files import ImageRecord
+from gallery.files import FileFacts
 from gallery.query import MAX_PAGE as MAX_PAGE  # re-exported: callers and tests import it from here
 from gallery.query import GalleryQuery, check_page
 from gallery.records import GalleryImage
@@ -148,7 +148,7 @@ def fts_query(text: str) -> str | None:
     return f"{{prompt}} : ({terms})"
 
 
-def _row_values(record: ImageRecord) -> tuple[object, ...]:
+def _row_values(record: FileFacts) -> tuple[object, ...]:
     return tuple(getattr(record, column) for column in _COLUMNS)
 
 
@@ -263,7 +263,7 @@ class GalleryIndex:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def insert(self, record: ImageRecord, *, favourite: bool = False) -> GalleryImage:
+    def insert(self, record: FileFacts, *, favourite: bool = False) -> GalleryImage:
         with self._transaction() as connection:
             cursor = connection.execute(_INSERT_WITH_FAVOURITE, (*_row_values(record), int(favourite)))
             image_id = cursor.lastrowid
@@ -273,8 +273,8 @@ class GalleryIndex:
     def apply(
         self,
         *,
-        add: Iterable[ImageRecord] = (),
-        update: Iterable[ImageRecord] = (),
+        add: Iterable[FileFacts] = (),
+        update: Iterable[FileFacts] = (),
         remove: Iterable[str] = (),
         remove_all: bool = False,
         favourites: Collection[str] | None = None,

@@ -355,7 +355,7 @@ class Gallery:
         with self._write_lock:
             # 1. check every key before moving any
             root = trash.trash_root(self.outputs_dir)
-            sources: list[tuple[str, Path, files.ImageRecord]] = []
+            sources: list[tuple[str, Path, files.FileFacts]] = []
             for key in unique:
                 path = trash.resolve_key(self.outputs_dir, key)
                 record = files.read_record(root, key)
@@ -364,7 +364,7 @@ class Gallery:
                 sources.append((key, path, record))
 
             # 2. pick the names to go back to
-            plan: list[tuple[str, Path, files.ImageRecord]] = []
+            plan: list[tuple[str, Path, files.FileFacts]] = []
             taken: dict[str, set[str]] = {}
             for key, path, record in sources:
                 day, name = key.split("/")
