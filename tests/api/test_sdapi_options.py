@@ -247,7 +247,7 @@ def test_samples_format_sets_the_answer_format_with_the_infotext_in_exif(served,
         assert image.format == pil_format
         assert read_user_comment(data) == json.loads(answer["info"])["infotexts"][0]
         assert (
-            Image.open(served.app.studio.image_path(served.app.studio.gallery.recent(1)[0].id)).format
+            Image.open(served.app.studio.gallery.file_path(served.app.studio.gallery.recent(1)[0].id)).format
             == "PNG"
         )
 
