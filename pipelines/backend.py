@@ -36,6 +36,7 @@ from core.seeds import image_seeds, matching_subseed
 from core.version import INFOTEXT_VERSION
 from pipelines.embeddings import EmbeddingEntry, EmbeddingLibrary, load_embeddings, rewrite_prompt
 from pipelines.hashing import file_sha256_10
+from pipelines.hires_runner import hires_runner
 from pipelines.loader import ModelLoadError
 from pipelines.lora import LoraAdapters, LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
@@ -44,7 +45,7 @@ from pipelines.retouch.run import RetouchResources, run_retouch
 from pipelines.retouch.upscale import UpscalerCache
 from pipelines.retouch.weights import ModelCache
 from pipelines.taesd import Previewer
-from pipelines.tasks import Runner, hires_runner, runner_for, task_pipeline
+from pipelines.tasks import Runner, runner_for, task_pipeline
 from pipelines.tiling import tiled
 from pipelines.vae import VaeEntry, VaeLibrary, cached_vae, swapped_vae
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import diffusers
@@ -12,7 +10,6 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest
-from pipelines.hires import run_hires
 from pipelines.img2img import run_img2img
 from pipelines.inpaint import run_inpaint
 from pipelines.manager import PipelineManager
@@ -39,21 +36,6 @@ def runner_for(request: GenerationRequest) -> Runner:
     if isinstance(request, Img2ImgRequest):
         return run_img2img
     return run_txt2img
-
-
-def hires_runner(
-    img2img_pipe: DiffusionPipeline, upscaler: str, *, models_dir: Path, device: Any, cache: Any = None
-) -> Runner:
-    """The txt2img runner with hires fix: its second pass on `img2img_pipe`; a non-latent `upscaler` is one of
-    pipelines.retouch.upscale's (Lanczos, Nearest or a model file under models_dir), run with `cache`."""
-    from pipelines.retouch.upscale import upscale
-
-    def upscale_image(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-        return upscale(
-            image, upscaler=upscaler, target=size, models_dir=models_dir, device=str(device), cache=cache
-        )
-
-    return functools.partial(run_hires, img2img_pipe=img2img_pipe, upscale_image=upscale_image)
 
 
 def task_pipeline(
