@@ -39,7 +39,7 @@ MAX_JSON_DEPTH = 64
 _DISCONNECT_POLL_SECONDS = 0.5
 
 
-class ApiError(Exception):
+class ApiError(EaselError):
     """An answer other than 200: A1111's error body `{"error": ..., "detail": ...}`."""
 
     def __init__(

@@ -140,6 +140,21 @@ def _face_model(tools: RetouchTools, family: str) -> str:
 def _extras_plan(body: ExtraSingleImageBody, tools: RetouchTools) -> tuple[bytes, str, list[Any]]:
     """(source bytes, its infotext, the operations) for an A1111 extras body."""
     # 1. face restoration first (A1111's default order), when asked for
+    ops: list[Any] = _face_ops(body, tools)
+    # 2. the upscalers must exist; a second upscaler blend is not offered
+    _check_upscalers(body, tools)
+    data, picture = checked_picture(body.image, "image")
+    geninfo, _ = read_text_chunks(data)
+    # 3. the upscale to the new size
+    upscale = _upscale_op(body, picture)
+    if upscale is not None:
+        ops.append(upscale)
+    if body.upscale_first and len(ops) > 1 and isinstance(ops[-1], UpscaleOp):
+        ops.insert(0, ops.pop())
+    return data, geninfo, ops
+
+
+def _face_ops(body: ExtraSingleImageBody, tools: RetouchTools) -> list[Any]:
     ops: list[Any] = []
     for field_name, family in (("gfpgan_visibility", "gfpgan"), ("codeformer_visibility", "codeformer")):
         visibility = getattr(body, field_name) or 0.0
@@ -152,8 +167,10 @@ def _extras_plan(body: ExtraSingleImageBody, tools: RetouchTools) -> tuple[bytes
                 422, f"{field_name}: " + (tools.missing.get("restore_faces") or "no face restoration model")
             )
         ops.append(RestoreFacesOp(model=_face_model(tools, family), visibility=visibility))
+    return ops
 
-    # 2. the upscalers must exist; a second upscaler blend is not offered
+
+def _check_upscalers(body: ExtraSingleImageBody, tools: RetouchTools) -> None:
     for field_name in ("upscaler_1", "upscaler_2"):
         value = getattr(body, field_name) or _NO_UPSCALER
         if value != _NO_UPSCALER and value not in tools.upscalers:
@@ -161,43 +178,39 @@ def _extras_plan(body: ExtraSingleImageBody, tools: RetouchTools) -> tuple[bytes
             raise BadRequest(f"{field_name}: unknown upscaler {value!r}; available: {names}")
     if (body.upscaler_2 or _NO_UPSCALER) != _NO_UPSCALER and (body.extras_upscaler_2_visibility or 0) > 0:
         raise BadRequest("upscaler_2: blending a second upscaler is not supported; set upscaler_2 to None")
-    data, picture = checked_picture(body.image, "image")
-    geninfo, _ = read_text_chunks(data)
 
-    # 3. the new size (A1111: mode 0 scales by a factor, mode 1 covers width × height, then may crop)
+
+def _upscale_op(body: ExtraSingleImageBody, picture: Image.Image) -> UpscaleOp | None:
+    """A1111: mode 0 scales by a factor, mode 1 covers width × height, then may crop."""
     upscaler = body.upscaler_1 or _NO_UPSCALER
-    if upscaler != _NO_UPSCALER:
-        mode = body.resize_mode or 0
-        if mode == 0:
-            factor = 2.0 if body.upscaling_resize is None else body.upscaling_resize
-            if not 1 <= factor <= MAX_UPSCALE:
-                raise BadRequest(f"upscaling_resize: must be from 1 to {MAX_UPSCALE:g}")
-            size = (round(picture.width * factor), round(picture.height * factor))
-            op = {"upscaler": upscaler, "scale": factor}
-        elif mode == 1:
-            width, height = body.upscaling_resize_w or 0, body.upscaling_resize_h or 0
-            if width < 1 or height < 1:
-                raise BadRequest("upscaling_resize_w and upscaling_resize_h: must be at least 1")
-            factor = max(width / picture.width, height / picture.height)
-            size = (round(picture.width * factor), round(picture.height * factor))
-            crop = body.upscaling_crop is not False
-            target = (width, height) if crop else size
-            op = {"upscaler": upscaler, "target_width": target[0], "target_height": target[1], "crop": crop}
-        else:
-            raise BadRequest(
-                "resize_mode: must be 0 (scale by upscaling_resize) or 1 (to a width and height)"
-            )
-        if size[0] * size[1] > MAX_PIXELS:
-            raise BadRequest(
-                f"the result would be {size[0]}×{size[1]}, more than {MAX_PIXELS:,} pixels; ask for less"
-            )
-        try:
-            ops.append(UpscaleOp(**op))
-        except ValidationError as exc:
-            raise BadRequest(validation_message(exc)) from None
-    if body.upscale_first and len(ops) > 1 and isinstance(ops[-1], UpscaleOp):
-        ops.insert(0, ops.pop())
-    return data, geninfo, ops
+    if upscaler == _NO_UPSCALER:
+        return None
+    mode = body.resize_mode or 0
+    if mode == 0:
+        factor = 2.0 if body.upscaling_resize is None else body.upscaling_resize
+        if not 1 <= factor <= MAX_UPSCALE:
+            raise BadRequest(f"upscaling_resize: must be from 1 to {MAX_UPSCALE:g}")
+        size = (round(picture.width * factor), round(picture.height * factor))
+        op: dict[str, Any] = {"upscaler": upscaler, "scale": factor}
+    elif mode == 1:
+        width, height = body.upscaling_resize_w or 0, body.upscaling_resize_h or 0
+        if width < 1 or height < 1:
+            raise BadRequest("upscaling_resize_w and upscaling_resize_h: must be at least 1")
+        factor = max(width / picture.width, height / picture.height)
+        size = (round(picture.width * factor), round(picture.height * factor))
+        crop = body.upscaling_crop is not False
+        target = (width, height) if crop else size
+        op = {"upscaler": upscaler, "target_width": target[0], "target_height": target[1], "crop": crop}
+    else:
+        raise BadRequest("resize_mode: must be 0 (scale by upscaling_resize) or 1 (to a width and height)")
+    if size[0] * size[1] > MAX_PIXELS:
+        raise BadRequest(
+            f"the result would be {size[0]}×{size[1]}, more than {MAX_PIXELS:,} pixels; ask for less"
+        )
+    try:
+        return UpscaleOp(**op)
+    except ValidationError as exc:
+        raise BadRequest(validation_message(exc)) from None
 
 
 # --- /rembg and /easel/v1/retouch ---------------------------------------------------------------------------
