@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(argv)
     app = create_app(settings)
-    models = [m for m in app.studio.catalog.models() if not m.refused]
+    models = [m for m in app.studio.catalog.models() if not m.refusal]
     if all(m.demo for m in models):
         log.warning(
             "No model found in %s. Put a .safetensors checkpoint (SD 1.x, SD 2.x or SDXL) or a diffusers folder "

@@ -138,7 +138,7 @@ _CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
 def usable_models(models: Iterable[ModelInfo]) -> list[ModelInfo]:
-    return [m for m in models if not m.refused]
+    return [m for m in models if not m.refusal]
 
 
 def resolve_model(text: str, models: Sequence[ModelInfo], hashes: Mapping[str, str]) -> str:

@@ -49,7 +49,7 @@ def embedding_item(info: EmbeddingInfo) -> dict[str, Any]:
 
 def fits(info: EmbeddingInfo, model: ModelInfo | None) -> bool:
     """Whether an embedding can be used with `model` (A1111 lists the others as skipped)."""
-    if info.refused is not None:
+    if info.refusal is not None:
         return False
     if model is None or model.family is None:
         return True
@@ -202,7 +202,7 @@ def _add_file_listings(
     @router.get("/sd-vae")
     def sd_vae(user: str = Depends(who)) -> list[dict[str, Any]]:
         return [
-            {"model_name": v.name, "filename": v.path} for v in studio.catalog.vaes() if v.refused is None
+            {"model_name": v.name, "filename": v.path} for v in studio.catalog.vaes() if v.refusal is None
         ]
 
     @router.post("/refresh-vae")

@@ -36,7 +36,7 @@ def resolve_vae(name: str, vaes: Sequence[VaeInfo], where: str = "sd_vae") -> st
     for own in OWN_VAE:
         if wanted.casefold() == own.casefold():
             return own
-    usable = [v for v in vaes if v.refused is None]
+    usable = [v for v in vaes if v.refusal is None]
     for match in (
         lambda v: v.name == wanted,
         lambda v: v.name.casefold() == wanted.casefold(),
@@ -45,9 +45,9 @@ def resolve_vae(name: str, vaes: Sequence[VaeInfo], where: str = "sd_vae") -> st
         found = [v.name for v in usable if match(v)]
         if found:
             return found[0]
-    refused = [v for v in vaes if v.refused is not None and v.name.casefold() == wanted.casefold()]
+    refused = [v for v in vaes if v.refusal is not None and v.name.casefold() == wanted.casefold()]
     if refused:
-        raise OptionsError(f"{where}: VAE {refused[0].name!r} cannot be used: {refused[0].refused}")
+        raise OptionsError(f"{where}: VAE {refused[0].name!r} cannot be used: {refused[0].refusal}")
     choices = ", ".join([*OWN_VAE, *(v.name for v in usable)])
     raise OptionsError(f"{where}: unknown VAE {name!r}. Available: {choices}")
 

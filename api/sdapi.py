@@ -300,7 +300,7 @@ def _add_model_routes(router: APIRouter, who: Logins, sdapi: _Sdapi) -> Callable
     @router.get("/loras")
     def loras(user: str = Depends(who)) -> list[dict[str, Any]]:
         # A1111's shape; the path is relative to the models folder (A1111 gives the absolute one)
-        usable = [lora for lora in studio.catalog.loras() if lora.refused is None]
+        usable = [lora for lora in studio.catalog.loras() if lora.refusal is None]
         return [{"name": lora.name, "alias": lora.name, "path": lora.path, "metadata": {}} for lora in usable]
 
     @router.post("/refresh-loras")

@@ -27,7 +27,7 @@ class ModelInfo:
     label: str
     family: str | None
     inpaint: bool = False
-    refused: str | None = None
+    refusal: str | None = None
     demo: bool = False
     inpaint_sibling: str | None = None  # name of this model's inpainting version, when there is one
 
@@ -38,7 +38,7 @@ class LoraInfo:
 
     name: str
     path: str  # below the models folder, e.g. "Lora/film-grain.safetensors"
-    refused: str | None = None  # why it cannot be used (pickle format, duplicate name)
+    refusal: str | None = None  # why it cannot be used (pickle format, duplicate name)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class EmbeddingInfo:
 
     name: str  # file stem: the word a prompt uses
     path: str  # below the models folder, e.g. "embeddings/my-style.safetensors"
-    refused: str | None = None  # why it cannot be used (pickle format, unreadable, duplicate name)
+    refusal: str | None = None  # why it cannot be used (pickle format, unreadable, duplicate name)
     vectors: int = 0  # tokens it stands for
     shape: int = 0  # width of each vector (SDXL: both encoders' widths added, as A1111 reports)
     sdxl: bool = False  # made for SDXL's two text encoders (clip_l + clip_g)
@@ -62,7 +62,7 @@ class VaeInfo:
 
     name: str  # the file (or folder) name, as A1111 lists it, e.g. "vae-ft-mse.safetensors"
     path: str  # below the models folder
-    refused: str | None = None
+    refusal: str | None = None
 
 
 @dataclass(frozen=True)

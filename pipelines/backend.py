@@ -130,7 +130,7 @@ class LocalBackend:
                 label=e.label or e.name,
                 family=e.family,
                 inpaint=e.inpaint,
-                refused=e.refused,
+                refusal=e.refusal,
                 demo=e.source == "demo",
                 inpaint_sibling=_name_or_none(self.registry.inpaint_sibling(e)) if not e.inpaint else None,
             )
@@ -140,7 +140,7 @@ class LocalBackend:
     def loras(self, refresh: bool = False) -> list[LoraInfo]:
         entries = self.lora_library.scan() if refresh else self.lora_library.entries()
         models_dir = self.lora_library.models_dir
-        return [LoraInfo(e.name, e.relative_path(models_dir), e.refused) for e in entries]
+        return [LoraInfo(e.name, e.relative_path(models_dir), e.refusal) for e in entries]
 
     def embeddings(self, refresh: bool = False) -> list[EmbeddingInfo]:
         library = self.embedding_library
@@ -148,7 +148,7 @@ class LocalBackend:
             EmbeddingInfo(
                 name=e.name,
                 path=library.relative_path(e),
-                refused=e.refused,
+                refusal=e.refusal,
                 vectors=e.vectors,
                 shape=e.shape,
                 sdxl=e.sdxl,
@@ -162,7 +162,7 @@ class LocalBackend:
     def vaes(self, refresh: bool = False) -> list[VaeInfo]:
         library = self.vae_library
         entries = library.scan() if refresh else library.entries()
-        return [VaeInfo(e.name, library.relative_path(e), e.refused) for e in entries]
+        return [VaeInfo(e.name, library.relative_path(e), e.refusal) for e in entries]
 
     def check_loras(self, names: Sequence[str]) -> None:
         for name in names:

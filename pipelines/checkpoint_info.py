@@ -49,12 +49,12 @@ _TEXT_ENCODER_KEYS: dict[Family, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """Family and inpaint flag of a checkpoint, or why it cannot be used (``refused``)."""
+    """Family and inpaint flag of a checkpoint, or why it cannot be used (``refusal``)."""
 
     family: Family | None
     inpaint: bool = False
     model_type: str | None = None  # diffusers' name for it ("v1", "xl_base", ...)
-    refused: str | None = None
+    refusal: str | None = None
 
 
 class _Shaped:
@@ -103,22 +103,22 @@ def classify_shapes(shapes: Mapping[str, tuple[int, ...]]) -> CheckpointInfo:
     except Exception as error:  # a branch for some other architecture wanted tensor data
         logger.debug("infer_diffusers_model_type failed: %s", error)
         return CheckpointInfo(
-            None, refused="unknown architecture: not a Stable Diffusion 1.x, 2.x or XL checkpoint"
+            None, refusal="unknown architecture: not a Stable Diffusion 1.x, 2.x or XL checkpoint"
         )
     if model_type in _NOT_SUPPORTED:
-        return CheckpointInfo(None, model_type=model_type, refused=_NOT_SUPPORTED[model_type])
+        return CheckpointInfo(None, model_type=model_type, refusal=_NOT_SUPPORTED[model_type])
     if model_type not in _SUPPORTED:
         return CheckpointInfo(
             None,
             model_type=model_type,
-            refused=f"unsupported architecture ({model_type}); Easel runs SD 1.x, SD 2.x and SDXL checkpoints",
+            refusal=f"unsupported architecture ({model_type}); Easel runs SD 1.x, SD 2.x and SDXL checkpoints",
         )
     family, inpaint = _SUPPORTED[model_type]
     if not any(key.startswith(UNET_PREFIX) for key in shapes):
         return CheckpointInfo(
             None,
             model_type=model_type,
-            refused="not a full checkpoint (no UNet weights): a LoRA, VAE, embedding or other add-on?",
+            refusal="not a full checkpoint (no UNet weights): a LoRA, VAE, embedding or other add-on?",
         )
     missing = []
     if not any(key.startswith(VAE_PREFIX) for key in shapes):
@@ -130,7 +130,7 @@ def classify_shapes(shapes: Mapping[str, tuple[int, ...]]) -> CheckpointInfo:
             family,
             inpaint,
             model_type,
-            refused=f"checkpoint has no {' or '.join(missing)} weights (or stores them in a layout diffusers "
+            refusal=f"checkpoint has no {' or '.join(missing)} weights (or stores them in a layout diffusers "
             "cannot read); use a full checkpoint",
         )
     return CheckpointInfo(family, inpaint, model_type)
@@ -141,7 +141,7 @@ def classify_file(path: Path) -> CheckpointInfo:
     try:
         shapes = read_shapes(path)
     except Exception as error:
-        return CheckpointInfo(None, refused=_unreadable(error))
+        return CheckpointInfo(None, refusal=_unreadable(error))
     return classify_shapes(shapes)
 
 

@@ -38,7 +38,7 @@ _SDXL_KEYS = ("clip_l", "clip_g")
 class EmbeddingEntry:
     name: str
     path: Path
-    refused: str | None = None
+    refusal: str | None = None
     vectors: int = 0
     shape: int = 0
     sdxl: bool = False
@@ -103,7 +103,7 @@ class EmbeddingLibrary:
                 elif suffix in PICKLE_SUFFIXES:
                     found.append(EmbeddingEntry(path.stem, path, pickle_refusal(suffix)))
         entries, seen = [], set()
-        for entry in sorted(found, key=lambda e: (e.refused is not None, e.name.lower(), str(e.path))):
+        for entry in sorted(found, key=lambda e: (e.refusal is not None, e.name.lower(), str(e.path))):
             if entry.name in seen:
                 entry = EmbeddingEntry(
                     entry.name, entry.path, f"another embedding is also called {entry.name!r}"
@@ -125,7 +125,7 @@ class EmbeddingLibrary:
     def named_in(self, texts: Iterable[str]) -> list[EmbeddingEntry]:
         """The usable embeddings whose name appears as a word in any of `texts`."""
         joined = "\n".join(texts)
-        return [e for e in self.entries() if e.refused is None and _name_pattern(e.name).search(joined)]
+        return [e for e in self.entries() if e.refusal is None and _name_pattern(e.name).search(joined)]
 
     def hash(self, entry: EmbeddingEntry) -> str:
         stat = entry.path.stat()

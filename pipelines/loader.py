@@ -73,8 +73,8 @@ def load_pipeline(
     local_files_only: bool = True,
 ) -> DiffusionPipeline:
     """Load ``entry`` as its family's pipeline on ``device`` in ``dtype``; raises :class:`ModelLoadError`."""
-    if entry.refused:
-        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {entry.refused}")
+    if entry.refusal:
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {entry.refusal}")
     started = time.perf_counter()
     if entry.source == "demo":
         pipe = _load_demo(entry, dtype)
@@ -134,8 +134,8 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype: torch.dtype) -> Diff
     except Exception as error:
         raise ModelLoadError(f"Model {entry.name!r}: cannot read {path.name} ({error})") from error
     info = classify_shapes(shapes)  # the file may have changed since the scan: trust the weights
-    if info.refused or info.family is None:
-        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {info.refused}")
+    if info.refusal or info.family is None:
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {info.refusal}")
     family, inpaint = info.family, info.inpaint
     try:
         overrides = derive_overrides(shapes, family)
@@ -253,9 +253,9 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype: torch.dtype) -> Diffusi
         raise ModelLoadError(
             f"Model {entry.name!r}: {shown_path(entry)} has no model_index.json (not a diffusers folder)"
         )
-    family, inpaint, refused = folder_family(folder)  # the folder may have changed since the scan
-    if refused or family is None:
-        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {refused}")
+    family, inpaint, refusal = folder_family(folder)  # the folder may have changed since the scan
+    if refusal or family is None:
+        raise ModelLoadError(f"Model {entry.name!r} cannot be loaded: {refusal}")
     cls = pipeline_class(family, inpaint)
     try:
         return cls.from_pretrained(

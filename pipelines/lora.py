@@ -56,7 +56,7 @@ class LoraError(RequestRefused):
 class LoraEntry:
     name: str  # file stem: what <lora:name> refers to
     path: Path
-    refused: str | None = None
+    refusal: str | None = None
 
     def relative_path(self, models_dir: Path) -> str:
         try:
@@ -98,7 +98,7 @@ class LoraLibrary:
             found += _scan_folder(root)
         seen: set[str] = set()
         entries = []
-        for entry in sorted(found, key=lambda e: (e.refused is not None, e.name.lower(), str(e.path))):
+        for entry in sorted(found, key=lambda e: (e.refusal is not None, e.name.lower(), str(e.path))):
             if entry.name in seen:
                 entry = LoraEntry(
                     entry.name, entry.path, f"another LoRA is also called {entry.name!r}; rename one"
@@ -118,7 +118,7 @@ class LoraLibrary:
         return list(entries) if entries is not None else self.scan()
 
     def usable(self) -> list[LoraEntry]:
-        return [e for e in self.entries() if e.refused is None]
+        return [e for e in self.entries() if e.refusal is None]
 
     def get(self, name: str) -> LoraEntry:
         """The usable LoRA called ``name`` (rescanning once if it is not known yet)."""
@@ -135,8 +135,8 @@ class LoraLibrary:
                     else f"No LoRAs found: put .safetensors files in {where}"
                 )
             )
-        if entry.refused:
-            raise LoraError(f"LoRA {name!r} cannot be used: {entry.refused}")
+        if entry.refusal:
+            raise LoraError(f"LoRA {name!r} cannot be used: {entry.refusal}")
         return entry
 
     def short_hash(self, entry: LoraEntry) -> str:

@@ -118,7 +118,7 @@ class ModelEntry:
     path: Path | None  # file or folder; None for hub models
     family: Family | None  # None when refused or not known before loading (hub)
     inpaint: bool = False
-    refused: str | None = None  # why it cannot be loaded, in one line
+    refusal: str | None = None  # why it cannot be loaded, in one line
     label: str = ""  # what a model picker shows
 
 
@@ -129,11 +129,11 @@ def pickle_refusal(suffix: str) -> str:
     )
 
 
-def _label(name: str, family: Family | None, inpaint: bool, refused: str | None, source: Source) -> str:
+def _label(name: str, family: Family | None, inpaint: bool, refusal: str | None, source: Source) -> str:
     if source == "demo":
         return DEMO_LABEL
-    if refused:
-        return f"{name} — cannot load: {refused}"
+    if refusal:
+        return f"{name} — cannot load: {refusal}"
     kind = FAMILY_NAMES.get(family or "", "")
     if kind and inpaint:
         kind += " inpainting"
@@ -148,7 +148,7 @@ def _entry(
     path: Path | None,
     family: Family | None,
     inpaint: bool = False,
-    refused: str | None = None,
+    refusal: str | None = None,
 ) -> ModelEntry:
     return ModelEntry(
         name=name,
@@ -156,8 +156,8 @@ def _entry(
         path=path,
         family=family,
         inpaint=inpaint,
-        refused=refused,
-        label=_label(name, family, inpaint, refused, source),
+        refusal=refusal,
+        label=_label(name, family, inpaint, refusal, source),
     )
 
 
@@ -219,16 +219,16 @@ def folder_family(folder: Path) -> tuple[Family | None, bool, str | None]:
         unet_config = _read_json(unet_file) if unet_file.is_file() else None
     except (OSError, ValueError) as error:
         return None, False, f"unreadable model_index.json or unet config: {error}"
-    family, inpaint, refused = family_from_configs(model_index, unet_config)
-    if refused is None:
+    family, inpaint, refusal = family_from_configs(model_index, unet_config)
+    if refusal is None:
         has_safetensors, has_pickle = folder_weights(folder)
         if not has_safetensors:
-            refused = (
+            refusal = (
                 pickle_refusal(".bin")
                 if has_pickle
                 else "diffusers folder without .safetensors weights for every component"
             )
-    return (family, inpaint, None) if refused is None else (None, False, refused)
+    return (family, inpaint, None) if refusal is None else (None, False, refusal)
 
 
 def guess_family_from_id(hub_id: str) -> tuple[Family | None, bool]:
@@ -265,15 +265,15 @@ class ModelRegistry:
         """Rescan the models folder; reads only headers and JSON, never tensors or pickles."""
         found = self._scan_disk() + [self._hub_entry(hub_id) for hub_id in self.hub_ids]
         found = _unique_names(found, self.models_dir)
-        found.sort(key=lambda e: (e.refused is not None, e.name.lower()))
-        if self.demo or not any(e.refused is None for e in found):
+        found.sort(key=lambda e: (e.refusal is not None, e.name.lower()))
+        if self.demo or not any(e.refusal is None for e in found):
             found.append(self.demo_entry())
         with self._lock:
             self._entries = found
         logger.info(
             "found %d model(s) (%d usable) in %s",
             len(found),
-            sum(e.refused is None for e in found),
+            sum(e.refusal is None for e in found),
             self.models_dir,
         )
         return list(found)
@@ -285,7 +285,7 @@ class ModelRegistry:
         return list(entries) if entries is not None else self.scan()
 
     def usable(self) -> list[ModelEntry]:
-        return [e for e in self.entries() if e.refused is None]
+        return [e for e in self.entries() if e.refusal is None]
 
     def get(self, name: str) -> ModelEntry:
         """The entry called ``name``; rescans once if it is not known yet."""
@@ -293,13 +293,13 @@ class ModelRegistry:
         if entry is None:
             known = ", ".join(e.name for e in self.entries()) or "none"
             raise UnknownModelError(f"Unknown model {name!r}. Known models: {known}")
-        if entry.refused:
-            raise ModelRefusedError(f"Model {name!r} cannot be loaded: {entry.refused}")
+        if entry.refusal:
+            raise ModelRefusedError(f"Model {name!r} cannot be loaded: {entry.refusal}")
         return entry
 
     def inpaint_sibling(self, entry: ModelEntry) -> ModelEntry | None:
         """``foo`` ↔ ``foo-inpainting`` (also ``_inpainting``, ``-inpaint``, ``_inpaint``), same family."""
-        entries = [e for e in self.entries() if e.refused is None and e.name != entry.name]
+        entries = [e for e in self.entries() if e.refusal is None and e.name != entry.name]
         if entry.inpaint:
             bases = [entry.name[: -len(s)] for s in INPAINT_SUFFIXES if entry.name.endswith(s)]
             candidates = [e for e in entries if not e.inpaint and e.name in bases]
@@ -359,18 +359,18 @@ class ModelRegistry:
                 name = _name(path.relative_to(root).with_suffix(""))
                 if suffix == SAFETENSORS_SUFFIX:
                     info = classify_file(path)
-                    entries.append(_entry(name, "file", path, info.family, info.inpaint, info.refused))
+                    entries.append(_entry(name, "file", path, info.family, info.inpaint, info.refusal))
                 elif suffix in PICKLE_SUFFIXES:
-                    entries.append(_entry(name, "file", path, None, refused=pickle_refusal(suffix)))
+                    entries.append(_entry(name, "file", path, None, refusal=pickle_refusal(suffix)))
         return entries
 
     def _folder_entry(self, folder: Path, name: str) -> ModelEntry:
-        family, inpaint, refused = folder_family(folder)
-        return _entry(name, "folder", folder, family, inpaint, refused)
+        family, inpaint, refusal = folder_family(folder)
+        return _entry(name, "folder", folder, family, inpaint, refusal)
 
     def _hub_entry(self, hub_id: str) -> ModelEntry:
         if not _HUB_ID.match(hub_id):
-            return _entry(hub_id, "hub", None, None, refused="not a hub repo id (expected owner/name)")
+            return _entry(hub_id, "hub", None, None, refusal="not a hub repo id (expected owner/name)")
         family, inpaint = _cached_hub_family(hub_id)
         if family is None:
             family, inpaint = guess_family_from_id(hub_id)
@@ -395,7 +395,7 @@ def _unique_names(entries: list[ModelEntry], models_dir: Path) -> list[ModelEntr
                     name += " (folder)"
             if name in seen:
                 name = f"{entry.source}:{entry.path or entry.name}"
-            entry = _entry(name, entry.source, entry.path, entry.family, entry.inpaint, entry.refused)
+            entry = _entry(name, entry.source, entry.path, entry.family, entry.inpaint, entry.refusal)
         seen.add(name)
         out.append(entry)
     return out

@@ -45,7 +45,7 @@ class VaeError(RequestRefused):
 class VaeEntry:
     name: str
     path: Path  # the file, or the diffusers folder
-    refused: str | None = None
+    refusal: str | None = None
 
     @property
     def weights(self) -> Path:
@@ -89,7 +89,7 @@ class VaeLibrary:
                     found.append(VaeEntry(path.name, path, pickle_refusal(suffix)))
             found += [VaeEntry(folder.name, folder) for folder in sorted(folders)]
         entries, seen = [], set()
-        for entry in sorted(found, key=lambda e: (e.refused is not None, e.name.lower(), str(e.path))):
+        for entry in sorted(found, key=lambda e: (e.refusal is not None, e.name.lower(), str(e.path))):
             if entry.name.lower() in seen:
                 entry = VaeEntry(entry.name, entry.path, f"another VAE is also called {entry.name!r}")
             seen.add(entry.name.lower())
@@ -119,10 +119,10 @@ class VaeLibrary:
         ):
             found = [e for e in entries if matches(e)]
             if found:
-                if found[0].refused:
-                    raise VaeError(f"VAE {found[0].name!r} cannot be used: {found[0].refused}")
+                if found[0].refusal:
+                    raise VaeError(f"VAE {found[0].name!r} cannot be used: {found[0].refusal}")
                 return found[0]
-        usable = ", ".join(e.name for e in entries if e.refused is None) or "none (put one into models/VAE/)"
+        usable = ", ".join(e.name for e in entries if e.refusal is None) or "none (put one into models/VAE/)"
         raise VaeError(f"Unknown VAE {name!r}. Available: Automatic, None, {usable}")
 
     def hash(self, entry: VaeEntry) -> str:

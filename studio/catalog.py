@@ -60,8 +60,8 @@ class Catalog:
     def prefer_model(self, user: str, name: str) -> None:
         """Use `name` for this user's requests that name no model (A1111's `sd_model_checkpoint` option)."""
         known = {m.name: m for m in self.models()}
-        if name not in known or known[name].refused:
-            usable = ", ".join(sorted(n for n, m in known.items() if not m.refused)) or "none"
+        if name not in known or known[name].refusal:
+            usable = ", ".join(sorted(n for n, m in known.items() if not m.refusal)) or "none"
             raise UnknownModel(f"Unknown model {name!r}. Available: {usable}")
         with self._lock:
             self._preferred[user] = name
@@ -83,10 +83,10 @@ class Catalog:
             )
         known = {m.name: m for m in self.models()}
         if model not in known:
-            names = ", ".join(sorted(n for n, m in known.items() if not m.refused)) or "none"
+            names = ", ".join(sorted(n for n, m in known.items() if not m.refusal)) or "none"
             raise UnknownModel(f"Unknown model {model!r}. Available: {names}")
-        if known[model].refused:
-            raise UnknownModel(f"Model {model!r} cannot be used: {known[model].refused}")
+        if known[model].refusal:
+            raise UnknownModel(f"Model {model!r} cannot be used: {known[model].refusal}")
         return known[model]
 
     def check_loras(self, names: Sequence[str]) -> None:

@@ -337,7 +337,7 @@ def _wire_reuse(studio: Studio, w: _Widgets, tabs: gr.Tabs, targets: Mapping[str
         image = studio.gallery.get(image_id)
         target = image.task if image.task in targets else "txt2img"
         values = reuse_values(image.infotext, studio.presets_book.styles())
-        usable = {m.name for m in studio.catalog.models() if not m.refused}
+        usable = {m.name for m in studio.catalog.models() if not m.refusal}
         if values.get("model") not in usable:
             gr.Warning(f"Model {values.get('model')!r} is not available here; the current model is kept.")
             values.pop("model", None)

@@ -23,7 +23,7 @@ def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> li
     return [
         (m.label, m.name)
         for m in studio.catalog.models(refresh=refresh)
-        if not m.refused and (inpaint or not m.inpaint)
+        if not m.refusal and (inpaint or not m.inpaint)
     ]
 
 

@@ -86,7 +86,7 @@ def header_text(studio: Studio) -> str:
 def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
     options = options or PageOptions()
     models = studio.catalog.models()
-    demo_only = all(m.demo for m in models if not m.refused)
+    demo_only = all(m.demo for m in models if not m.refusal)
     with gr.Blocks(title=options.title, analytics_enabled=False) as page:
         header = gr.Markdown(header_text(studio), elem_id="easel_header")
         if demo_only:
@@ -100,9 +100,9 @@ def build_page(studio: Studio, options: PageOptions | None = None) -> gr.Blocks:
                 '<div id="unsafe_banner">Open to everyone: this server is reachable from other computers and '
                 "asks for no login (--unsafe-no-auth). Anyone who can reach it can use it and see the gallery.</div>"
             )
-        refused = [m for m in models if m.refused]
+        refused = [m for m in models if m.refusal]
         if refused:
-            lines = "\n".join(f"- `{m.name}`: {m.refused}" for m in refused)
+            lines = "\n".join(f"- `{m.name}`: {m.refusal}" for m in refused)
             with gr.Accordion(f"{len(refused)} file(s) in models/ cannot be used", open=False):
                 gr.Markdown(lines, elem_id="refused_models")
         with gr.Tabs() as tabs:

@@ -9,7 +9,7 @@ from studio import Studio
 
 def lora_choices(studio: Studio, refresh: bool = False) -> list[str]:
     """Names of the usable LoRA files (refused ones, e.g. pickles, are left out)."""
-    return [lora.name for lora in studio.catalog.loras(refresh=refresh) if lora.refused is None]
+    return [lora.name for lora in studio.catalog.loras(refresh=refresh) if lora.refusal is None]
 
 
 def add_lora_tag(prompt: str, name: str | None) -> str:

@@ -201,7 +201,7 @@ def _wire_apply(tools: PresetTools, targets: dict[str, Component]) -> None:
         except PresetError as exc:
             raise gr.Error(str(exc)) from None
         current = {field: data[component] for field, component in targets.items()}
-        usable = {m.name for m in studio.catalog.models() if not m.refused}
+        usable = {m.name for m in studio.catalog.models() if not m.refusal}
         if preset.model and preset.model not in usable:
             gr.Warning(f"The preset's model {preset.model!r} is not here; keeping {current.get('model')!r}.")
             preset = preset.model_copy(update={"model": None})

@@ -659,7 +659,7 @@ def test_model_titles_resolve_to_model_names():
     models = [
         ModelInfo("tiny-sd1", "tiny-sd1 (SD 1.x)", "sd1"),
         ModelInfo("sub/Other", "sub/Other", "sd1"),
-        ModelInfo("bad", "bad", None, refused="pickle"),
+        ModelInfo("bad", "bad", None, refusal="pickle"),
     ]
     hashes = {"tiny-sd1": "abcdef0123"}
     for title in (

@@ -187,4 +187,4 @@ def test_which_embeddings_fit_which_models():
     assert not fits(EmbeddingInfo("a", "a", vectors=1, shape=1024), sd1)
     assert not fits(EmbeddingInfo("a", "a", vectors=1, shape=768), xl)
     assert fits(EmbeddingInfo("a", "a", vectors=1, shape=2048, sdxl=True), xl)
-    assert not fits(EmbeddingInfo("a", "a", refused="pickle"), sd1)
+    assert not fits(EmbeddingInfo("a", "a", refusal="pickle"), sd1)

@@ -32,7 +32,7 @@ def served(tiny_models_dir, tmp_path_factory) -> Iterator[tuple[object, str, Pat
 
 def test_a_lora_with_a_broken_header_is_refused_at_scan(served):
     app, url, _ = served
-    refused = {lora.name: lora.refused for lora in app.studio.catalog.loras(refresh=True)}
+    refused = {lora.name: lora.refusal for lora in app.studio.catalog.loras(refresh=True)}
     assert "unreadable .safetensors file" in (refused["broken"] or "")
     with httpx.Client(base_url=url, timeout=60) as http:
         assert "broken" not in [lora["name"] for lora in http.get("/sdapi/v1/loras").json()]

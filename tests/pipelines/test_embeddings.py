@@ -107,12 +107,12 @@ def test_layouts_are_read_from_the_header(tmp_path):
     save_file({"<cat>": torch.zeros(768)}, str(tmp_path / "diffusers.safetensors"))
     save_file({"a": torch.zeros(2), "b": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     xl = describe_file(tmp_path / "xl.safetensors")
-    assert (xl.sdxl, xl.vectors, xl.shape, xl.refused) == (True, 4, 2048, None)
+    assert (xl.sdxl, xl.vectors, xl.shape, xl.refusal) == (True, 4, 2048, None)
     sd2 = describe_file(tmp_path / "sd2.safetensors")
     assert (sd2.sdxl, sd2.vectors, sd2.shape, sd2.key) == (False, 8, 1024, "string_to_param.*")
     single = describe_file(tmp_path / "diffusers.safetensors")
     assert (single.vectors, single.shape, single.key) == (1, 768, "<cat>")
-    assert "not a textual-inversion embedding" in describe_file(tmp_path / "other.safetensors").refused
+    assert "not a textual-inversion embedding" in describe_file(tmp_path / "other.safetensors").refusal
 
 
 def test_sdxl_embeddings_load_into_both_text_encoders(tmp_path):

@@ -171,7 +171,7 @@ def test_full_size_checkpoint_gets_the_shipped_config_back(
 ) -> None:
     shapes = _full_size_shapes(family, inpaint)
     info = classify_shapes(shapes)
-    assert (info.model_type, info.family, info.inpaint, info.refused) == (
+    assert (info.model_type, info.family, info.inpaint, info.refusal) == (
         REAL_TYPES[family, inpaint],
         family,
         inpaint,
@@ -274,7 +274,7 @@ def test_missing_file_and_refused_entry(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="no longer exists"):
         load_pipeline(ModelEntry("gone", "file", tmp_path / "gone.safetensors", "sd1"))
     with pytest.raises(ModelLoadError, match="cannot be loaded: because"):
-        load_pipeline(ModelEntry("nope", "file", tmp_path / "x.safetensors", None, refused="because"))
+        load_pipeline(ModelEntry("nope", "file", tmp_path / "x.safetensors", None, refusal="because"))
 
 
 def test_file_sha256_10(tiny_models_dir: Path) -> None:

@@ -139,8 +139,8 @@ def test_listing_finds_both_folder_spellings_and_refuses_pickles(library, models
     entries = {e.name: e for e in library.scan()}
     assert set(entries) == {"grain", "ink", "xl-style", "old"}
     assert entries["ink"].relative_path(models_dir) == "lora/styles/ink.safetensors"
-    assert entries["grain"].refused is None
-    assert "pickle" in (entries["old"].refused or "")
+    assert entries["grain"].refusal is None
+    assert "pickle" in (entries["old"].refusal or "")
     assert [e.name for e in library.usable()] == ["grain", "ink", "xl-style"]
     assert not (models_dir / CANARY).exists()
 
@@ -547,8 +547,8 @@ def test_unknown_or_pickled_lora_is_refused_at_submit_with_a_clear_message(studi
 
 def test_studio_lists_loras(studio):
     listed = {lora.name: lora for lora in studio.catalog.loras()}
-    assert listed["grain"].path == "Lora/grain.safetensors" and listed["grain"].refused is None
-    assert listed["old"].refused
+    assert listed["grain"].path == "Lora/grain.safetensors" and listed["grain"].refusal is None
+    assert listed["old"].refusal
 
 
 # --- the A1111 routes -------------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def test_finds_single_files_and_folders_of_each_family(registry: ModelRegistry, 
     }
     for name, (source, family, inpaint) in expected.items():
         entry = entries[name]
-        assert (entry.source, entry.family, entry.inpaint, entry.refused) == (
+        assert (entry.source, entry.family, entry.inpaint, entry.refusal) == (
             source,
             family,
             inpaint,
@@ -135,7 +135,7 @@ def test_inpaint_sibling(registry: ModelRegistry) -> None:
 )
 def test_lists_unusable_models_with_a_reason(registry: ModelRegistry, name: str, reason: str) -> None:
     entry = by_name(registry)[name]
-    assert entry.refused and reason in entry.refused
+    assert entry.refusal and reason in entry.refusal
     assert entry.family is None
     assert entry not in registry.usable()
     with pytest.raises(ModelRefusedError, match="cannot be loaded"):
@@ -163,8 +163,8 @@ def test_pickles_are_listed_refused_and_never_unpickled(
     registry = ModelRegistry(tmp_path)
     entry = by_name(registry)["evil"]
     assert entry.source == "file" and entry.path == tmp_path / f"evil{suffix}"
-    assert entry.refused is not None
-    assert f"pickle format ({suffix})" in entry.refused and "convert it to .safetensors" in entry.refused
+    assert entry.refusal is not None
+    assert f"pickle format ({suffix})" in entry.refusal and "convert it to .safetensors" in entry.refusal
     assert "cannot load" in entry.label
     with pytest.raises(ModelRefusedError, match="can run code"):
         registry.get("evil")
@@ -197,7 +197,7 @@ def test_demo_entry_when_no_usable_model(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path, demo_dir=demo_dir)
     entries = registry.scan()
     demo = entries[-1]
-    assert (demo.name, demo.source, demo.family, demo.inpaint, demo.refused) == (
+    assert (demo.name, demo.source, demo.family, demo.inpaint, demo.refusal) == (
         DEMO_NAME,
         "demo",
         "sd1",

@@ -117,8 +117,8 @@ def test_the_library_lists_folders_and_refuses_what_is_not_a_vae(tmp_path):
     library = VaeLibrary(tmp_path)
     entries = {e.name: e for e in library.scan()}
     assert set(entries) == {"folder-vae", "nested.safetensors", "checkpoint.safetensors"}
-    assert entries["folder-vae"].refused is None and entries["nested.safetensors"].refused is None
-    assert "not a VAE" in entries["checkpoint.safetensors"].refused
+    assert entries["folder-vae"].refusal is None and entries["nested.safetensors"].refusal is None
+    assert "not a VAE" in entries["checkpoint.safetensors"].refusal
     assert library.get("Automatic") is None and library.get("none") is None
     with pytest.raises(VaeError, match="Available: Automatic, None, folder-vae, nested.safetensors"):
         library.get("missing")
