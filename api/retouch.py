@@ -30,7 +30,8 @@ from core.infotext import INFOTEXT_KEY
 from core.pnginfo import read_text_chunks
 from core.recipes import RecipeError, parse_recipe
 from core.requests import validation_message
-from core.retouch import MAX_UPSCALE, RemoveBackgroundOp, RestoreFacesOp, RetouchRequest, UpscaleOp
+from core.retouch import RetouchRequest
+from core.retouch_ops import MAX_UPSCALE, RemoveBackgroundOp, RestoreFacesOp, UpscaleOp
 from core.throttle import LoginThrottle
 from core.users import UserBook
 from studio import Job, JobState, Studio

@@ -25,7 +25,8 @@ from api.a1111_translate import (
     schedule_from_a1111,
 )
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest
-from core.retouch import RetouchRequest, SdUpscaleOp
+from core.retouch import RetouchRequest
+from core.retouch_ops import SdUpscaleOp
 from core.styles import Style, apply_styles
 from core.xyz import MAX_CELLS, Axis, PlotRequest
 

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import RecipeError
 from core.requests import validation_message
-from core.retouch import MAX_OPS, RECIPE_VERSION, RecipeOp, RetouchRequest
+from core.retouch import MAX_OPS, RECIPE_VERSION, RetouchRequest
+from core.retouch_ops import RecipeOp
 
 MAX_RECIPE_CHARS = 64_000
 

@@ -10,8 +10,9 @@ from core.errors import PresetError, StyleProblem, UnknownLora, UnknownPreset, U
 from core.presets import PresetBook
 from core.prompt_syntax import extract_loras
 from core.requests import MAX_PROMPT_CHARS, GenerationRequest, Txt2ImgRequest
-from core.retouch import Op as RetouchOp
-from core.retouch import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp, RetouchRequest
+from core.retouch import RetouchRequest
+from core.retouch_ops import Op as RetouchOp
+from core.retouch_ops import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp
 from core.seeds import image_seed, random_seed
 from core.styles import Style, apply_styles
 from studio.catalog import Catalog

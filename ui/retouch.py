@@ -22,13 +22,13 @@ from core.images import ImageInputError, encode_png
 from core.masks import mask_from_layers, require_nonempty
 from core.recipes import RecipeError, parse_recipe, recipe_from_png
 from core.requests import validation_message
-from core.retouch import (
+from core.retouch import RetouchRequest
+from core.retouch_ops import (
     DEFAULT_LOGO_SIZES,
     ENHANCE_STRENGTHS,
     EnhanceOp,
     ReplaceBackgroundOp,
     RestoreFacesOp,
-    RetouchRequest,
     SdUpscaleOp,
     VectorizeOp,
 )

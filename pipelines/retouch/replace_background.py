@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from core.images import encode_png, flatten
 from core.requests import InpaintRequest, MaskedContent, working_size
-from core.retouch import EraseOp, ReplaceBackgroundOp
+from core.retouch_ops import EraseOp, ReplaceBackgroundOp
 from pipelines.inpaint import run_inpaint
 from pipelines.retouch import RetouchError
 from pipelines.retouch.background import subject_mask

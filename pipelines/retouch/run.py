@@ -23,14 +23,14 @@ from core.images import decode_image
 from core.infotext import STYLES_KEY, format_infotext, parse_infotext
 from core.pnginfo import read_text_chunks
 from core.recipes import RECIPE_CHUNK_FIELD
-from core.retouch import (
+from core.retouch import RetouchRequest
+from core.retouch_ops import (
     EnhanceOp,
     EraseOp,
     LogoPackOp,
     RemoveBackgroundOp,
     ReplaceBackgroundOp,
     RestoreFacesOp,
-    RetouchRequest,
     SdUpscaleOp,
     UpscaleOp,
     VectorizeOp,

@@ -18,7 +18,7 @@ from PIL import Image
 
 from core.images import encode_png
 from core.requests import Img2ImgRequest, working_size
-from core.retouch import SdUpscaleOp
+from core.retouch_ops import SdUpscaleOp
 from core.tiles import tile_boxes
 from pipelines.img2img import run_img2img
 from pipelines.retouch.upscale import UpscalerCache, upscale

@@ -12,14 +12,8 @@ from core.images import encode_png
 from core.presets import Preset, apply_preset
 from core.recipes import RecipeError, parse_recipe
 from core.requests import validation_message
-from core.retouch import (
-    MAX_OUTPUT_PIXELS,
-    EraseOp,
-    ReplaceBackgroundOp,
-    RetouchRequest,
-    UpscaleOp,
-    make_recipe,
-)
+from core.retouch import MAX_OUTPUT_PIXELS, RetouchRequest, make_recipe
+from core.retouch_ops import EraseOp, ReplaceBackgroundOp, UpscaleOp
 from core.styles import Style, apply_styles
 from core.tiles import tile_boxes
 
