@@ -9,7 +9,7 @@ on the model's img2img pipeline (derived with shared weights) at `denoising_stre
 
 Variation seeds apply in both passes, as in A1111 (`sample_hr_pass` builds its noise with the job's seeds,
 subseeds, subseed strength and seed resize): the second pass's start noise is the seed's noise mixed with the
-variation seed's (pipelines/variation.py). diffusers' img2img pipelines draw that noise inside the call; the
+variation seed's (pipelines/variation_noise.py). diffusers' img2img pipelines draw that noise inside the call; the
 run's scheduler swaps it for the mix as it is added (`replace_start_noise`). With a picture upscaler (Lanczos,
 a model) the second pass first encodes the upscaled picture with a VAE sample drawn from the seed's generator;
 that sample is mixed the same way (as in img2img, pipelines/img2img.py). So strength 0 gives exactly the seed's

@@ -1,7 +1,7 @@
 """img2img: repaint a whole source image toward the prompt, on the loaded model's shared weights.
 
 Variation seeds and seed resize work as in A1111: the noise added to the source's latents is the seed's noise
-mixed with the variation seed's (pipelines/variation.py). diffusers' pipelines draw that noise inside the call,
+mixed with the variation seed's (pipelines/variation_noise.py). diffusers' pipelines draw that noise inside the call,
 second from each image's generator (the first draw is the source's VAE sample); the run's scheduler swaps it
 for the mix as it is added. The variation seed's noise is drawn the same way (its generator's second draw), so
 at strength 1 the start noise is exactly the one the variation seed's own run adds. The source's VAE sample
@@ -22,7 +22,7 @@ from core.requests import GenerationRequest, Img2ImgRequest
 from pipelines.inpaint_models import blank_mask_kwargs, is_inpainting
 from pipelines.sampling import StepCallback, generators_for, sample
 from pipelines.txt2img import initial_latents, job_subseeds
-from pipelines.variation import vary_batch_noise, vary_vae_samples
+from pipelines.variation_noise import vary_batch_noise, vary_vae_samples
 
 NoiseMap = Callable[[torch.Tensor], torch.Tensor]
 

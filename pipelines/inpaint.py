@@ -40,7 +40,7 @@ from core.masks import (
 from core.requests import InpaintRequest
 from pipelines.img2img import variation_noise, variation_vae_kwargs
 from pipelines.sampling import StepCallback, generators_for, sample
-from pipelines.variation import replace_start_noise, skip_draws_before_first_step
+from pipelines.variation_noise import replace_start_noise, skip_draws_before_first_step
 
 # The colour a zero latent decodes to, near enough: "latent nothing" starts the masked area from it.
 _NEUTRAL = (127, 127, 127)

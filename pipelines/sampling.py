@@ -13,7 +13,7 @@ from core.errors import JobCancelled
 from core.requests import GenerationRequest
 from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.schedulers import make_scheduler, with_scheduler
-from pipelines.variation import replace_start_noise
+from pipelines.variation_noise import replace_start_noise
 
 # step callback: (step index within this batch, steps in this batch, latents) → keep going?
 StepCallback = Callable[[int, int, torch.Tensor], bool]
@@ -39,7 +39,7 @@ def sample(
 
     `start_noise` (img2img pipelines): maps the start noise the pipeline drew to the one to use (variation seeds).
     `prepare_scheduler`, `prepare_pipe`: called with the run's own scheduler / pipeline object before the run
-    (see pipelines/variation.py).
+    (see pipelines/variation_noise.py).
 
     The cached pipeline is never modified: the run uses a pipeline object sharing its components.
     The prompts are encoded with A1111's syntax (weights, long prompts, BREAK); see prompt_weighting.

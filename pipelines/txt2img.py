@@ -12,7 +12,7 @@ from core.requests import GenerationRequest
 from core.seeds import matching_subseed
 from pipelines.inpaint_models import blank_mask_kwargs, blank_picture, is_inpainting
 from pipelines.sampling import StepCallback, generators_for, sample
-from pipelines.variation import batch_noise
+from pipelines.variation_noise import batch_noise
 
 
 def initial_latents(
@@ -30,7 +30,7 @@ def initial_latents(
     and in any batch slot. The same generators then supply the step noise of ancestral samplers.
 
     With a variation (`subseeds` and a strength above 0) or a seed resize (`resize_from`, pixels), the noise is
-    A1111's mix of the two seeds' noise (pipelines/variation.py); `seeds` are then the generators' seeds.
+    A1111's mix of the two seeds' noise (pipelines/variation_noise.py); `seeds` are then the generators' seeds.
     """
     scale = pipe.vae_scale_factor
     shape = (1, 4, height // scale, width // scale)

@@ -87,7 +87,7 @@ def test_the_second_pass_noise_is_the_variation_mix_added_once():
     # replace_start_noise swaps the noise of the run scheduler's first add_noise call only
     from diffusers import DPMSolverMultistepScheduler
 
-    from pipelines.variation import replace_start_noise, slerp, vary_batch_noise
+    from pipelines.variation_noise import replace_start_noise, slerp, vary_batch_noise
 
     scheduler = DPMSolverMultistepScheduler()
     scheduler.set_timesteps(4)

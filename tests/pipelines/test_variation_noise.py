@@ -12,7 +12,7 @@ from core.infotext import parse_infotext, request_fields_from_infotext
 from core.requests import Img2ImgRequest, InpaintRequest, Txt2ImgRequest
 from pipelines.sampling import generators_for
 from pipelines.txt2img import initial_latents, run_txt2img
-from pipelines.variation import (
+from pipelines.variation_noise import (
     image_noise,
     replace_start_noise,
     skip_draws_before_first_step,
