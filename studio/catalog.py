@@ -59,10 +59,7 @@ class Catalog:
     # -- the model of a request ------------------------------------------------------------------------
     def prefer_model(self, user: str, name: str) -> None:
         """Use `name` for this user's requests that name no model (A1111's `sd_model_checkpoint` option)."""
-        known = {m.name: m for m in self.models()}
-        if name not in known or known[name].refusal:
-            usable = ", ".join(sorted(n for n, m in known.items() if not m.refusal)) or "none"
-            raise UnknownModel(f"Unknown model {name!r}. Available: {usable}")
+        self._usable(name)
         with self._lock:
             self._preferred[user] = name
 
@@ -74,20 +71,23 @@ class Catalog:
     def model_for(self, name: str, user: str) -> ModelInfo:
         """The model a request naming `name` ("" = the user's choice or the default) runs on; UnknownModel
         when there is none, it is not here or it cannot be used."""
-        with self._lock:
-            preferred = self._preferred.get(user)
-        model = name or preferred or self.default_model()
+        model = name or self.preferred_model(user)
         if not model:
             raise UnknownModel(
                 "No model is available. Put a .safetensors checkpoint into models/ or start with --demo."
             )
+        return self._usable(model, say_why=True)
+
+    def _usable(self, name: str, *, say_why: bool = False) -> ModelInfo:
+        """The model called `name`; UnknownModel (naming the usable ones, or why it is refused) otherwise."""
         known = {m.name: m for m in self.models()}
-        if model not in known:
-            names = ", ".join(sorted(n for n, m in known.items() if not m.refusal)) or "none"
-            raise UnknownModel(f"Unknown model {model!r}. Available: {names}")
-        if known[model].refusal:
-            raise UnknownModel(f"Model {model!r} cannot be used: {known[model].refusal}")
-        return known[model]
+        model = known.get(name)
+        if model is not None and model.refusal and say_why:
+            raise UnknownModel(f"Model {name!r} cannot be used: {model.refusal}")
+        if model is None or model.refusal:
+            usable = ", ".join(sorted(n for n, m in known.items() if not m.refusal)) or "none"
+            raise UnknownModel(f"Unknown model {name!r}. Available: {usable}")
+        return model
 
     def check_loras(self, names: Sequence[str]) -> None:
         """UnknownLora when a LoRA is unknown or cannot be used (the message names the available ones)."""
