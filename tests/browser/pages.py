@@ -221,3 +221,14 @@ def wait_until(page: Page, condition: Callable[[], bool], what: str, timeout_s: 
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         page.wait_for_timeout(200)
+
+
+def logged_in_page(browser: Browser, url: str, user: str, password: str) -> Page:
+    """A 1280×900 page logged in through Gradio's own form as `user`, with the txt2img tab ready."""
+    page = new_page(browser, viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.locator("input[type=text]").first.fill(user)
+    page.locator("input[type=password]").first.fill(password)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#txt2img_generate")
+    return page

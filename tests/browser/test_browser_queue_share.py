@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.pages import chromium, new_page, require_chromium, shot, small_settings
+from tests.browser.pages import chromium, logged_in_page, require_chromium, shot, small_settings
 from tests.helpers import served_app
 
 require_chromium()
@@ -24,16 +24,6 @@ def team_app(tiny_models_dir, tmp_path_factory):
         max_queued_per_user=LIMIT, preview_every=0,
     ) as app:  # fmt: skip
         yield app
-
-
-def _login(browser, url: str, user: str, password: str):
-    page = new_page(browser, viewport={"width": 1280, "height": 900})
-    page.goto(url)
-    page.locator("input[type=text]").first.fill(user)
-    page.locator("input[type=password]").first.fill(password)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#txt2img_generate")
-    return page
 
 
 def test_the_page_says_when_your_share_is_full_and_cancels_only_your_waiting_jobs(team_app, monkeypatch):
@@ -57,7 +47,7 @@ def test_the_page_says_when_your_share_is_full_and_cancels_only_your_waiting_job
         for i in range(LIMIT):  # alice's jobs from another tab fill her share
             studio.jobs.submit(Txt2ImgRequest(prompt=f"alice {i}", **small), "alice")
         with chromium() as browser:
-            page = _login(browser, url, "alice", "wonderland")
+            page = logged_in_page(browser, url, "alice", "wonderland")
             cookies = [c for c in page.context.cookies() if c["name"].startswith("access-token")]
             assert cookies and all(c["expires"] > 0 for c in cookies)  # not a cookie that lives forever
             small_settings(page, "txt2img", "one more")

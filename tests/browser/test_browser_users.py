@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser.pages import chromium, new_page, require_chromium, set_slider
+from tests.browser.pages import chromium, logged_in_page, require_chromium, set_slider
 from tests.helpers import served_app
 
 require_chromium()
@@ -16,22 +16,15 @@ def team_app(tiny_models_dir, tmp_path_factory):
         yield app
 
 
-def _login(browser, url, user, password):
-    page = new_page(browser, viewport={"width": 1280, "height": 900})
-    page.goto(url)
-    page.locator("input[type=text]").first.fill(user)
-    page.locator("input[type=password]").first.fill(password)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#txt2img_generate")
-    return page
-
-
 def test_each_user_sees_and_stops_only_their_own_job(team_app):
     from studio import JobState
 
     app, url = team_app
     with chromium() as browser:
-        alice, bob = _login(browser, url, "alice", "wonderland"), _login(browser, url, "bob", "builder")
+        alice, bob = (
+            logged_in_page(browser, url, "alice", "wonderland"),
+            logged_in_page(browser, url, "bob", "builder"),
+        )
         alice.locator("#txt2img_prompt textarea").fill("alice's long job")
         set_slider(alice, "txt2img_steps", 150)
         set_slider(alice, "txt2img_width", 128)
