@@ -26,6 +26,7 @@ from core.infotext import EASEL_CHUNK_KEY, INFOTEXT_KEY, parse_infotext
 
 logger = logging.getLogger(__name__)
 
+EXPORTS_DIR = "retouch-exports"  # files a job makes beside its pictures (SVG, zips), as <job id>/<name>
 TRASH_DIR = ".trash"  # deleted images, as .trash/<relpath>, until the trash is emptied
 THUMBS_DIR = ".thumbs"  # cached previews, as .thumbs/<relpath>.<size>.webp
 TEMP_SUFFIX = ".tmp"  # temp files are "." + final name + random part + TEMP_SUFFIX
@@ -36,6 +37,9 @@ _RE_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _RE_SEQUENCE = re.compile(r"[0-9]+")  # A1111: the number before the first "-" of any name in the folder
 _RE_OWN_NAME = re.compile(r"[0-9]+-([0-9]+)\.png")
 _MAX_SQLITE_INT = 2**63 - 1
+_RE_JOB = re.compile(r"[0-9a-f]{32}")  # a job id (uuid4 hex): the name of its exports folder
+_RE_EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_MAX_TITLE = 200
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,43 @@ class FileFacts:
     infotext: str
     size: int
     mtime_ns: int
+    title: str = ""
+    """The picture's own name (an upload's file name), "" when it has none."""
+    user_prompt: str = ""
+    """The prompt as its author typed it, before styles were added ("" when not known: then `prompt`)."""
+    ops: str = ""
+    """A retouch's operations in words ("remove background → upscale ×2"), "" for other pictures."""
+    job: str = ""
+    """The job that made it, which names its exports folder ("" when unknown)."""
+    exports: tuple[str, ...] = ()
+    """The names of the files its job exported beside it (in `EXPORTS_DIR/<job>/`)."""
+
+
+def is_job_id(text: object) -> bool:
+    return isinstance(text, str) and _RE_JOB.fullmatch(text) is not None
+
+
+def is_export_name(name: object) -> bool:
+    """True for a plain file name an export may have (no folders, no dot-names, nothing to climb out)."""
+    return isinstance(name, str) and _RE_EXPORT_NAME.fullmatch(name) is not None and ".." not in name
+
+
+def export_names(outputs_dir: Path, job: str) -> tuple[str, ...]:
+    """The plain files in the job's exports folder, sorted (no links, no dot-names; () without a folder)."""
+    if not is_job_id(job):
+        return ()
+    folder = outputs_dir / EXPORTS_DIR / job
+    if not is_real_dir(outputs_dir / EXPORTS_DIR) or not is_real_dir(folder):
+        return ()
+    names = []
+    for entry in os.scandir(folder):
+        if (
+            is_export_name(entry.name)
+            and not is_temp_name(entry.name)
+            and entry.is_file(follow_symlinks=False)
+        ):
+            names.append(entry.name)
+    return tuple(sorted(names))
 
 
 def iso_utc(moment: datetime) -> str:
@@ -255,7 +296,20 @@ def read_record(outputs_dir: Path, relpath: str) -> FileFacts | None:
         ours=ours,
         size=stat.st_size,
         mtime_ns=stat.st_mtime_ns,
+        exports=export_names(outputs_dir, str(ours.get("job") or "")),
     )
+
+
+def _text(value: object, limit: int = _MAX_TITLE) -> str:
+    """A one-line text field of our chunk ("" for anything that is not a string)."""
+    return " ".join(value.split())[:limit] if isinstance(value, str) else ""
+
+
+def _ops(ours: Mapping[str, object]) -> str:
+    """A retouch's chain in words, from our chunk's `retouch.chain` ("remove_background → upscale ×2")."""
+    retouch = ours.get("retouch")
+    chain = retouch.get("chain") if isinstance(retouch, Mapping) else None
+    return _text(chain, 1000).replace("_", " ")
 
 
 def make_record(
@@ -267,6 +321,7 @@ def make_record(
     ours: Mapping[str, object],
     size: int,
     mtime_ns: int,
+    exports: tuple[str, ...] = (),
 ) -> FileFacts:
     """The index record for a file with these chunks: our JSON first, the infotext for what it lacks.
 
@@ -297,4 +352,9 @@ def make_record(
         infotext=infotext,
         size=size,
         mtime_ns=mtime_ns,
+        title=_text(ours.get("title")),
+        user_prompt=ours["user_prompt"] if isinstance(ours.get("user_prompt"), str) else "",
+        ops=_ops(ours),
+        job=str(ours["job"]) if is_job_id(ours.get("job")) else "",
+        exports=exports,
     )

@@ -36,6 +36,15 @@ class Migration:
     """True when the rows must be re-read from the files afterwards (they lack a fact it adds)."""
 
 
+_FTS_COLUMNS = ("prompt", "negative_prompt", "title", "ops", "exports")
+SEARCHED_COLUMNS = ("prompt", "title", "ops", "exports")
+"""What the search box matches: prompts, titles (upload names), retouch operations and exported file names."""
+
+
+def _fts_values(row: str) -> str:
+    return ", ".join(f"{row}.{column}" for column in _FTS_COLUMNS)
+
+
 # MIGRATIONS[i] takes the schema from version i to i + 1; SCHEMA_VERSION is their count.
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: images, newest-first order, FTS5 over the prompts.
@@ -99,6 +108,41 @@ MIGRATIONS: tuple[Migration, ...] = (
         END;
         """,
     ),
+    # 3: a picture's title, the prompt as typed, a retouch's operations, its job and the files the job exported
+    #    beside it; the full-text index covers titles, operations and export names too. Every row is marked
+    #    stale (mtime_ns -1), so the next sync re-reads its file and fills the new columns, keeping its id.
+    Migration(
+        refill=False,
+        sql=f"""
+        ALTER TABLE images ADD COLUMN title TEXT NOT NULL DEFAULT '';
+        ALTER TABLE images ADD COLUMN user_prompt TEXT NOT NULL DEFAULT '';
+        ALTER TABLE images ADD COLUMN ops TEXT NOT NULL DEFAULT '';
+        ALTER TABLE images ADD COLUMN job TEXT NOT NULL DEFAULT '';
+        ALTER TABLE images ADD COLUMN exports TEXT NOT NULL DEFAULT '';
+        DROP TRIGGER images_fts_insert;
+        DROP TRIGGER images_fts_delete;
+        DROP TRIGGER images_fts_update;
+        DROP TABLE images_fts;
+        CREATE VIRTUAL TABLE images_fts USING fts5 (
+            {", ".join(_FTS_COLUMNS)}, content = 'images', content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
+            INSERT INTO images_fts (rowid, {", ".join(_FTS_COLUMNS)}) VALUES (new.id, {_fts_values("new")});
+        END;
+        CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
+            INSERT INTO images_fts (images_fts, rowid, {", ".join(_FTS_COLUMNS)})
+            VALUES ('delete', old.id, {_fts_values("old")});
+        END;
+        CREATE TRIGGER images_fts_update AFTER UPDATE OF {", ".join(_FTS_COLUMNS)} ON images BEGIN
+            INSERT INTO images_fts (images_fts, rowid, {", ".join(_FTS_COLUMNS)})
+            VALUES ('delete', old.id, {_fts_values("old")});
+            INSERT INTO images_fts (rowid, {", ".join(_FTS_COLUMNS)}) VALUES (new.id, {_fts_values("new")});
+        END;
+        INSERT INTO images_fts (images_fts) VALUES ('rebuild');
+        UPDATE images SET mtime_ns = -1;
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -116,11 +160,17 @@ _COLUMNS = (
     "infotext",
     "size",
     "mtime_ns",
+    "title",
+    "user_prompt",
+    "ops",
+    "job",
+    "exports",
 )
-_IMAGE_COLUMNS = (
-    "id, relpath, created, task, author, model, seed, width, height, prompt, negative_prompt, infotext, "
-    "favourite"
-)
+_IMAGE_FIELDS = (
+    "id", "relpath", "created", "task", "author", "model", "seed", "width", "height", "prompt", "negative_prompt",
+    "infotext", "favourite", "title", "user_prompt", "ops", "job", "exports",
+)  # fmt: skip
+_IMAGE_COLUMNS = ", ".join(_IMAGE_FIELDS)
 _INSERT = f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _INSERT_WITH_FAVOURITE = (
     f"INSERT INTO images ({', '.join(_COLUMNS)}, favourite) VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
@@ -136,7 +186,7 @@ class IndexUnusable(EaselError):
 
 
 def fts_query(text: str) -> str | None:
-    """An FTS5 query matching prompts that contain every word of `text` (as a prefix), or None.
+    """An FTS5 query matching pictures whose searched columns (SEARCHED_COLUMNS) contain every word of `text` (as a prefix), or None.
 
     Each word becomes a quoted FTS5 string, so user text can never be FTS syntax (`"`, `*`, `AND`,
     `(`, `NEAR`, `:` ...). Words without a letter or digit are dropped: they match nothing.
@@ -145,19 +195,24 @@ def fts_query(text: str) -> str | None:
     if not words:
         return None
     terms = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
-    return f"{{prompt}} : ({terms})"
+    return f"{{{' '.join(SEARCHED_COLUMNS)}}} : ({terms})"
+
+
+_EXPORTS_SEPARATOR = "\n"  # export names are plain file names: never a line break
 
 
 def _row_values(record: FileFacts) -> tuple[object, ...]:
-    return tuple(getattr(record, column) for column in _COLUMNS)
-
-
-_IMAGE_FIELDS = tuple(column.strip() for column in _IMAGE_COLUMNS.split(",")[:-1])  # all but favourite
+    return tuple(
+        _EXPORTS_SEPARATOR.join(record.exports) if column == "exports" else getattr(record, column)
+        for column in _COLUMNS
+    )
 
 
 def _image(row: Sequence[Any]) -> GalleryImage:
-    fields: dict[str, Any] = dict(zip(_IMAGE_FIELDS, row[:-1], strict=True))
-    return GalleryImage(**fields, favourite=bool(row[-1]))
+    fields: dict[str, Any] = dict(zip(_IMAGE_FIELDS, row, strict=True))
+    fields["favourite"] = bool(fields["favourite"])
+    fields["exports"] = tuple(name for name in fields["exports"].split(_EXPORTS_SEPARATOR) if name)
+    return GalleryImage(**fields)
 
 
 def _remove_database_files(path: Path) -> None:

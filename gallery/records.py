@@ -31,3 +31,25 @@ class GalleryImage:
     negative_prompt: str
     infotext: str
     favourite: bool = False
+    title: str = ""
+    """Its own name: an upload's file name ("" when it has none)."""
+    user_prompt: str = ""
+    """The prompt as its author typed it, before styles ("" when not known)."""
+    ops: str = ""
+    """A retouch's operations in words ("remove background → upscale ×2")."""
+    job: str = ""
+    exports: tuple[str, ...] = ()
+    """The files its job exported beside it (SVG, logo pack zip): see `Gallery.export_paths`."""
+
+    @property
+    def own_words(self) -> str:
+        """What its author wrote or named: the title, else the prompt as typed (without the styles' text)."""
+        return self.title or self.user_prompt or self.prompt
+
+    @property
+    def caption(self) -> str:
+        """A one-line caption that starts with the author's own words; a retouch says what it did."""
+        words = " ".join(self.own_words.split())
+        if self.task != "retouch" or not self.ops:
+            return words
+        return f"{words} · Retouch: {self.ops}" if words else f"Retouch: {self.ops}"

@@ -145,8 +145,52 @@ class Gallery:
                 ours=chunk,
                 size=written.st_size,
                 mtime_ns=written.st_mtime_ns,
+                exports=files.export_names(self.outputs_dir, str(chunk.get("job") or "")),
             )
             return self._index.insert(record)
+
+    def save_exports(
+        self, job: str, exported: Sequence[tuple[str, bytes]], ids: Sequence[int] = ()
+    ) -> list[Path]:
+        """Write a job's exports (SVG, zips: `(name, data)`) to `retouch-exports/<job>/`, atomically, and list them
+        with the pictures `ids` that job saved (they name the job in their chunk, so a rebuild finds them again).
+
+        ValueError for a job id that is not one or a name that is not a plain file name, before anything is written.
+        """
+        if not files.is_job_id(job):
+            raise ValueError(f"not a job id: {job!r}")
+        bad = [name for name, _ in exported if not files.is_export_name(name)]
+        if bad:
+            raise ValueError(f"export name {bad[0]!r} is not a plain file name")
+        checked = _check_ids(ids)
+        with self._write_lock:
+            folder = _ensure_real_dir(_ensure_real_dir(self.outputs_dir / files.EXPORTS_DIR) / job)
+            paths = []
+            for name, data in exported:
+                files.write_atomic(folder / name, data)
+                paths.append(folder / name)
+            stale = [image for image in self._images(checked) if image.job == job]
+            records = [files.read_record(self.outputs_dir, image.relpath) for image in stale]
+            self._index.apply(update=[record for record in records if record is not None])
+            return paths
+
+    def export_paths(self, image_id: int) -> list[Path]:
+        """The files the picture's job exported beside it (SVG, zips): absolute, plain files inside
+        `outputs/retouch-exports/<job>/`, reached through no link; the ones gone since are left out."""
+        image = self.get(image_id)
+        folder = self.outputs_dir / files.EXPORTS_DIR / image.job
+        if (
+            not files.is_job_id(image.job)
+            or not files.is_real_dir(folder.parent)
+            or not files.is_real_dir(folder)
+        ):
+            return []
+        found = []
+        for name in image.exports:
+            path = folder / name
+            if files.is_export_name(name) and path.is_file() and not path.is_symlink():
+                found.append(path)
+        return found
 
     def sync(self) -> int:
         """Bring the index in line with the files (new, changed and vanished files); returns the changes.

@@ -6,12 +6,56 @@ change goes through here first (studio.roles): a picture is its author's, NotAll
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from core.errors import NotAllowed
+from core.backend import GeneratedImage
+from core.errors import EaselError, NotAllowed
+from core.images import decode_image, to_rgb_or_rgba
+from core.pnginfo import read_text_chunks
+from core.recipes import RECIPE_CHUNK_FIELD
+from core.requests import GenerationRequest
+from core.retouch import RetouchRequest
+from core.styles import Style, strip_styles
 from gallery.records import GalleryImage
 from gallery.store import Gallery
 from studio.roles import Roles, may_change, refuse_pictures
+
+
+def own_words(
+    request: GenerationRequest | RetouchRequest, styles_named: Callable[[Sequence[str]], Sequence[Style]]
+) -> dict[str, object]:
+    """The fields of a picture's Easel chunk that keep its author's own words: its `title` (an upload's file name,
+    when the request has one) and `user_prompt`, the prompt as typed before its styles were added (a resolved
+    request carries the styled prompt and the style names). Fields not known are left out."""
+    fields: dict[str, object] = {}
+    title = getattr(request, "title", None)
+    if isinstance(title, str) and title.strip():
+        fields["title"] = title.strip()
+    if isinstance(request, GenerationRequest):
+        typed: tuple[str, str] | None = (request.prompt, request.negative_prompt)
+        if request.styles:
+            try:
+                typed = strip_styles(request.prompt, request.negative_prompt, styles_named(request.styles))
+            except EaselError:  # a style removed since the job was submitted: its text can't be told apart
+                typed = None
+        if typed is not None:
+            fields["user_prompt"] = typed[0]
+    return fields
+
+
+def source_picture(request: RetouchRequest) -> GeneratedImage:
+    """The picture a retouch chain started from, to save when the chain only exported files (an SVG, a logo
+    pack): the gallery then shows them beside the picture they were made of. It keeps the parameters it carried."""
+    try:
+        infotext, _ = read_text_chunks(request.image)
+    except ValueError:
+        infotext = ""
+    image = to_rgb_or_rgba(decode_image(request.image))
+    extra = {
+        RECIPE_CHUNK_FIELD: request.recipe(),
+        "retouch": {"chain": request.summary(), "source_size": list(request.source_size)},
+    }
+    return GeneratedImage(image=image, seed=max(request.seed, 0), infotext=infotext, model="", extra=extra)
 
 
 class Pictures:

@@ -5,7 +5,6 @@ table, so that a user's waiting work (jobs and groups) counts against one limit.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -15,10 +14,11 @@ from core.backend import Backend, BackendEvent, ExportedFile, GeneratedImage, Pr
 from core.errors import JobCancelled, JobFailed, TooManyQueued
 from core.requests import GenerationRequest
 from core.retouch import RetouchRequest
-from gallery.files import write_atomic
+from gallery.files import EXPORTS_DIR as EXPORTS_DIR  # under outputs/: files retouch jobs export
 from gallery.records import GalleryImage
 from gallery.store import Gallery
 from studio.jobs import FINISHED, Job, JobGroup, JobState
+from studio.pictures import own_words, source_picture
 from studio.queue import FairQueue
 from studio.resolve import Resolver
 from studio.roles import LOCAL_USER, Roles
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 _FINISHED_JOBS_KEPT = 200
 _FINISHED_GROUPS_KEPT = 50
-EXPORTS_DIR = "retouch-exports"  # under outputs/: files retouch jobs make that are not gallery pictures
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class Jobs:
@@ -295,6 +293,8 @@ class Jobs:
                 break
 
     def _save(self, job: Job, event: GeneratedImage) -> GalleryImage:
+        # the chunk names the job (its exports folder) and keeps the author's own words (title, typed prompt)
+        words = own_words(job.request, self.resolver.named_styles)
         return self.gallery.save(
             event.image,
             infotext=event.infotext,
@@ -302,21 +302,17 @@ class Jobs:
             task=job.request.task,
             author=job.user,
             model=event.model,
-            extra=dict(event.extra),
+            extra={**words, "job": job.id, **dict(event.extra)},
         )
 
     def _write_exports(self, job: Job, exports: Sequence[ExportedFile]) -> list[Path]:
-        """Write a finished job's exports to outputs/retouch-exports/<job id>/ (atomic, like gallery files)."""
-        folder = self.exports_dir() / job.id
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for export in exports:
-            if not _SAFE_NAME.fullmatch(export.name):
-                raise ValueError(f"export name {export.name!r} is not a plain file name")
-            path = folder / export.name
-            write_atomic(path, export.data)
-            paths.append(path)
-        return paths
+        """Write a finished job's exports to outputs/retouch-exports/<job id>/ (atomic, like gallery files), listed
+        in the gallery with the pictures the job saved (a chain that only exports saves its source picture)."""
+        if not job.images and isinstance(job.request, RetouchRequest):
+            job.images.append(self._save(job, source_picture(job.request)))
+        return self.gallery.save_exports(
+            job.id, [(e.name, e.data) for e in exports], [image.id for image in job.images]
+        )
 
     def _forget_old_jobs(self) -> None:
         finished = [j for j in self._jobs.values() if j.state in FINISHED]

@@ -769,9 +769,9 @@ def test_index_at_schema_v1_is_migrated_in_place(outputs: Path) -> None:
         assert migrated.query(GalleryQuery(favourites_only=True)).total == 1
     connection = sqlite3.connect(outputs / INDEX_FILE_NAME)
     try:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         columns = {row[1] for row in connection.execute("PRAGMA table_info(images)")}
-        assert "favourite" in columns
+        assert {"favourite", "title", "user_prompt", "ops", "job", "exports"} <= columns
         indexes = {row[1] for row in connection.execute("PRAGMA index_list(images)")}
         assert {"images_model", "images_task", "images_author", "images_favourite"} <= indexes
     finally:

@@ -149,19 +149,29 @@ def test_exports_are_files_not_gallery_pictures(studio):
     before = studio.gallery.count()
     job = run(studio, [{"op": "vectorize", "colors": "binary"}, {"op": "logo_pack", "sizes": [16, 32]}])
     assert job.state is JobState.DONE, job.error
-    assert job.images == [] and studio.gallery.count() == before
-    names = sorted(p.name for p in job.exports)
-    assert names == ["step1-vector.svg", "step2-logo-pack.zip"]
+    # the picture they were made of is saved once, unchanged, with the exports listed beside it
+    assert len(job.images) == 1 and studio.gallery.count() == before + 1
+    source = job.images[0]
+    assert (source.task, source.width, source.height) == ("retouch", 96, 64)
+    stem = job.request.file_stem()  # no title, no prompt: "retouch-" and the picture's hash
+    assert stem.startswith("retouch-") and len(stem) == len("retouch-") + 8
+    assert sorted(p.name for p in job.exports) == [f"{stem}-logo-pack.zip", f"{stem}-vector.svg"]
     assert all(p.is_file() and p.parent.parent == studio.jobs.exports_dir() for p in job.exports)
+    assert studio.gallery.export_paths(source.id) == sorted(job.exports)
     assert job.exports[0].read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
-def test_missing_weights_fail_the_job_with_what_to_download_and_save_nothing(studio):
+def test_missing_weights_fail_the_step_with_what_to_download_and_keep_the_step_before(studio):
     before = studio.gallery.count()
     job = run(studio, [{"op": "upscale"}, {"op": "restore_faces"}])
     assert job.state is JobState.FAILED
+    assert job.error.startswith("Step 2 (restore_faces): ")
     assert "face_restore" in job.error and "GFPGAN" in job.error
-    assert studio.gallery.count() == before
+    # the upscaled picture of step 1 is kept, described by step 1 alone
+    assert studio.gallery.count() == before + 1 and len(job.images) == 1
+    assert (job.images[0].width, job.images[0].height) == (192, 128)
+    recipe = recipe_from_png(studio.gallery.file_path(job.images[0].id).read_bytes())
+    assert recipe is not None and [op.op for op in recipe.ops] == ["upscale"]
 
 
 def test_unknown_tools_and_models_are_refused_at_submit(studio):
