@@ -6,6 +6,8 @@ with a readable message, never clamped.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -248,12 +250,46 @@ SegmentMethod = Literal["auto", "model", "key"]
 
 
 class RemoveBackgroundOp(BaseOp):
-    """Cut the subject out: a transparent PNG."""
+    """Cut the subject out: a transparent PNG. `keep_mask` / `remove_mask` are brush strokes on the picture
+    this step works on (PNG bytes or base64 text, white or painted = brushed, that picture's size, checked when
+    the step runs): they force the subject / the background after the automatic cut; where both are brushed,
+    keep wins. Being drawn on one picture, they are left out of recipes (and of every dump)."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     op: Literal["remove_background"] = "remove_background"
     method: SegmentMethod = Field("auto", description="model, key (uniform background colour), or auto")
     model: ModelName = ""
     alpha_matting: bool = False
+    keep_mask: bytes | None = Field(
+        None, repr=False, exclude=True, description="Brushed = always the subject; the picture's size"
+    )
+    remove_mask: bytes | None = Field(
+        None, repr=False, exclude=True, description="Brushed = always background; the picture's size"
+    )
+
+    @field_validator("keep_mask", "remove_mask", mode="before")
+    @classmethod
+    def _base64_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return decode_base64_image(value, str(info.field_name)) if isinstance(value, str) else value
+
+    @field_validator("keep_mask", "remove_mask")
+    @classmethod
+    def _valid_stroke(cls, value: bytes | None, info: ValidationInfo) -> bytes | None:
+        return None if value is None else check_image(value, str(info.field_name))
+
+    def label(self) -> str:
+        brushed = [name for name in ("keep", "remove") if getattr(self, f"{name}_mask") is not None]
+        return self.op + (f" (brushed: {', '.join(brushed)})" if brushed else "")
+
+
+def decode_base64_image(text: str, name: str) -> bytes:
+    """Image bytes from base64 text (a `data:image/...;base64,` prefix allowed); ValueError naming `name`."""
+    payload = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name}: send the picture as PNG bytes or as base64 text") from None
 
 
 def _preset_name(value: str) -> str:

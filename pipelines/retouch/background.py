@@ -7,21 +7,29 @@ Two methods:
   ``~/.u2net/``). It runs with onnxruntime, with rembg's pre- and post-processing: RGB resized (Lanczos) to the
   model's input size, divided by its maximum, normalised with the family's mean/std; the first output's first
   channel (through a sigmoid for BiRefNet) min-max scaled to 0..255 and resized back (Lanczos).
-- ``"key"``: no model — for logos and studio shots on a near-uniform background. The background colour is
-  estimated from the border (a robust smooth fit, so gradients and vignetting are fine), pixels far from it in Lab
-  colour space are the subject, GrabCut refines the boundary, specks are dropped and holes that match the
-  background stay transparent (the inside of an "O"), and the edge is softened by about a pixel. A subject with
-  large parts the colour of the background (a white label on a white sweep) loses those parts: use a model then.
+- ``"key"``: no model — for product shots and logos on a near-uniform background. The background colour is
+  estimated from the border (a robust smooth fit, so gradients and vignetting are fine) and the background is
+  *grown from the border*: the pixels within the tolerance of that colour (Lab) that connect to the border.
+  A region the subject encloses goes only when it matches the background closely (the hole of a mug's handle,
+  the inside of an "O"); one that is merely light (a cream label on a light-grey sweep, with its text) stays.
+  Specks are dropped and the edge is softened by about a pixel. A part of the subject that touches the
+  background and is within the tolerance of its colour is lost: brush it with ``keep``, or use a model.
 
 ``"auto"`` uses a model when one is on disk, else the key. Nothing is ever downloaded. ``alpha_matting`` refines the
 edge with a guided filter (the image steers the mask's soft edge; rembg uses pymatting's closed-form matting,
 which Easel does not ship).
+
+Whatever the method, brush strokes refine the result last: ``keep`` (white = brushed) forces the subject,
+``remove`` forces the background; where both are brushed, keep wins. :func:`cut_out` also says when the result
+keeps almost nothing or almost everything (:func:`coverage_warning`), so it is checked before anything is built
+on it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,15 +37,31 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from core.errors import ImageInputError
+from core.images import decode_image
+from core.masks import mask_from_upload
 from pipelines.retouch import RetouchError
 from pipelines.retouch.pixels import split_alpha
 from pipelines.retouch.weights import pick_model_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "SEGMENTER_FOLDER", "list_segmenters", "remove_background", "subject_mask"]
+__all__ = [
+    "MAX_KEPT",
+    "METHODS",
+    "MIN_KEPT",
+    "SEGMENTER_FOLDER",
+    "CutOut",
+    "coverage_warning",
+    "cut_out",
+    "list_segmenters",
+    "remove_background",
+    "subject_mask",
+]
 
 Method = Literal["auto", "model", "key"]
+# A brushed mask: PNG/JPEG/WebP bytes or an image; white (or painted) = brushed.
+Stroke = bytes | Image.Image | None
 METHODS = ("auto", "model", "key")
 SEGMENTER_FOLDER = "rembg"
 DEFAULT_SEGMENTER = "u2net"
@@ -50,8 +74,20 @@ _FAMILIES: dict[str, tuple[tuple[float, ...], tuple[float, ...], int, bool]] = {
     "u2net": (*_IMAGENET, 320, False),  # u2net, u2netp, u2net_human_seg, u2net_cloth_seg, silueta
 }
 
-_WORK_SIDE = 640  # GrabCut runs at most at this size (its cost grows fast with pixels)
-_GRABCUT_ITERATIONS = 4
+MIN_KEPT, MAX_KEPT = 0.03, 0.97  # a cut-out keeping less or more of the picture than this is flagged
+# An enclosed region within the tolerance goes when its mean colour is this close to the background (a fraction of
+# the tolerance), and is at least this part of the picture (smaller ones are pinholes in the subject).
+_CLOSE_FRACTION = 0.4
+_MIN_HOLE_FRACTION = 1e-4
+
+
+@dataclass(frozen=True)
+class CutOut:
+    """A cut-out: the picture with its new alpha, the subject mask, and a warning ("" when it looks plausible)."""
+
+    image: Image.Image  # RGBA: colours unchanged; alpha = the mask × the picture's own alpha
+    mask: Image.Image  # L: 255 = subject
+    warning: str = ""
 
 
 def list_segmenters(models_dir: str | Path) -> list[str]:
@@ -66,12 +102,19 @@ def subject_mask(
     model: str = "",
     models_dir: str | Path,
     alpha_matting: bool = False,
+    keep_mask: Stroke = None,
+    remove_mask: Stroke = None,
 ) -> Image.Image:
-    """The subject's mask, mode ``L``, the image's size: 255 = subject, 0 = background, soft in between."""
+    """The subject's mask, mode ``L``, the image's size: 255 = subject, 0 = background, soft in between.
+
+    ``keep_mask`` / ``remove_mask`` (white or painted = brushed, the image's size) force the subject / the
+    background after the automatic mask; RetouchError when one is not a picture of the image's size."""
     # 1. check inputs, pick the method
     if method not in METHODS:
         raise RetouchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     rgb, _ = split_alpha(image)
+    keep = _brushed(keep_mask, "keep_mask", rgb.size)
+    remove = _brushed(remove_mask, "remove_mask", rgb.size)
     segmenters = _segmenters(models_dir)
     if method == "auto":
         method = "model" if model or segmenters else "key"
@@ -83,10 +126,43 @@ def subject_mask(
     else:
         mask = _key_mask(np.asarray(rgb))
 
-    # 3. optional edge refinement
+    # 3. optional edge refinement, then the brush strokes (keep wins where both are brushed)
     if alpha_matting:
         mask = _guided_refine(np.asarray(rgb), mask)
+    if remove is not None:
+        mask = np.where(remove, 0, mask).astype(np.uint8)
+    if keep is not None:
+        mask = np.where(keep, 255, mask).astype(np.uint8)
     return Image.fromarray(mask, "L")
+
+
+def cut_out(
+    image: Image.Image,
+    *,
+    method: Method = "auto",
+    model: str = "",
+    models_dir: str | Path,
+    alpha_matting: bool = False,
+    keep_mask: Stroke = None,
+    remove_mask: Stroke = None,
+) -> CutOut:
+    """``image`` as RGBA whose alpha is :func:`subject_mask` (colours unchanged; the old alpha, if any, is
+    multiplied in, so what was transparent stays transparent), with :func:`coverage_warning` of the mask."""
+    rgb, alpha = split_alpha(image)
+    mask = subject_mask(
+        image, method=method, model=model, models_dir=models_dir, alpha_matting=alpha_matting,
+        keep_mask=keep_mask, remove_mask=remove_mask,
+    )  # fmt: skip
+    combined = mask
+    if alpha is not None:
+        product = np.asarray(mask, np.uint16) * np.asarray(alpha, np.uint16) // 255
+        combined = Image.fromarray(product.astype(np.uint8), "L")
+    out = rgb.convert("RGBA")
+    out.putalpha(combined)
+    warning = coverage_warning(mask)
+    if warning:
+        logger.info("cut-out of %s: %s", rgb.size, warning)
+    return CutOut(image=out, mask=mask, warning=warning)
 
 
 def remove_background(
@@ -96,17 +172,46 @@ def remove_background(
     model: str = "",
     models_dir: str | Path,
     alpha_matting: bool = False,
+    keep_mask: Stroke = None,
+    remove_mask: Stroke = None,
 ) -> Image.Image:
-    """``image`` as RGBA whose alpha is :func:`subject_mask` (colours unchanged; the old alpha, if any, is
-    multiplied in, so what was transparent stays transparent)."""
-    rgb, alpha = split_alpha(image)
-    mask = subject_mask(image, method=method, model=model, models_dir=models_dir, alpha_matting=alpha_matting)
-    if alpha is not None:
-        combined = np.asarray(mask, np.uint16) * np.asarray(alpha, np.uint16) // 255
-        mask = Image.fromarray(combined.astype(np.uint8), "L")
-    out = rgb.convert("RGBA")
-    out.putalpha(mask)
-    return out
+    """The picture of :func:`cut_out` (RGBA, alpha = the subject mask)."""
+    return cut_out(
+        image, method=method, model=model, models_dir=models_dir, alpha_matting=alpha_matting,
+        keep_mask=keep_mask, remove_mask=remove_mask,
+    ).image  # fmt: skip
+
+
+def coverage_warning(mask: Image.Image) -> str:
+    """A warning when ``mask`` (255 = subject) keeps less than 3% or more than 97% of the picture, else ""."""
+    kept = float((np.asarray(mask.convert("L")) >= 128).mean())
+    if kept < MIN_KEPT:
+        return (
+            f"the cut-out keeps only {kept:.1%} of the picture: the subject was probably not found. Check it "
+            "before building on it: brush what to keep, or try another method or segmentation model"
+        )
+    if kept > MAX_KEPT:
+        return (
+            f"the cut-out keeps {kept:.1%} of the picture: almost nothing was removed. Check it before building "
+            "on it: brush what to remove, or try another method or segmentation model"
+        )
+    return ""
+
+
+def _brushed(stroke: Stroke, name: str, size: tuple[int, int]) -> np.ndarray | None:
+    """A brush stroke as a boolean array (True = brushed), checked to be a picture of ``size``."""
+    if stroke is None:
+        return None
+    try:
+        picture = decode_image(stroke) if isinstance(stroke, bytes) else stroke
+    except ImageInputError as exc:
+        raise RetouchError(f"{name}: {exc}") from None
+    if picture.size != size:
+        raise RetouchError(
+            f"{name} is {picture.width}×{picture.height} but the picture is {size[0]}×{size[1]}: "
+            "brush on this picture (a mask of its size)"
+        )
+    return np.asarray(mask_from_upload(picture, size)) > 0
 
 
 # --- model -----------------------------------------------------------------------------------------------------
@@ -185,7 +290,7 @@ def _input_size(shape: list[Any], default_side: int) -> tuple[int, int]:
     return default_side, default_side
 
 
-# --- colour key + GrabCut ---------------------------------------------------------------------------------------
+# --- colour key: the background grown from the border -----------------------------------------------------------
 
 
 def _key_mask(rgb: np.ndarray) -> np.ndarray:
@@ -193,33 +298,47 @@ def _key_mask(rgb: np.ndarray) -> np.ndarray:
     if min(height, width) < 8:
         raise RetouchError(f"the image is too small to find a background in ({width}x{height})")
 
-    # 1. distance of every pixel from the background colour fitted on the border (Lab, robust quadratic fit)
+    # 1. how far every pixel is from the background colour fitted on the border (Lab, robust quadratic fit)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     border = max(2, round(min(height, width) * 0.01))
     ring = np.zeros((height, width), bool)
     ring[:border], ring[-border:], ring[:, :border], ring[:, -border:] = True, True, True, True
     background, residual = _fit_background(lab, ring)
-    distance = np.sqrt(((lab - background) ** 2).sum(axis=2))
+    offset = lab - background
+    distance = np.sqrt((offset**2).sum(axis=2))
     tolerance = max(10.0, 4.0 * residual)
 
-    # 2. first guess: far from the background = subject; specks removed
-    subject = distance > tolerance
-    subject = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    # 2. the regions within the tolerance: those touching the border are background, enclosed ones only
+    #    when they match the background closely; everything else is the subject
+    count, labels = cv2.connectedComponents((distance <= tolerance).astype(np.uint8), connectivity=4)
+    gone = _background_regions(labels, count, offset, tolerance)
+    subject = ~gone[labels]
+
+    # 3. drop specks (components much smaller than the largest), soften the edge slightly
+    subject = _drop_specks(subject)
     if not subject.any():
         logger.info("colour key: nothing differs from the background")
         return np.zeros((height, width), np.uint8)
-
-    # 3. GrabCut at a working size, seeded from the distances
-    mask = _grabcut(rgb, distance, tolerance, subject)
-
-    # 4. full-resolution edge: near the GrabCut boundary, trust the colour key at full resolution
-    edge = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((5, 5), np.uint8)) > 0
-    mask = np.where(edge, distance > tolerance, mask)
-
-    # 5. drop specks (components much smaller than the largest), soften the edge slightly
-    mask = _drop_specks(mask)
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.8)
+    soft = cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 0.8)
     return np.clip(np.rint(soft * 255), 0, 255).astype(np.uint8)
+
+
+def _background_regions(labels: np.ndarray, count: int, offset: np.ndarray, tolerance: float) -> np.ndarray:
+    """For each label of the within-tolerance regions (0 = the pixels outside the tolerance), whether it is
+    background: it touches the picture's edge, or it is enclosed, big enough not to be a pinhole, and its mean
+    colour is within a small part of the tolerance of the background's there."""
+    flat = labels.ravel()
+    area = np.bincount(flat, minlength=count).astype(np.float64)
+    sums = [np.bincount(flat, weights=offset[..., c].ravel(), minlength=count) for c in range(3)]
+    mean_offset = np.sqrt(sum(s * s for s in sums)) / np.maximum(area, 1.0)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    touches_edge = np.zeros(count, bool)
+    touches_edge[np.unique(edge)] = True
+    min_hole = max(9.0, labels.size * _MIN_HOLE_FRACTION)
+    enclosed_match = (area >= min_hole) & (mean_offset <= _CLOSE_FRACTION * tolerance)
+    gone = touches_edge | enclosed_match
+    gone[0] = False
+    return gone
 
 
 def _fit_background(lab: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, float]:
@@ -254,35 +373,6 @@ def _fit_background(lab: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, floa
     background = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
     noise = float(np.median(residual[keep]) * 1.4826) if keep.any() else 0.0
     return background, noise
-
-
-def _grabcut(rgb: np.ndarray, distance: np.ndarray, tolerance: float, subject: np.ndarray) -> np.ndarray:
-    height, width = subject.shape
-    factor = min(1.0, _WORK_SIDE / max(height, width))
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if factor < 1 else rgb
-    small_dist = cv2.resize(distance, size, interpolation=cv2.INTER_AREA) if factor < 1 else distance
-
-    seeds = np.full(small_dist.shape, cv2.GC_PR_BGD, np.uint8)
-    seeds[small_dist > tolerance] = cv2.GC_PR_FGD
-    sure_fg = cv2.erode((small_dist > 2 * tolerance).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    seeds[sure_fg] = cv2.GC_FGD
-    sure_bg = cv2.erode((small_dist < 0.5 * tolerance).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    seeds[sure_bg] = cv2.GC_BGD
-    is_fg = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-    if is_fg.all() or not is_fg.any():
-        return subject  # GrabCut needs samples of both
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    bgr = np.ascontiguousarray(small_rgb[..., ::-1])
-    try:
-        cv2.grabCut(bgr, seeds, None, bgd, fgd, _GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
-    except cv2.error as exc:  # degenerate colour models (e.g. a handful of pixels)
-        logger.info("GrabCut skipped: %s", exc)
-        return subject
-    result = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.float32)
-    if factor < 1:
-        result = cv2.resize(result, (width, height), interpolation=cv2.INTER_LINEAR)
-    return result > 0.5
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:
