@@ -8,6 +8,9 @@ a readable message, never clamped.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -23,11 +26,14 @@ from pydantic import (
 
 from core.images import MAX_PIXELS, decode_image
 from core.requests import MAX_SEED, Seed, check_image, validation_message
-from core.retouch_ops import EXPORT_OPS, BaseOp, EraseOp, Op, SamplingOp
+from core.retouch_ops import EXPORT_OPS, BaseOp, EraseOp, Op, ReplaceBackgroundOp, SamplingOp
 
 MAX_OPS = 8
 MAX_OUTPUT_PIXELS = MAX_PIXELS  # no operation may make a picture larger than an upload may be
+MAX_TITLE_CHARS = 200
 RECIPE_VERSION: Final = 1
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_STEP_FAILURE = re.compile(r"^Step (\d+) \(")
 
 
 class RetouchRequest(BaseModel):
@@ -41,12 +47,31 @@ class RetouchRequest(BaseModel):
     image: bytes = Field(repr=False, description="The picture: PNG, JPEG or WebP bytes")
     ops: list[Op] = Field(..., min_length=1, max_length=MAX_OPS)
     seed: Seed = Field(-1, description="Seed of the first diffusion operation whose own seed is -1")
+    title: str | None = Field(
+        None, max_length=MAX_TITLE_CHARS, description="The picture's title (an upload keeps its file name)"
+    )
+    keep_steps: bool = Field(
+        False,
+        description="Save the picture of every step to the gallery, not only the last one (a chain that "
+        "stops at a failing step always keeps the picture of the step before it)",
+    )
     _size: tuple[int, int] = PrivateAttr((0, 0))
 
     @field_validator("image")
     @classmethod
     def _valid_image(cls, value: bytes) -> bytes:
         return check_image(value, "image")
+
+    @field_validator("title")
+    @classmethod
+    def _plain_title(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("give some text, or leave the title out")
+        if _CONTROL_CHARS.search(value):
+            raise ValueError("must be one line of text without control characters")
+        return value
 
     @model_validator(mode="after")
     def _chain(self) -> RetouchRequest:
@@ -141,6 +166,22 @@ class RetouchRequest(BaseModel):
         """The chain as JSON-ready data without picture bytes; erase (drawn on this picture) is left out."""
         return make_recipe(self.ops)
 
+    def file_stem(self) -> str:
+        """The start of its download names: the title (else the new background's prompt as typed, else
+        "retouch") as a slug, and 8 hex digits of the picture's hash, e.g. "mug-shot-3f2a9c1b"."""
+        typed = ""
+        background = next((op for op in self.ops if isinstance(op, ReplaceBackgroundOp)), None)
+        if background is not None:
+            typed = background.applied.prompt if background.applied is not None else background.prompt
+        digest = hashlib.sha256(self.image).hexdigest()[:8]
+        return f"{file_slug(self.title or typed) or 'retouch'}-{digest}"
+
+
+def file_slug(text: str) -> str:
+    """Text as a short safe file-name part: "Mug shot — café" → "mug-shot-cafe" ("" when nothing is left)."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:40].strip("-")
+
 
 def make_recipe(ops: Sequence[BaseOp]) -> dict[str, Any]:
     """A recipe from operations (erase steps, being specific to their picture, are left out)."""
@@ -150,11 +191,22 @@ def make_recipe(ops: Sequence[BaseOp]) -> dict[str, Any]:
     }
 
 
+def step_failure(index: int, label: str, reason: str) -> str:
+    """The error of a chain that stopped at step `index` (1-based): "Step 3 (logo_pack …): reason"."""
+    return f"Step {index} ({label}): {reason}"
+
+
+def failed_step(error: str | None) -> int | None:
+    """The step (1-based) a chain's error names (see step_failure); None when it names none."""
+    found = _STEP_FAILURE.match(error or "")
+    return int(found.group(1)) if found else None
+
+
 def retouch_request(
-    image: bytes, ops: Sequence[Mapping[str, Any] | BaseOp], *, seed: int = -1
+    image: bytes, ops: Sequence[Mapping[str, Any] | BaseOp], *, seed: int = -1, title: str | None = None
 ) -> RetouchRequest:
     """Build a request; raises ValueError with a readable message (for callers that are not pydantic-aware)."""
     try:
-        return RetouchRequest(image=image, ops=list(ops), seed=seed)
+        return RetouchRequest(image=image, ops=list(ops), seed=seed, title=title)
     except ValidationError as exc:
         raise ValueError(validation_message(exc)) from None

@@ -41,7 +41,8 @@ from core.tiles import tile_boxes
 
 MAX_UPSCALE = 8.0
 _Size = TypeVar("_Size", int, int | None)
-DEFAULT_LOGO_SIZES = (64, 128, 256, 512, 1024)
+DEFAULT_LOGO_SIZES = (16, 32, 48, 64, 128, 256, 512, 1024)  # favicon sizes, then icon and print sizes
+DEFAULT_LOGO_PADDING = 8.0  # % of the square's side left clear around the logo
 DIFFUSION_OPS = frozenset({"sd_upscale", "replace_background", "erase"})
 _NAME_CHARS = 200
 
@@ -430,6 +431,9 @@ class LogoPackOp(BaseOp):
     sizes: list[Annotated[int, Field(ge=16, le=2048)]] = Field(
         default_factory=lambda: list(DEFAULT_LOGO_SIZES), min_length=1, max_length=10
     )
+    padding: float = Field(
+        DEFAULT_LOGO_PADDING, ge=0.0, le=40.0, description="Clear margin on each side, % of the square's side"
+    )
 
     @field_validator("sizes")
     @classmethod
@@ -439,7 +443,8 @@ class LogoPackOp(BaseOp):
         return value
 
     def label(self) -> str:
-        return f"logo_pack {'/'.join(str(s) for s in self.sizes)}"
+        padding = "" if self.padding == DEFAULT_LOGO_PADDING else f" (padding {self.padding:g}%)"
+        return f"logo_pack {'/'.join(str(s) for s in self.sizes)}{padding}"
 
 
 _REPLAYABLE = (

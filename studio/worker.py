@@ -260,6 +260,8 @@ class Jobs:
         except JobCancelled:
             pass
         except JobFailed as exc:
+            if exports:  # a retouch chain that stopped at a failing step keeps the files its earlier steps made
+                job.exports.extend(self._write_exports(job, exports))
             job.finish(JobState.FAILED, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a job failing must never stop the worker

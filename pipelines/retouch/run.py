@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,12 @@ import torch
 from PIL import Image
 
 from core.backend import ExportedFile, GeneratedImage, JobCancelled, JobFailed, Progress
+from core.errors import EaselError
 from core.images import decode_image
 from core.infotext import STYLES_KEY, format_infotext, parse_infotext
 from core.pnginfo import read_text_chunks
 from core.recipes import RECIPE_CHUNK_FIELD
-from core.retouch import RetouchRequest
+from core.retouch import RetouchRequest, step_failure
 from core.retouch_ops import (
     EnhanceOp,
     EraseOp,
@@ -39,7 +40,7 @@ from core.version import INFOTEXT_VERSION
 from pipelines.manager import PipelineManager
 from pipelines.preview import latent_preview
 from pipelines.registry import ModelEntry, ModelRegistry
-from pipelines.retouch import MissingWeights, RetouchError
+from pipelines.retouch import RetouchError
 from pipelines.retouch.upscale import UpscalerCache
 from pipelines.sampling import StepCallback
 from pipelines.tasks import task_pipeline
@@ -99,49 +100,108 @@ class _ChainProgress:
 def run_retouch(
     request: RetouchRequest, resources: RetouchResources, emit: Emit, cancelled: threading.Event
 ) -> None:
-    """Run the chain, emitting Progress, ExportedFile and (when the picture changed) one GeneratedImage."""
+    """Run the chain, emitting Progress, ExportedFile and GeneratedImage: the last picture (when the chain
+    changes the picture), and with `keep_steps` the picture of every step.
+
+    A step that fails stops the chain there: the picture of the step before it is handed over (so it is
+    kept), then JobFailed says which step failed and why (`core.retouch.step_failure`)."""
     # 1. the picture, and the parameters it already carries (kept in the new infotext, as A1111's extras do)
     image = decode_image(request.image)
     try:
         source_infotext, _ = read_text_chunks(request.image)
     except ValueError:
         source_infotext = ""
+    chain = _Chain(request, resources, emit, source_infotext)
     progress = _ChainProgress(emit, cancelled, request.total_steps, resources.preview_every)
-    used: list[ModelEntry] = []
 
-    # 2. each operation in order
+    # 2. each operation in order, each one's picture handed over as it is made (keep_steps) or once, at the end
     for index, op in enumerate(request.ops, start=1):
         progress.check()
         try:
-            result = _apply(op, index, image, resources, progress, emit, used)
-        except MissingWeights as exc:
-            raise JobFailed(f"{op.op}: {exc}") from exc
-        except RetouchError as exc:
-            raise JobFailed(f"{op.op}: {exc}") from exc
+            result = _apply(op, image, resources, progress, emit, chain)
+        except JobCancelled:
+            raise
+        except (EaselError, ValueError, KeyError) as exc:
+            chain.keep()
+            raise JobFailed(step_failure(index, op.label(), str(exc).strip("'\""))) from exc
+        except Exception:
+            chain.keep()  # an unexpected error (out of memory, …) is worded by the backend
+            raise
         if result is not None:
             image = result
+            chain.changed(index, image)
     progress.check()
 
-    # 3. the picture, with the chain in its infotext and its recipe in our chunk
-    if not request.changes_image:
-        return
-    model = used[0].name if used else ""
-    infotext = retouch_infotext(request, image, source_infotext, used, resources.model_hash)
-    extra = {
-        RECIPE_CHUNK_FIELD: request.recipe(),
-        "retouch": {"chain": request.summary(), "source_size": list(request.source_size)},
-    }
-    emit(GeneratedImage(image=image, seed=request.seed, infotext=infotext, model=model, extra=extra))
+    # 3. the last picture, with the chain in its infotext and its recipe in our chunk
+    chain.keep(final=True)
+
+
+class _Chain:
+    """What a running chain has made: the models it used, its export names, the pictures handed over."""
+
+    def __init__(
+        self, request: RetouchRequest, resources: RetouchResources, emit: Emit, source_infotext: str
+    ) -> None:
+        self.request, self.resources, self.emit = request, resources, emit
+        self.source_infotext = source_infotext
+        self.stem = request.file_stem()
+        self.used: list[ModelEntry] = []
+        self.made = 0  # the step that made the current picture (0: the source)
+        self.pending: Image.Image | None = None  # the current picture, until it is handed over
+        self.pending_used: list[ModelEntry] = []  # the models that went into it
+        self.warnings: list[tuple[int, str]] = []  # (step, text): a step whose result looks wrong
+
+    def warn(self, op: object, text: str) -> None:
+        """Step `op`'s result looks wrong (not an error: the chain goes on); its pictures from there say so."""
+        index = next(i for i, o in enumerate(self.request.ops, start=1) if o is op)
+        log.warning("retouch step %d: %s", index, text)
+        self.warnings.append((index, f"Step {index} ({getattr(op, 'op', '?')}): {text}"))
+
+    def changed(self, index: int, image: Image.Image) -> None:
+        """Step `index` made a new picture. When every step's picture is kept, the one before it is handed over
+        now (the last one waits for the end of the chain, to carry the whole chain's recipe)."""
+        if self.request.keep_steps and self.pending is not None:
+            self._hand_over(self.pending, self.made)
+        self.made, self.pending, self.pending_used = index, image, list(self.used)
+
+    def keep(self, *, final: bool = False) -> None:
+        """Hand over the picture not handed over yet (none when the chain has not changed the picture): at the
+        end of the chain, described by the whole chain; when a step failed, by the steps before it."""
+        if self.pending is not None:
+            self._hand_over(self.pending, len(self.request.ops) if final else self.made)
+
+    def _hand_over(self, image: Image.Image, upto: int) -> None:
+        """The picture after step `upto`, described by the steps up to there."""
+        done = self.request.model_copy(update={"ops": list(self.request.ops[:upto])})
+        used = self.pending_used
+        warnings = [text for step, text in self.warnings if step <= upto]
+        infotext = retouch_infotext(
+            done, image, self.source_infotext, used, self.resources.model_hash, warnings=warnings
+        )
+        extra = {
+            RECIPE_CHUNK_FIELD: done.recipe(),
+            "retouch": {
+                "chain": done.summary(),
+                "source_size": list(self.request.source_size),
+                "step": upto,
+                "steps": len(self.request.ops),
+                **({"warnings": warnings} if warnings else {}),
+            },
+        }
+        model = used[0].name if used else ""
+        self.emit(
+            GeneratedImage(image=image, seed=self.request.seed, infotext=infotext, model=model, extra=extra)
+        )
+        self.pending = None
 
 
 def _apply(
     op: object,
-    index: int,
     image: Image.Image,
     res: RetouchResources,
     progress: _ChainProgress,
     emit: Emit,
-    used: list[ModelEntry],
+    chain: _Chain,
 ) -> Image.Image | None:
     """One operation; returns the new picture (None: unchanged, e.g. an export)."""
     if isinstance(op, UpscaleOp):
@@ -173,27 +233,33 @@ def _apply(
 
         out = enhance(image, **(auto_enhance_settings(image) if op.auto else op.strengths()))
     elif isinstance(op, RemoveBackgroundOp):
-        from pipelines.retouch.background import remove_background
+        from pipelines.retouch.background import cut_out
 
-        out = remove_background(
-            image, method=op.method, model=op.model, models_dir=res.models_dir, alpha_matting=op.alpha_matting
-        )
+        cut = cut_out(
+            image, method=op.method, model=op.model, models_dir=res.models_dir, alpha_matting=op.alpha_matting,
+            keep_mask=op.keep_mask, remove_mask=op.remove_mask,
+        )  # fmt: skip
+        if cut.warning:  # it keeps almost nothing or almost everything: said before more is built on it
+            chain.warn(op, cut.warning)
+        out = cut.image
     elif isinstance(op, VectorizeOp):
         from pipelines.retouch.vectorize import to_svg
 
         svg = to_svg(image, colors=op.colors, detail=op.detail)
         emit(
-            ExportedFile(name=f"step{index}-vector.svg", data=svg.encode("utf-8"), media_type="image/svg+xml")
+            ExportedFile(
+                name=f"{chain.stem}-vector.svg", data=svg.encode("utf-8"), media_type="image/svg+xml"
+            )
         )
         out = None
     elif isinstance(op, LogoPackOp):
         from pipelines.retouch.vectorize import logo_pngs_zip
 
-        data = logo_pngs_zip(image, sizes=tuple(op.sizes))
-        emit(ExportedFile(name=f"step{index}-logo-pack.zip", data=data, media_type="application/zip"))
+        data = logo_pngs_zip(image, sizes=tuple(op.sizes), padding=op.padding)
+        emit(ExportedFile(name=f"{chain.stem}-logo-pack.zip", data=data, media_type="application/zip"))
         out = None
     elif isinstance(op, SdUpscaleOp | ReplaceBackgroundOp | EraseOp):
-        return _diffuse(op, image, res, progress, used)
+        return _diffuse(op, image, res, progress, chain.used)
     else:  # pragma: no cover - the request model admits no other operation
         raise RetouchError(f"unknown operation {op!r}")
     progress.advance(1)
@@ -250,9 +316,12 @@ def retouch_infotext(
     source_infotext: str,
     used: list[ModelEntry],
     model_hash: Callable[[ModelEntry], str | None],
+    *,
+    warnings: Sequence[str] = (),
 ) -> str:
     """A1111-style infotext: the source's own parameters (when it has them), its new size, and
-    `Retouch: remove_background → upscale ×2`; seed and model when a diffusion step ran."""
+    `Retouch: remove_background → upscale ×2`; seed and model when a diffusion step ran; `Warnings` when a
+    step's result looks wrong (a cut-out keeping almost nothing or almost everything)."""
     parsed = parse_infotext(source_infotext) if source_infotext else None
     prompt = parsed.prompt if parsed else ""
     negative = parsed.negative_prompt if parsed else ""
@@ -267,5 +336,6 @@ def retouch_infotext(
         params.update(Seed=request.seed, **{"Model hash": model_hash(used[0]), "Model": used[0].name})
     params["Size"] = f"{image.width}x{image.height}"
     params["Retouch"] = request.summary()
+    params["Warnings"] = "; ".join(warnings) or None
     params["Version"] = INFOTEXT_VERSION
     return format_infotext(prompt, negative, params)

@@ -9,12 +9,12 @@ from PIL import Image
 from pydantic import ValidationError
 
 from core.images import encode_png
-from core.presets import Preset, apply_preset
+from core.presets import Preset, compose_scene
 from core.recipes import RecipeError, parse_recipe
 from core.requests import validation_message
-from core.retouch import MAX_OUTPUT_PIXELS, RetouchRequest, make_recipe
+from core.retouch import MAX_OUTPUT_PIXELS, RetouchRequest, failed_step, make_recipe, step_failure
 from core.retouch_ops import EraseOp, ReplaceBackgroundOp, UpscaleOp
-from core.styles import Style, apply_styles
+from core.styles import Style
 from core.tiles import tile_boxes
 
 PICTURE = encode_png(Image.new("RGB", (100, 80), (200, 200, 200)))
@@ -34,7 +34,7 @@ def test_a_chain_gives_sizes_steps_and_a_one_line_summary():
     assert request.task == "retouch"
     assert request.source_size == (100, 80) and request.output_size == (200, 160)
     assert request.total_steps == 3 and not request.needs_model and request.model == ""
-    assert request.summary() == "remove_background → upscale ×2 → logo_pack 64/128/256/512/1024"
+    assert request.summary() == "remove_background → upscale ×2 → logo_pack 16/32/48/64/128/256/512/1024"
     assert isinstance(request.ops[1], UpscaleOp) and request.ops[1].scale == 2.0
 
 
@@ -220,11 +220,11 @@ def test_a_preset_and_styles_expand_the_background_as_they_expand_a_generation_p
     )
     assert op.style_names(preset) == ["Clean", "Warm"]
     styled = op.styled(preset, styles)
-    # the generating tabs: the preset applied over the request fields, then the styles at submit
-    fields = apply_preset(preset, {"prompt": "a marble table", "negative_prompt": "blurry"}, family="sd1")
-    expected = apply_styles(str(fields["prompt"]), str(fields["negative_prompt"]), styles)
+    # the settings come as in the generating tabs; the text is the scene, and the preset's and the styles'
+    # own backdrops give way to it
+    expected = compose_scene(preset, styles, "a marble table", "blurry")
     assert (styled.prompt, styled.negative_prompt) == expected
-    assert expected[0] == "product photo backdrop, a marble table, seamless backdrop, warm light"
+    assert expected == ("a marble table, warm light", "blurry, clutter, text")
     assert (styled.sampler, styled.schedule_type, styled.steps, styled.cfg_scale) == (
         "Euler",
         "Karras",
@@ -279,3 +279,37 @@ def test_a_preset_or_styles_may_make_the_whole_background_prompt():
     empty = Style(name="Neg", prompt="", negative_prompt="text")
     with pytest.raises(ValueError, match="describe the new background"):
         ReplaceBackgroundOp(styles=["Neg"]).styled(None, [empty])
+
+
+def test_a_title_is_one_line_of_text_of_limited_length():
+    assert RetouchRequest(image=PICTURE, ops=[{"op": "upscale"}], title="mug-shot").title == "mug-shot"
+    assert RetouchRequest(image=PICTURE, ops=[{"op": "upscale"}]).title is None
+    assert "title" in _error([{"op": "upscale"}], title="x" * 201)
+    assert "control characters" in _error([{"op": "upscale"}], title="two\nlines")
+    assert "leave the title out" in _error([{"op": "upscale"}], title="   ")
+
+
+def test_download_names_start_with_the_title_or_the_background_prompt_and_the_picture():
+    ops = [{"op": "vectorize"}]
+    digest = RetouchRequest(image=PICTURE, ops=ops).file_stem().removeprefix("retouch-")
+    assert len(digest) == 8 and int(digest, 16) >= 0
+    other = encode_png(Image.new("RGB", (100, 80), (10, 10, 10)))
+    assert RetouchRequest(image=other, ops=ops).file_stem() != f"retouch-{digest}"
+    assert RetouchRequest(image=PICTURE, ops=ops, title="Café — Mug #2").file_stem() == f"cafe-mug-2-{digest}"
+    background = [{"op": "replace_background", "prompt": "On a marble counter!"}]
+    assert RetouchRequest(image=PICTURE, ops=background).file_stem() == f"on-a-marble-counter-{digest}"
+    assert RetouchRequest(image=PICTURE, ops=ops, title="★★★").file_stem() == f"retouch-{digest}"
+
+
+def test_a_step_failure_names_its_step():
+    text = step_failure(3, "logo_pack 16", "the picture is fully transparent")
+    assert text == "Step 3 (logo_pack 16): the picture is fully transparent"
+    assert failed_step(text) == 3
+    assert failed_step("Out of GPU memory") is None and failed_step(None) is None
+
+
+def test_logo_pack_padding_is_a_percentage_checked_at_the_boundary():
+    assert "padding" in _error([{"op": "logo_pack", "padding": 41}])
+    assert "padding" in _error([{"op": "logo_pack", "padding": -1}])
+    op = RetouchRequest(image=PICTURE, ops=[{"op": "logo_pack", "padding": 0}]).ops[0]
+    assert op.padding == 0 and op.label().endswith("(padding 0%)")

@@ -17,7 +17,7 @@ from PIL import Image
 from pipelines.retouch import MissingWeights, RetouchError
 from pipelines.retouch.background import list_segmenters, remove_background, subject_mask
 from pipelines.retouch.enhance import ENHANCE_FIELDS, auto_enhance_settings, enhance
-from pipelines.retouch.vectorize import logo_pngs_zip, to_svg
+from pipelines.retouch.vectorize import logo_pngs_zip, to_svg, with_view_box
 from tests.retouch_images import dull_cast, iou, logo, neutral, noisy_flat, product, soft_edges
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -349,28 +349,52 @@ def test_bad_svg_options(kwargs: dict, match: str) -> None:
         to_svg(logo(32, 24)[0], **kwargs)
 
 
-def test_logo_zip_holds_square_transparent_pngs(tmp_path: Path) -> None:
+def test_logo_zip_holds_square_transparent_pngs_with_favicon_sizes_and_a_margin(tmp_path: Path) -> None:
     image, truth = logo()
     cut = remove_background(image, method="key", models_dir=tmp_path)
-    data = logo_pngs_zip(cut)
+    data = logo_pngs_zip(cut)  # the default: favicon sizes too, 8 % margin
     ys, xs = np.nonzero(truth)
     aspect = (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)
+    sizes = (16, 32, 48, 64, 128, 256, 512, 1024)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        assert archive.namelist() == [f"logo-{s}.png" for s in (64, 128, 256, 512, 1024)]
-        for size in (64, 128, 256, 512, 1024):
+        assert archive.namelist() == [f"logo-{s}.png" for s in sizes]
+        for size in sizes:
             png = Image.open(io.BytesIO(archive.read(f"logo-{size}.png")))
             assert png.format == "PNG" and png.mode == "RGBA" and png.size == (size, size)
-            alpha = np.asarray(png.getchannel("A"))
-            assert alpha[0, 0] == 0 and alpha[-1, -1] == 0  # padded with transparency
             left, top, right, bottom = png.getchannel("A").getbbox()
-            assert right - left >= size - 2  # the longer side fills the square
+            margin = round(size * 0.08)
+            assert right - left >= size - 2 * margin - 2  # the longer side fills the square less the margins
+            assert min(left, top, size - right, size - bottom) >= margin - 1  # nothing in the margin
             assert abs((left + right) / 2 - size / 2) <= 1.5 and abs((top + bottom) / 2 - size / 2) <= 1.5
-            assert abs((right - left) / (bottom - top) - aspect) < 0.05 + 4 / size
+            if size >= 64:  # the shape itself: too few pixels below that to measure an aspect
+                assert abs((right - left) / (bottom - top) - aspect) < 0.05 + 4 / size
+
+
+@pytest.mark.parametrize("padding", [0, 25])
+def test_logo_padding_is_the_clear_margin_around_the_logo(padding: float) -> None:
+    image = Image.new("RGB", (40, 40), (10, 20, 30))  # opaque: the whole picture is the logo
+    with zipfile.ZipFile(io.BytesIO(logo_pngs_zip(image, sizes=(100,), padding=padding))) as archive:
+        png = Image.open(io.BytesIO(archive.read("logo-100.png")))
+    assert png.getchannel("A").getbbox() == (padding, padding, 100 - padding, 100 - padding)
+
+
+@pytest.mark.parametrize("padding", [-1, 41, math.nan])
+def test_bad_logo_padding(padding: float) -> None:
+    with pytest.raises(RetouchError, match="padding"):
+        logo_pngs_zip(Image.new("RGB", (8, 8)), sizes=(16,), padding=padding)
+
+
+def test_svg_has_a_view_box_of_the_picture_size() -> None:
+    image, _ = logo()
+    root = ET.fromstring(to_svg(image))
+    assert root.get("viewBox") == f"0 0 {image.width} {image.height}"
+    assert with_view_box('<svg a="1" viewBox="0 0 2 2"></svg>', 5, 5) == '<svg a="1" viewBox="0 0 2 2"></svg>'
+    assert with_view_box("<svg/>", 3, 4) == '<svg viewBox="0 0 3 4"/>'
 
 
 def test_logo_zip_of_an_opaque_image_and_bad_sizes() -> None:
     image = Image.new("RGB", (40, 20), (10, 20, 30))
-    with zipfile.ZipFile(io.BytesIO(logo_pngs_zip(image, sizes=(32,)))) as archive:
+    with zipfile.ZipFile(io.BytesIO(logo_pngs_zip(image, sizes=(32,), padding=0))) as archive:
         png = Image.open(io.BytesIO(archive.read("logo-32.png")))
     alpha = np.asarray(png.getchannel("A"))
     assert alpha[:8].max() == 0 and alpha[8:24].min() == 255 and alpha[24:].max() == 0  # letterboxed, centred
