@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -35,6 +35,7 @@ from typing import cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.aspect import parse_ratio, size_for
+from core.compose import compose, compose_all, compose_negative
 from core.errors import AspectError, StylesFileError
 from core.errors import PresetError as PresetError  # importable from here too
 from core.requests import (
@@ -48,7 +49,6 @@ from core.styles import (
     MAX_STYLES_PER_REQUEST,
     Style,
     apply_styles,
-    merge_prompt,
     read_owned_styles_csv,
     read_styles,
     read_styles_csv,
@@ -168,8 +168,8 @@ class Preset(BaseModel):
 def apply_preset(preset: Preset, fields: Mapping[str, object], *, family: str | None) -> dict[str, object]:
     """Request `fields` with the preset's settings applied over them.
 
-    Its styles replace the fields' styles; its prompt templates are merged into the prompt and negative
-    prompt as a style's are; its size is its fixed width × height, or the aspect ratio's size for `family`
+    Its styles replace the fields' styles; its prompt templates are composed into the prompt and negative
+    prompt as a style's are (`core.compose`); its size is its fixed width × height, or the aspect ratio's size for `family`
     (with no family: around the area of the fields' current size).
     """
     result = dict(fields)
@@ -179,9 +179,9 @@ def apply_preset(preset: Preset, fields: Mapping[str, object], *, family: str | 
             result[key] = value
     result["styles"] = tuple(preset.styles)
     if preset.prompt:
-        result["prompt"] = merge_prompt(preset.prompt, str(result.get("prompt") or ""))
+        result["prompt"] = compose(preset.prompt, str(result.get("prompt") or ""))
     if preset.negative_prompt:
-        result["negative_prompt"] = merge_prompt(
+        result["negative_prompt"] = compose_negative(
             preset.negative_prompt, str(result.get("negative_prompt") or "")
         )
     if preset.width is not None and preset.height is not None:
@@ -194,6 +194,18 @@ def apply_preset(preset: Preset, fields: Mapping[str, object], *, family: str | 
         else:
             result["width"], result["height"] = size_for(preset.aspect, family)
     return result
+
+
+def compose_scene(
+    preset: Preset | None, styles: Sequence[Style], scene: str, negative: str = ""
+) -> tuple[str, str]:
+    """(prompt, negative) for Replace background: the user's `scene` ("on a white marble kitchen counter")
+    with the preset's own prompt templates and then `styles` (the Style objects the operation applies: the
+    preset's styles and its own) composed around it as a scene. The scene replaces the templates' default
+    background, which stays only when no scene is given."""
+    templates = [(preset.prompt, preset.negative_prompt)] if preset is not None else []
+    templates += [(style.prompt, style.negative_prompt) for style in styles]
+    return compose_all(scene, negative, templates, scene=True)
 
 
 def read_preset(data: bytes, where: str = "preset") -> Preset:

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.presets import Preset, apply_preset, check_preset_name
+from core.presets import Preset, apply_preset, check_preset_name, compose_scene
 from core.requests import (
     MAX_PROMPT_CHARS,
     MAX_SIZE,
@@ -36,7 +36,7 @@ from core.requests import (
     validation_message,
 )
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SamplerName, ScheduleType, resolve_schedule
-from core.styles import Style, apply_styles
+from core.styles import Style
 from core.tiles import tile_boxes
 
 MAX_UPSCALE = 8.0
@@ -366,8 +366,9 @@ class ReplaceBackgroundOp(_Diffusion):
             applied = apply_preset(preset, fields, family=None)
             fields = {key: applied[key] for key in fields}
             fields["model"] = self.model or fields["model"]
-        fields["prompt"], fields["negative_prompt"] = apply_styles(
-            fields["prompt"], fields["negative_prompt"], styles
+        # the text is the scene: the preset's and styles' own backgrounds give way to it
+        fields["prompt"], fields["negative_prompt"] = compose_scene(
+            preset, styles, self.prompt, self.negative_prompt
         )
         record = AppliedStyling(
             preset=self.preset,

@@ -1,8 +1,11 @@
-"""Prompt styles: named prompt/negative templates, applied as AUTOMATIC1111 applies them.
+"""Prompt styles: named prompt/negative templates, applied as AUTOMATIC1111 applies them, composed.
 
 A style's prompt that contains `{prompt}` has it replaced by the user's prompt; any other style prompt is
 appended with ", ". Several styles apply one after another, and the negative prompt follows the same rules.
 Where a part is empty no stray comma is left ("" + "flat vector" is "flat vector", not ", flat vector").
+`apply_styles` composes rather than pastes (`core.compose`): no doubled words ("minimal logo for a coffee
+brand" with "flat vector logo of {prompt}" is "flat vector minimal logo for a coffee brand"), no "of on"
+before a scene, and a scene replaces the styles' own backgrounds. `merge_prompt` is A1111's literal rule.
 
 Files: A1111's `styles.csv` (header `name,prompt,negative_prompt`; UTF-8 with or without BOM; rows whose
 name starts with `#` are comments; the old `text` column is read as `prompt`) and Fooocus's style JSON (a
@@ -23,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.compose import compose_all, uncompose, uncompose_negative
 from core.errors import StylesFileError as StylesFileError  # importable from here too
 from core.requests import MAX_PROMPT_CHARS, MAX_STYLES, check_style_name
 
@@ -71,12 +75,13 @@ def merge_prompt(template: str, prompt: str) -> str:
     return ", ".join(part for part in (prompt.strip(), template.strip()) if part)
 
 
-def apply_styles(prompt: str, negative: str, styles: Iterable[Style]) -> tuple[str, str]:
-    """(prompt, negative prompt) with each style applied in order."""
-    for style in styles:
-        prompt = merge_prompt(style.prompt, prompt)
-        negative = merge_prompt(style.negative_prompt, negative)
-    return prompt, negative
+def apply_styles(
+    prompt: str, negative: str, styles: Iterable[Style], *, scene: bool = False
+) -> tuple[str, str]:
+    """(prompt, negative prompt) with each style applied in order, composed by the rules of `core.compose`
+    (`scene`: the prompt is a scene, as Replace background's text is)."""
+    templates = [(style.prompt, style.negative_prompt) for style in styles]
+    return compose_all(prompt, negative, templates, scene=scene)
 
 
 def _unmerge(template: str, merged: str) -> str | None:
@@ -99,9 +104,7 @@ def _unmerge(template: str, merged: str) -> str | None:
     return None
 
 
-def strip_styles(prompt: str, negative: str, styles: Sequence[Style]) -> tuple[str, str] | None:
-    """The user's (prompt, negative) before `styles` were applied, or None when the text does not carry
-    them (edited by hand, or the styles changed since). A1111 does this when an infotext is pasted."""
+def _strip_literally(prompt: str, negative: str, styles: Sequence[Style]) -> tuple[str, str] | None:
     for style in reversed(styles):
         before = _unmerge(style.prompt, prompt)
         before_negative = _unmerge(style.negative_prompt, negative)
@@ -109,6 +112,39 @@ def strip_styles(prompt: str, negative: str, styles: Sequence[Style]) -> tuple[s
             return None
         prompt, negative = before, before_negative
     return prompt, negative
+
+
+def _strip_composed(
+    prompt: str, negative: str, styles: Sequence[Style], drop: bool
+) -> tuple[str, str] | None:
+    for style in reversed(styles):
+        before = uncompose(style.prompt, prompt, drop_background=drop)
+        before_negative = uncompose_negative(style.negative_prompt, negative, drop_background=drop)
+        if before is None or before_negative is None:
+            return None
+        prompt, negative = before, before_negative
+    return prompt, negative
+
+
+def strip_styles(
+    prompt: str, negative: str, styles: Sequence[Style], *, search: bool = True
+) -> tuple[str, str] | None:
+    """The user's (prompt, negative) before `styles` were applied, or None when the text does not carry
+    them (edited by hand, or the styles changed since). A1111 does this when an infotext is pasted.
+
+    What is returned gives back the text exactly through `apply_styles`. The text is first taken apart as
+    A1111's literal rule made it; with `search`, also as the composing rules may have (several ways of
+    taking it apart are tried and checked)."""
+    typed = _strip_literally(prompt, negative, styles)
+    if typed is not None and apply_styles(*typed, styles) == (prompt, negative):
+        return typed
+    if not search:
+        return None
+    for drop in (False, True):  # whether the typed prompt brought its own background
+        typed = _strip_composed(prompt, negative, styles, drop)
+        if typed is not None and apply_styles(*typed, styles) == (prompt, negative):
+            return typed
+    return None
 
 
 def extract_styles(prompt: str, negative: str, styles: Sequence[Style]) -> tuple[list[str], str, str]:
@@ -120,7 +156,7 @@ def extract_styles(prompt: str, negative: str, styles: Sequence[Style]) -> tuple
     left = [style for style in styles if style.prompt.strip() or style.negative_prompt.strip()]
     while True:
         for style in left:
-            typed = strip_styles(prompt, negative, [style])
+            typed = strip_styles(prompt, negative, [style], search=False)
             if typed is not None and typed != (prompt, negative):
                 prompt, negative = typed
                 found.append(style)

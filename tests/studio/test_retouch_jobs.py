@@ -249,7 +249,7 @@ def test_replace_background_with_a_preset_and_a_style_keeps_the_subject_and_its_
     assert job.state is JobState.DONE, job.error
     # 1. expanded once, at submit, exactly as a generation prompt is; the preset's settings came along
     op = job.request.ops[0]
-    expected = apply_styles("a marble table", "dust", studio.presets_book.styles_named(names))
+    expected = apply_styles("a marble table", "dust", studio.presets_book.styles_named(names), scene=True)
     assert (op.prompt, op.negative_prompt) == expected and op.prompt != "a marble table"
     assert (op.sampler, op.schedule_type, op.steps, op.cfg_scale) == (
         preset.sampler, preset.schedule_type, preset.steps, preset.cfg_scale,
