@@ -16,6 +16,7 @@ from PIL import Image
 from core.errors import JobCancelled as JobCancelled  # the backend's errors, importable from its contract
 from core.errors import JobFailed as JobFailed
 from core.requests import GenerationRequest
+from core.resolved import ResolvedGeneration
 from core.retouch import RetouchRequest
 
 
@@ -121,8 +122,12 @@ BackendEvent = Progress | GeneratedImage | ExportedFile
 
 
 class Backend(Protocol):
-    def run(self, request: GenerationRequest | RetouchRequest) -> Iterator[BackendEvent]:
-        """Run a job. Closing the iterator early cancels it within one sampling step."""
+    def run(
+        self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None = None
+    ) -> Iterator[BackendEvent]:
+        """Run a job. `resolved` is what a generation request comes to, as the Studio worked it out at submit
+        (built from the request when not given). Closing the iterator early cancels it within one sampling
+        step."""
         ...
 
     def models(self, refresh: bool = False) -> list[ModelInfo]:

@@ -28,11 +28,11 @@ from core.backend import (
 )
 from core.hires import LATENT_UPSCALE_MODES
 from core.infotext import FACE_RESTORATION_KEY, NO_FACE_RESTORER, format_infotext, request_params
-from core.prompt_syntax import LoraTag, extract_loras
+from core.prompt_syntax import LoraTag
 from core.requests import GenerationRequest, Img2ImgRequest, InpaintRequest, Txt2ImgRequest, request_summary
+from core.resolved import ResolvedGeneration
 from core.retouch import RetouchRequest
-from core.samplers import resolve_schedule
-from core.seeds import image_seeds, matching_subseed
+from core.seeds import matching_subseed
 from core.version import INFOTEXT_VERSION
 from pipelines.embeddings import EmbeddingEntry, EmbeddingLibrary, load_embeddings, rewrite_prompt
 from pipelines.hashing import file_sha256_10
@@ -67,7 +67,7 @@ class _Generation:
 
     request: GenerationRequest
     entry: ModelEntry
-    schedule: str
+    resolved: ResolvedGeneration  # worked out at submit: prompt without tags, tags, schedule, every seed
     counter: _StepCounter
     run: Runner
     hires: Txt2ImgRequest | None  # set when the hires fix runs (its upscaler was checked at submit)
@@ -205,14 +205,16 @@ class LocalBackend:
             missing=missing,
         )
 
-    def run(self, request: GenerationRequest | RetouchRequest) -> Iterator[BackendEvent]:
+    def run(
+        self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None = None
+    ) -> Iterator[BackendEvent]:
         """Runs the job on a thread of its own and streams its events; closing the iterator cancels."""
         events: queue.SimpleQueue[object] = queue.SimpleQueue()
         cancelled = threading.Event()
 
         def work() -> None:
             try:
-                self._execute(request, events.put, cancelled)
+                self._execute(request, resolved, events.put, cancelled)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
                 events.put(_Failure(exc))
             finally:
@@ -233,6 +235,7 @@ class LocalBackend:
     def _execute(
         self,
         request: GenerationRequest | RetouchRequest,
+        resolved: ResolvedGeneration | None,
         emit: Callable[[object], None],
         cancelled: threading.Event,
     ) -> None:
@@ -240,8 +243,8 @@ class LocalBackend:
             run_retouch(request, self._retouch_resources(), emit, cancelled)
             return
         # 1. find the model and what the prompt names (requests reach here resolved: a model that is here,
-        #    concrete seeds, LoRAs and the hires upscaler checked; studio.resolve)
-        job = self._prepare(request)
+        #    concrete seeds, LoRAs and the hires upscaler checked, the tags and schedule worked out; studio.resolve)
+        job = self._prepare(request, resolved or ResolvedGeneration.of(request))
         with (
             self.manager.lease(job.entry) as base,
             applied_loras(
@@ -257,20 +260,21 @@ class LocalBackend:
                 if cancelled.is_set():
                     raise JobCancelled
 
-    def _prepare(self, request: GenerationRequest) -> _Generation:
+    def _prepare(self, request: GenerationRequest, resolved: ResolvedGeneration) -> _Generation:
         """The model entry, sampler schedule, runner, LoRAs, VAE and embeddings of one generation."""
-        # <lora:name:weight> tags: names resolved and hashed before loading; the encoder gets the prompt without them
-        prompt, lora_tags = extract_loras(request.prompt)
+        # <lora:name:weight> tags: hashed before loading; the encoder gets the prompt without them, with the
+        # concrete schedule
+        prompt, lora_tags = resolved.prompt, list(resolved.loras)
         # a VAE of models/VAE/ and the embeddings the prompts name (pipelines/vae.py, pipelines/embeddings.py)
         vae_entry = self.vae_library.get(request.vae) if request.vae else None
         return _Generation(
             request=request,
             entry=self.registry.get(request.model),
-            schedule=resolve_schedule(request.sampler, request.schedule_type),
+            resolved=resolved,
             counter=_StepCounter(request.steps_per_batch, request.batch_count),
             run=runner_for(request),
             hires=request if isinstance(request, Txt2ImgRequest) and request.enable_hr else None,
-            encoded=request.model_copy(update={"prompt": prompt}) if lora_tags else request,
+            encoded=request.model_copy(update={"prompt": prompt, "schedule_type": resolved.schedule}),
             lora_tags=lora_tags,
             lora_params=self.lora_library.infotext_pairs(lora_tags),
             vae_entry=vae_entry,
@@ -325,7 +329,7 @@ class LocalBackend:
         """Sample one batch of the job and hand over its images, each with its infotext."""
         request, entry = job.request, job.entry
         # 3. the seeds of this batch: image i of the job uses seed + i
-        seeds = image_seeds(request.seed, request.batch_size, start=batch * request.batch_size)
+        seeds = job.resolved.batch_seeds(batch, request.batch_size)
 
         def on_step(step: int, steps: int, latents: torch.Tensor) -> bool:
             if cancelled.is_set():
@@ -353,7 +357,7 @@ class LocalBackend:
         for seed, image in zip(seeds, images, strict=True):
             subseed = matching_subseed(request.seed, request.subseed, seed) if request.subseed != -1 else -1
             resolved = request.model_copy(
-                update={"seed": seed, "subseed": subseed, "schedule_type": job.schedule}
+                update={"seed": seed, "subseed": subseed, "schedule_type": job.resolved.schedule}
             )
             params = request_params(
                 resolved,

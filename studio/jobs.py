@@ -18,6 +18,7 @@ from PIL import Image
 
 from core.errors import NotYourJob
 from core.requests import GenerationRequest
+from core.resolved import ResolvedGeneration
 from core.retouch import RetouchRequest
 from core.seeds import image_seeds
 from core.xyz import PlotRequest
@@ -110,9 +111,11 @@ class Work:
 class Job(Work):
     """A request on its way through the queue. Fields are updated by the worker thread only.
 
-    `request` is fully resolved (studio.resolve): the backend only executes it."""
+    `request` is fully resolved (studio.resolve) and, for a generation, `resolved` is what it comes to (prompt
+    without LoRA tags, the tags, the concrete schedule, every image's seed): the backend only executes them."""
 
     request: GenerationRequest | RetouchRequest
+    resolved: ResolvedGeneration | None = None
     step: int = 0
     total: int = 0
     preview: Image.Image | None = None
@@ -123,6 +126,8 @@ class Job(Work):
 
     @property
     def seeds(self) -> list[int]:
+        if self.resolved is not None:
+            return list(self.resolved.seeds)
         return image_seeds(self.request.seed, self.request.image_count)
 
     def record_progress(self, step: int, total: int) -> None:

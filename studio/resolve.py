@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from core.errors import PresetError, StyleProblem, UnknownLora, UnknownPreset, UnknownStyle, UnknownTool
 from core.presets import PresetBook
-from core.prompt_syntax import extract_loras
 from core.requests import MAX_PROMPT_CHARS, GenerationRequest, Txt2ImgRequest
+from core.resolved import ResolvedGeneration
 from core.retouch import RetouchRequest
 from core.retouch_ops import Op as RetouchOp
 from core.retouch_ops import RemoveBackgroundOp, ReplaceBackgroundOp, RestoreFacesOp
@@ -27,34 +27,35 @@ class Resolver:
 
     def resolve(
         self, request: GenerationRequest | RetouchRequest, user: str
-    ) -> GenerationRequest | RetouchRequest:
-        """The request as its job runs it. UnknownModel, UnknownLora, UnknownStyle, StyleProblem, UnknownTool
-        (all RequestRefused) when something it names is not here or cannot be used."""
+    ) -> tuple[GenerationRequest | RetouchRequest, ResolvedGeneration | None]:
+        """The request as its job runs it and, for a generation, what it comes to (prompt without LoRA tags,
+        the tags, the concrete schedule, every image's seed). UnknownModel, UnknownLora, UnknownStyle,
+        StyleProblem, UnknownTool (all RequestRefused) when something it names is not here or cannot be used."""
         if isinstance(request, RetouchRequest):
-            return self.resolve_retouch(request, user)
+            return self.resolve_retouch(request, user), None
         return self.resolve_generation(request, user)
 
-    def resolve_generation(self, request: GenerationRequest, user: str) -> GenerationRequest:
-        """A generation request with its model, styled prompts and seeds; its LoRAs and hires upscaler checked."""
+    def resolve_generation(
+        self, request: GenerationRequest, user: str
+    ) -> tuple[GenerationRequest, ResolvedGeneration]:
+        """A generation request with its model, styled prompts and seeds, and what it comes to; its LoRAs and
+        hires upscaler checked."""
         updates: dict[str, object] = {"model": self.catalog.model_for(request.model, user).name}
         if request.styles:  # expanded once, here: the job carries the final prompt and the style names
             updates["prompt"], updates["negative_prompt"] = self.styled(request)
-        self.check_loras(str(updates.get("prompt", request.prompt)))
         if isinstance(request, Txt2ImgRequest) and request.enable_hr:
             self.check_hires_upscaler(request.hr_upscaler)
         if request.seed == -1:
             updates["seed"] = random_seed(request.image_count)
         if request.subseed == -1 and request.subseed_strength > 0:  # image i uses subseed + i
             updates["subseed"] = random_seed(request.image_count)
-        return request.model_copy(update=updates)
-
-    def check_loras(self, prompt: str) -> None:
-        """Refuse a prompt's <lora:…> tags now, not when its job starts: a bad tag, an unknown or refused LoRA."""
-        try:
-            _, tags = extract_loras(prompt)
+        resolved_request = request.model_copy(update=updates)
+        try:  # the <lora:…> tags are parsed here, once: the backend gets them with the prompt without them
+            resolved = ResolvedGeneration.of(resolved_request)
         except ValueError as exc:
             raise UnknownLora(str(exc)) from exc
-        self.catalog.check_loras([tag.name for tag in tags])
+        self.catalog.check_loras([tag.name for tag in resolved.loras])
+        return resolved_request, resolved
 
     def check_hires_upscaler(self, name: str) -> None:
         """UnknownTool when hires fix names an upscaler that is not here."""

@@ -88,7 +88,8 @@ class Jobs:
         """Queue a request, resolved first (RequestRefused when it names something that is not here).
         TooManyQueued when the user has as many jobs waiting as one may, QueueFull when the queue is full, with a
         user-facing message. A job group's jobs pass `group` (the group counts once)."""
-        job = Job(request=self.resolver.resolve(request, user), user=user)
+        resolved_request, resolved = self.resolver.resolve(request, user)
+        job = Job(request=resolved_request, resolved=resolved, user=user)
         job.total = _steps_per_batch(job.request) * request.batch_count  # a preset may set the steps
         with self._admission:
             if group is None:
@@ -253,7 +254,7 @@ class Jobs:
             return
         job.state = JobState.RUNNING
         job.started = time.monotonic()
-        events = self.backend.run(job.request)
+        events = self.backend.run(job.request, job.resolved)
         exports: list[ExportedFile] = []
         try:
             self._follow(job, events, exports)

@@ -27,6 +27,7 @@ from core.backend import (
     VaeInfo,
 )
 from core.requests import GenerationRequest
+from core.resolved import ResolvedGeneration
 from core.retouch import RetouchRequest
 
 WAIT = 30.0  # seconds a gated step or a test's wait gives up after, so that a broken test fails, never hangs
@@ -37,6 +38,7 @@ class Run:
     """One call of `GatedBackend.run`, as the backend saw it."""
 
     request: GenerationRequest | RetouchRequest
+    resolved: ResolvedGeneration | None = None  # what the Studio worked out at submit (generations)
     steps_done: int = 0
     total: int = 0
     closed_early: bool = False  # the caller closed the iterator before the last event: a cancel
@@ -78,8 +80,10 @@ class GatedBackend:
                 raise AssertionError(f"run did not reach step {step} (at {run.steps_done})")
 
     # -- the Backend protocol -------------------------------------------------------------------
-    def run(self, request: GenerationRequest | RetouchRequest) -> Iterator[BackendEvent]:
-        run = Run(request)
+    def run(
+        self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None = None
+    ) -> Iterator[BackendEvent]:
+        run = Run(request, resolved)
         return self._events(run)
 
     def _events(self, run: Run) -> Iterator[BackendEvent]:
@@ -102,7 +106,7 @@ class GatedBackend:
                         self._changed.notify_all()
                     yield Progress(step=step, total=run.total)
                 for i in range(batch * batch_size, (batch + 1) * batch_size):
-                    seed = request.seed + i
+                    seed = run.resolved.seeds[i] if run.resolved is not None else request.seed + i
                     yield GeneratedImage(
                         image=Image.new("RGB", (width, height), (i * 40 % 256, 0, 0)),
                         seed=seed,

@@ -35,13 +35,13 @@ class Gate:
         self._run = run
         self._open = threading.Event()
 
-    def run(self, request: Any) -> Iterator[Any]:
+    def run(self, request: Any, resolved: Any = None) -> Iterator[Any]:
         if request.prompt == "blocker":
             from core.backend import Progress
 
             while not self._open.wait(0.02):
                 yield Progress(step=0, total=1)
-        yield from self._run(request)
+        yield from self._run(request, resolved)
 
     def release(self) -> None:
         self._open.set()

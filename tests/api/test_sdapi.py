@@ -276,7 +276,7 @@ def test_a_chunked_body_over_the_cap_gets_413_too(served):
 
 
 def test_a_failed_job_answers_500_with_its_message(served, alice, monkeypatch):
-    def failing_run(request):
+    def failing_run(request, resolved=None):
         raise JobFailed("Out of GPU memory at 64×64, batch size 1. Try a smaller size.")
         yield  # a generator, like the real backend
 
@@ -293,7 +293,7 @@ def test_a_full_queue_answers_503(served, alice, monkeypatch):
     studio = served.studio
     release, started = threading.Event(), threading.Event()
 
-    def blocking_run(request):
+    def blocking_run(request, resolved=None):
         started.set()
         while not release.wait(0.01):
             yield Progress(step=0, total=1)

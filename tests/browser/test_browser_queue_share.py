@@ -34,10 +34,10 @@ def test_the_page_says_when_your_share_is_full_and_cancels_only_your_waiting_job
     studio = app.studio
     gate, real_run = threading.Event(), studio.backend.run
 
-    def run(request: Any) -> Iterator[Any]:
+    def run(request: Any, resolved: Any = None) -> Iterator[Any]:
         while request.prompt == "blocker" and not gate.wait(0.02):
             yield Progress(step=0, total=1)
-        yield from real_run(request)
+        yield from real_run(request, resolved)
 
     monkeypatch.setattr(studio.backend, "run", run)
     small = {"steps": 1, "width": 64, "height": 64}

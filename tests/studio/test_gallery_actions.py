@@ -455,7 +455,7 @@ def test_export_zip_holds_the_original_pngs(gallery: Gallery, outputs: Path, tmp
 class _NoModels:
     """A backend with nothing to run: the gallery actions never reach it."""
 
-    def run(self, request: GenerationRequest) -> Iterator[BackendEvent]:
+    def run(self, request: GenerationRequest, resolved: object = None) -> Iterator[BackendEvent]:
         raise JobFailed("no models here")
 
     def models(self, refresh: bool = False) -> list[ModelInfo]:
