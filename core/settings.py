@@ -14,6 +14,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Device = Literal["auto", "cuda", "mps", "cpu"]
 DType = Literal["auto", "fp16", "bf16", "fp32"]
 
+# What the page starts at in demo mode: small pictures in few steps, so every control answers in seconds on a CPU.
+DEMO_START_VALUES = {"width": 256, "height": 256, "steps": 8}
+ROOT = Path(__file__).resolve().parent.parent  # Easel's folder (scripts/start runs app.py from there)
+HELP_WIDTH = (
+    80  # the help is laid out the same on every terminal (scripts/start prints a copy before installing)
+)
+
 
 class Settings(BaseSettings):
     """Everything Easel can be configured with. Each field is also a CLI flag (see `python app.py --help`)."""
@@ -34,13 +41,17 @@ class Settings(BaseSettings):
     )
     default_model: str = Field("", description="Model selected at start (a name from the model list).")
     presets_dir: Path = Field(
-        Path(__file__).resolve().parent.parent / "presets",
+        ROOT / "presets",
         description="Folder with the shipped presets (*.json) and styles.csv.",
     )
     user_presets_dir: Path | None = Field(
         None, description="Folder for the team's own presets and styles (default: <presets-dir>/user)."
     )
-    demo: bool = Field(False, description="Offer a tiny random-weight demo model (pictures are noise).")
+    demo: bool = Field(
+        False,
+        description="Offer a tiny random-weight demo model (pictures are noise); the page starts at 256x256 "
+        "pixels and 8 steps.",
+    )
     device: Device = Field("auto", description="Compute device: auto picks cuda, then mps, then cpu.")
     dtype: DType = Field("auto", description="Weights precision: auto = fp16 on cuda/mps, fp32 on cpu.")
     max_gpu_models: int = Field(
@@ -102,6 +113,10 @@ class Settings(BaseSettings):
             return value
         return [part.strip().lower() for item in items for part in str(item).split(",") if part.strip()]
 
+    def start_values(self) -> dict[str, int]:
+        """Request fields whose starting value in the page differs from the request model's default."""
+        return dict(DEMO_START_VALUES) if self.demo else {}
+
     def exposed(self) -> bool:
         """True when the server can be reached from other computers."""
         if self.listen or self.share:
@@ -117,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="app.py",
         description="Easel: a self-hosted Stable Diffusion studio. Every flag can also be set as EASEL_<NAME>.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, width=HELP_WIDTH),
     )
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
@@ -131,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             choices = getattr(field.annotation, "__args__", None) if name in ("device", "dtype") else None
             default = field.default
+            if isinstance(default, Path) and default.is_relative_to(ROOT):
+                default = default.relative_to(ROOT)  # the same help wherever Easel's folder is
             parser.add_argument(
                 flag,
                 default=None,

@@ -30,13 +30,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from diffusers import DiffusionPipeline
+from typing import TYPE_CHECKING
 
 from core.errors import RequestRefused
 from core.prompt_syntax import LoraTag, validate_lora_name
 from pipelines.checkpoint_info import header_refusal
 from pipelines.registry import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, pickle_refusal
+
+if TYPE_CHECKING:  # the LoRA list is read before diffusers is imported (the page starts without it)
+    from diffusers import DiffusionPipeline
 
 log = logging.getLogger(__name__)
 
