@@ -1,5 +1,8 @@
 """A labelled grid image of plot cells: column labels on top, row labels on the left, one grid per z value
-side by side, each under its z title. Labels use Pillow's scalable built-in font (no system fonts).
+side by side, each under its z title. Labels are drawn with DejaVu Sans or Noto Sans when the system has one
+(Debian: fonts-dejavu-core, fonts-noto-core), which cover what users type (em dashes, accents, arrows, ×);
+without one, with Pillow's scalable built-in font, which draws only ASCII and a few more. `covers` tells
+whether a font draws every character of a text (rather than its missing-glyph box).
 
 Size: each grid is `left + columns × cell width` wide and `title + top + rows × cell height` high (the
 margins are 0 where an axis has no labels), with `GAP` pixels between z grids. Cells of different sizes
@@ -8,12 +11,26 @@ are centred in the largest cell's box.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 from PIL import Image, ImageDraw, ImageFont
 
+log = logging.getLogger(__name__)
+
+# Fonts that cover Latin, Greek, Cyrillic and the usual punctuation, looked for in this order.
+FONT_FILES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+    "/usr/share/fonts/opentype/noto/NotoSans-Regular.ttf",
+    "/usr/share/fonts/noto/NotoSans-Regular.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/Library/Fonts/Arial Unicode.ttf",
+)
+_NOT_A_CHARACTER = "\uffff"  # never in a font: drawn as the font's missing-glyph box
 GAP = 16  # between the grids of two z values
 PAD = 6  # around label text
 BACKGROUND = (255, 255, 255)
@@ -55,8 +72,45 @@ class GridLayout:
         )
 
 
-def font(size: int) -> Font:
-    return ImageFont.load_default(size=size)
+def font_file(files: Sequence[str | Path] = FONT_FILES) -> Path | None:
+    """The first of `files` that exists and is a font Pillow can read (None: use the built-in font)."""
+    for name in files:
+        path = Path(name)
+        if not path.is_file():
+            continue
+        try:
+            ImageFont.truetype(str(path), size=12)
+        except OSError as exc:
+            log.warning("grid label font %s skipped: %s", path, exc)
+            continue
+        return path
+    return None
+
+
+def font(size: int, files: Sequence[str | Path] = FONT_FILES) -> Font:
+    """The label font at `size` px: the first usable of `files`, else Pillow's built-in font."""
+    path = font_file(files)
+    if path is None:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(str(path), size=size)
+
+
+def _glyph(face: Font, char: str) -> bytes:
+    left, top, right, bottom = (int(v) for v in face.getbbox(char))
+    image = Image.new("L", (max(1, right - min(left, 0)) + 2, max(1, bottom - min(top, 0)) + 2))
+    ImageDraw.Draw(image).text((-min(left, 0), -min(top, 0)), char, font=face, fill=255)
+    return f"{image.size}".encode() + image.tobytes()
+
+
+def covers(face: Font, text: str) -> bool:
+    """Whether `face` draws every character of `text` with a glyph of its own, none as the missing-glyph box."""
+    missing = _glyph(face, _NOT_A_CHARACTER)
+    return all(char.isspace() or _glyph(face, char) != missing for char in set(text))
+
+
+def _warn_uncovered(face: Font, labels: Sequence[str]) -> None:
+    if not covers(face, "".join(labels)):
+        log.warning("some grid label characters are not in the label font; install fonts-dejavu-core")
 
 
 def wrap(text: str, face: Font, width: int) -> list[str]:
@@ -143,6 +197,7 @@ def draw_grid(
     # 2. lay out
     layout = grid_layout([i.size for i in images], shape, x_labels, y_labels, z_labels)
     face = font(layout.font_size)
+    _warn_uncovered(face, [*x_labels, *y_labels, *z_labels])
     line = _line_height(face)
     canvas = Image.new("RGB", layout.size, BACKGROUND)
     draw = ImageDraw.Draw(canvas)
