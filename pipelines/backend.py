@@ -34,6 +34,7 @@ from core.resolved import ResolvedGeneration
 from core.retouch import RetouchRequest
 from core.seeds import matching_subseed
 from core.version import INFOTEXT_VERSION
+from pipelines.device_thread import DeviceThread
 from pipelines.embeddings import EmbeddingEntry, EmbeddingLibrary, load_embeddings, rewrite_prompt
 from pipelines.hashing import file_sha256_10
 from pipelines.hires_runner import hires_runner
@@ -118,8 +119,15 @@ class LocalBackend:
         self.lora_library = LoraLibrary(registry.models_dir)
         self.embedding_library = EmbeddingLibrary(registry.models_dir)
         self.vae_library = VaeLibrary(registry.models_dir)
+        self.device_thread = (
+            DeviceThread()
+        )  # runs the jobs: per-thread state (compiled graphs) outlives a job
         # live previews: TAESD when its weights are in models/, else the latent map
         self.previews = Previewer(registry.models_dir, manager.device.device)
+
+    def close(self) -> None:
+        """Stop the device thread (after the job it runs, which the Studio has cancelled)."""
+        self.device_thread.close()
 
     # -- Backend protocol ------------------------------------------------------------------------
     def models(self, refresh: bool = False) -> list[ModelInfo]:
@@ -220,8 +228,7 @@ class LocalBackend:
             finally:
                 events.put(_END)
 
-        thread = threading.Thread(target=work, name="easel-job", daemon=True)
-        thread.start()
+        done = self.device_thread.submit(work)  # one thread runs every job of this device, in turn
         try:
             while (item := events.get()) is not _END:
                 if isinstance(item, _Failure):
@@ -229,7 +236,8 @@ class LocalBackend:
                 yield item  # type: ignore[misc]
         finally:
             cancelled.set()
-            thread.join()
+            if not done.cancel():  # not started yet: it never will; else wait for it to stop
+                done.result()
 
     # -- one job ---------------------------------------------------------------------------------
     def _execute(

@@ -68,5 +68,9 @@ class Studio:
         self.jobs.start()
 
     def close(self) -> None:
-        """Stop the worker: the running job is cancelled, waiting ones stay unrun."""
+        """Stop the worker: the running job is cancelled, waiting ones stay unrun; then the backend's own
+        threads, when it has any."""
         self.jobs.close()
+        close_backend = getattr(self.backend, "close", None)
+        if close_backend is not None:
+            close_backend()
