@@ -5,6 +5,7 @@ segmentation model), and a cut-out keeping almost nothing or almost everything c
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import cv2
@@ -222,3 +223,35 @@ def test_the_operation_takes_strokes_as_bytes_or_base64_and_leaves_them_out_of_r
     ]:
         with pytest.raises(ValidationError, match=rf"keep_mask: {says}"):
             parse_op({"op": "remove_background", "keep_mask": bad})
+
+
+# --- through a retouch job --------------------------------------------------------------------------------------
+
+
+def test_a_job_says_when_its_cut_out_keeps_almost_nothing_and_uses_the_strokes(studio) -> None:
+    from core.infotext import EASEL_CHUNK_KEY, parse_infotext
+    from core.retouch import RetouchRequest
+    from studio import JobState
+
+    blank = encode_png(Image.new("RGB", (96, 64), (216, 216, 216)))
+    job = studio.jobs.submit(RetouchRequest(image=blank, ops=[{"op": "remove_background", "method": "key"}]))
+    assert job.wait(60) and job.state is JobState.DONE, job.error
+    saved = job.images[0]
+    said = parse_infotext(saved.infotext).params["Warnings"]
+    assert said.startswith("Step 1 (remove_background): the cut-out keeps only 0.0% of the picture")
+    with Image.open(studio.gallery.file_path(saved.id)) as picture:
+        chunk = json.loads(picture.info[EASEL_CHUNK_KEY])
+    assert chunk["retouch"]["warnings"] == [said]  # for the page to show at that step
+
+    mug = Mug()
+    ops = [{"op": "remove_background", "method": "key", "keep_mask": brush(mug.hole)}]
+    job = studio.jobs.submit(RetouchRequest(image=encode_png(mug.picture), ops=ops))
+    assert job.wait(60) and job.state is JobState.DONE, job.error
+    with Image.open(studio.gallery.file_path(job.images[0].id)) as out:
+        alpha = np.asarray(out.getchannel("A"))
+    assert (alpha[mug.hole] == 255).all() and "Warnings" not in parse_infotext(job.images[0].infotext).params
+
+    small = [{"op": "remove_background", "keep_mask": encode_png(Image.new("L", (10, 10), 255))}]
+    job = studio.jobs.submit(RetouchRequest(image=encode_png(mug.picture), ops=small))
+    assert job.wait(60) and job.state is JobState.FAILED
+    assert "keep_mask is 10×10 but the picture is 256×192" in (job.error or "")
