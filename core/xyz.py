@@ -52,19 +52,30 @@ class AxisType:
     fields: tuple[str, ...] = ()  # request fields the axis sets (it applies only where they exist)
     name_value: bool = True  # label cells "Steps: 20" (True) or just "20"
     info: str = ""
+    example: str = ""  # what the values box shows while empty
+    picker: str = ""  # the names to pick values from: presets, styles, samplers, schedules, models, loras
 
 
+_PICK = "pick below or type names, separated by commas"
 AXIS_TYPES: dict[str, AxisType] = {
     a.key: a
     for a in (
         AxisType("nothing", "Nothing", "str"),
-        AxisType("seed", "Seed", "int", ("seed",), info="-1 = a random seed for that cell"),
-        AxisType("variation_seed", "Var. seed", "int", ("subseed",)),
-        AxisType("variation_strength", "Var. strength", "float", ("subseed_strength",)),
-        AxisType("steps", "Steps", "int", ("steps",)),
-        AxisType("cfg_scale", "CFG Scale", "float", ("cfg_scale",)),
-        AxisType("sampler", "Sampler", "str", ("sampler",), name_value=False),
-        AxisType("schedule_type", "Schedule type", "str", ("schedule_type",)),
+        AxisType(
+            "seed", "Seed", "int", ("seed",), info="-1 = a random seed for that cell",
+            example="e.g. 1, 2, 3 or 100-104",
+        ),
+        AxisType("variation_seed", "Var. seed", "int", ("subseed",), example="e.g. 1, 2, 3"),
+        AxisType(
+            "variation_strength", "Var. strength", "float", ("subseed_strength",),
+            example="e.g. 0-0.3 [4] or 0.05, 0.1, 0.2",
+        ),
+        AxisType("steps", "Steps", "int", ("steps",), example="e.g. 10-30 (+10)"),
+        AxisType("cfg_scale", "CFG Scale", "float", ("cfg_scale",), example="e.g. 4-10 (+2) or 5, 7.5"),
+        AxisType(
+            "sampler", "Sampler", "str", ("sampler",), name_value=False, example=_PICK, picker="samplers"
+        ),
+        AxisType("schedule_type", "Schedule type", "str", ("schedule_type",), example=_PICK, picker="schedules"),
         AxisType(
             "prompt_sr",
             "Prompt S/R",
@@ -72,19 +83,33 @@ AXIS_TYPES: dict[str, AxisType] = {
             ("prompt", "negative_prompt"),
             name_value=False,
             info="The first value is searched for; each value replaces it",
-        ),  # fmt: skip
-        AxisType("styles", "Styles", "str", ("styles",), name_value=False, info="One style name per value"),
-        AxisType("preset", "Preset", "str", (), name_value=False, info="One preset name per value"),
-        AxisType("model", "Checkpoint name", "str", ("model",), name_value=False),
-        AxisType("denoising_strength", "Denoising", "float", ("denoising_strength",)),
-        AxisType("size", "Size", "size", ("width", "height"), info="Values like 512x768"),
-        AxisType("hires_steps", "Hires steps", "int", ("hr_second_pass_steps",)),
-        AxisType("hires_scale", "Hires upscale", "float", ("hr_scale",)),
+            example="e.g. fox, cat, owl (fox is searched for in the prompt)",
+        ),
+        AxisType(
+            "styles", "Styles", "str", ("styles",), name_value=False, info="One style name per value",
+            example=_PICK, picker="styles",
+        ),
+        AxisType(
+            "preset", "Preset", "str", (), name_value=False, info="One preset name per value",
+            example=_PICK, picker="presets",
+        ),
+        AxisType(
+            "model", "Checkpoint name", "str", ("model",), name_value=False, example=_PICK, picker="models"
+        ),
+        AxisType(
+            "lora", "LoRA", "str", (), name_value=False,
+            info="Each value adds <lora:name:1> to the prompt (name:0.6 sets the weight; none: no LoRA)",
+            example=_PICK, picker="loras",
+        ),
+        AxisType("denoising_strength", "Denoising", "float", ("denoising_strength",), example="e.g. 0.3-0.7 [3]"),
+        AxisType("size", "Size", "size", ("width", "height"), info="Values like 512x768", example="e.g. 512x512, 512x768"),
+        AxisType("hires_steps", "Hires steps", "int", ("hr_second_pass_steps",), example="e.g. 10-20 (+5)"),
+        AxisType("hires_scale", "Hires upscale", "float", ("hr_scale",), example="e.g. 1.5, 2"),
     )
-}
+}  # fmt: skip
 AxisKey = Literal[
     "nothing", "seed", "variation_seed", "variation_strength", "steps", "cfg_scale", "sampler",
-    "schedule_type", "prompt_sr", "styles", "preset", "model", "denoising_strength", "size",
+    "schedule_type", "prompt_sr", "styles", "preset", "model", "lora", "denoising_strength", "size",
     "hires_steps", "hires_scale",
 ]  # fmt: skip
 
@@ -171,6 +196,17 @@ def _numbers(item: str, kind: ValueKind) -> list[int] | list[float]:
     if kind == "int":
         return [int(v) for v in values]
     return [round(v, 6) for v in values]
+
+
+def join_values(values: Sequence[str]) -> str:
+    """Names as an axis's values text, which `split_values` reads back into them: ", " between them, and a
+    name holding a comma, a double quote or a line break in double quotes."""
+
+    def cell(value: str) -> str:
+        value = value.strip()
+        return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\r\n') else value
+
+    return ", ".join(cell(value) for value in values if value.strip())
 
 
 def parse_values(text: str, kind: ValueKind) -> list[Any]:
@@ -341,8 +377,25 @@ def _apply(
         return {**fields, "styles": (*fields.get("styles", ()), value)}
     if key == "preset":
         return _apply_preset(value, fields, context)
+    if key == "lora":
+        return {**fields, "prompt": with_lora(str(fields.get("prompt", "")), value)}
     (name,) = axis.axis_type.fields
     return {**fields, name: value}
+
+
+_LORA_VALUE = re.compile(r"(?P<name>[^<>:]+?)(?:\s*:\s*(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+)))?")
+
+
+def with_lora(prompt: str, value: str) -> str:
+    """`prompt` with the LoRA of an axis value added: "name" → <lora:name:1>, "name:0.6" → <lora:name:0.6>;
+    "none" leaves it as it is. PlotError for a value that is not a LoRA name."""
+    if value.strip().lower() == "none":
+        return prompt
+    match = _LORA_VALUE.fullmatch(value.strip())
+    if match is None:
+        raise PlotError(f"{value!r} is not a LoRA; write its name, or name:weight such as name:0.6")
+    tag = f"<lora:{match['name'].strip()}:{match['weight'] or 1}>"
+    return f"{prompt} {tag}" if prompt.strip() else tag
 
 
 def _apply_preset(name: str, fields: dict[str, Any], context: AxisContext) -> dict[str, Any]:
