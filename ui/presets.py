@@ -1,8 +1,10 @@
 """Presets, styles and the aspect-ratio picker of a generating tab (txt2img, img2img, inpaint).
 
 Under the prompts: a Preset dropdown with Apply (`{prefix}_preset`, `{prefix}_preset_apply`), the Styles
-multiselect (`{prefix}_styles`, the request's `styles`) and a live "Final prompt" (`{prefix}_final_prompt`:
-what will be sent once the styles are applied). By the size sliders: the Aspect ratio radio
+multiselect (`{prefix}_styles`, the request's `styles`) and a live "Final prompt and settings"
+(`{prefix}_final_prompt`: the prompt the styles compose and the sampler, steps, CFG and size that will be sent,
+naming those a preset set). Apply says what it changed (a toast and a line under the preset) and marks the
+controls it set ("set by preset …" in their help line, until they are changed by hand). By the size sliders: the Aspect ratio radio
 (`{prefix}_aspect`) that sets width × height for the selected model's family. Under the settings: a
 "Presets & styles" accordion to save the current settings as a preset, rename or delete your own presets,
 import an A1111 styles.csv or Fooocus style JSON, export styles.csv, and see preset files that could not be read.
@@ -19,6 +21,7 @@ import gradio as gr
 from pydantic import ValidationError
 
 from core.aspect import CUSTOM, RATIOS, AspectError, ratio_of, size_for
+from core.preset_report import applied_message, changes, preset_values, set_by, settings_line
 from core.presets import Preset, PresetError, apply_preset
 from core.styles import StylesFileError, apply_styles
 from studio import Studio
@@ -57,17 +60,24 @@ def family_of(studio: Studio, model: str | None) -> str | None:
     return info.family if info is not None else None
 
 
-def final_prompt(studio: Studio, prompt: str, negative: str, names: list[str] | None) -> Any:
-    """The "Final prompt" box: the prompt and negative prompt with the chosen styles applied."""
-    if not names:
+def final_prompt(studio: Studio, values: dict[str, Any], applied: dict[str, Any] | None = None) -> Any:
+    """The "Final prompt and settings" box: the prompt and negative prompt with the chosen styles applied (as
+    the Studio will apply them), and the settings that will be sent, naming those the applied preset set
+    (`applied`: {"name", "values"} kept by Apply). Hidden while no style and no preset is in play."""
+    names = list(values.get("styles") or [])
+    preset = (applied or {}).get("name")
+    if not names and not preset:
         return gr.Textbox(value="", visible=False)
     known = {style.name: style for style in studio.presets_book.styles()}
     missing = [name for name in names if name not in known]
     if missing:
         return gr.Textbox(value=f"Unknown style: {', '.join(missing)}", visible=True)
-    expanded, expanded_negative = apply_styles(prompt or "", negative or "", [known[n] for n in names])
-    text = expanded + (f"\nNegative prompt: {expanded_negative}" if expanded_negative else "")
-    return gr.Textbox(value=text, visible=True)
+    prompt, negative = apply_styles(
+        str(values.get("prompt") or ""), str(values.get("negative_prompt") or ""), [known[n] for n in names]
+    )
+    lines = [prompt, *([f"Negative prompt: {negative}"] if negative else [])]
+    lines.append(settings_line(values, preset, (applied or {}).get("values")))
+    return gr.Textbox(value="\n".join(lines), visible=True)
 
 
 def build_prompt_tools(studio: Studio, controls: Controls, prefix: str) -> PresetTools:
@@ -95,22 +105,13 @@ def build_prompt_tools(studio: Studio, controls: Controls, prefix: str) -> Prese
         elem_id=f"{prefix}_styles",
     )
     final = gr.Textbox(
-        label="Final prompt (what will be sent)",
-        lines=2,
+        label="Final prompt and settings (what will be sent)",
+        lines=3,
         interactive=False,
         visible=False,
         elem_id=f"{prefix}_final_prompt",
     )
-    controls.fields[styles] = "styles"
-    for source in (controls.prompt, controls.negative, styles):
-        source.change(
-            lambda p, n, s: final_prompt(studio, p, n, s),
-            inputs=[controls.prompt, controls.negative, styles],
-            outputs=final,
-            api_visibility="private",
-            queue=False,
-            show_progress="hidden",
-        )
+    controls.fields[styles] = "styles"  # the box follows the prompts and settings once they exist (connect)
     # other tabs (or teammates) may have added presets and styles since the page was built
     preset.focus(
         lambda: gr.Dropdown(choices=preset_choices(studio)),
@@ -163,8 +164,12 @@ def connect(controls: Controls) -> None:
     assert controls.width is not None and controls.height is not None
     by_name = {name: component for component, name in controls.fields.items()}
     targets = {name: by_name[name] for name in PRESET_FIELDS if name in by_name}
-    # 1. applying a preset sets the widgets (size from its aspect ratio for the selected model's family)
-    _wire_apply(tools, targets)
+    applied = gr.State({})  # {"name", "values"}: the preset last applied and the values it set
+    # 1. applying a preset sets the widgets (size from its aspect ratio for the selected model's family),
+    # says what changed and marks what it set; the final prompt and settings follow every widget
+    _wire_apply(tools, targets, applied)
+    _wire_marks(tools, targets)
+    _wire_final(tools, targets, applied)
     # 2. the aspect picker sets the size; moving a size slider shows which ratio (or custom) it now is
     _wire_aspect(tools.studio, controls, tools.aspect)
     # 3. the panel: save / rename / delete presets, import / export styles, broken files
@@ -188,9 +193,22 @@ class _Panel:
     problems: gr.Markdown
 
 
-def _wire_apply(tools: PresetTools, targets: dict[str, Component]) -> None:
+def _mark_key(field: str) -> str:
+    """The setting (as core.preset_report names it) a request field belongs to."""
+    return "size" if field in ("width", "height") else field
+
+
+def _marked(info: str | None, preset: str | None) -> str:
+    """A control's help line, saying that a preset set it."""
+    if not preset:
+        return info or ""
+    return f"Set by preset {preset!r} · {info}" if info else f"Set by preset {preset!r}"
+
+
+def _wire_apply(tools: PresetTools, targets: dict[str, Component], applied: gr.State) -> None:
     studio, aspect = tools.studio, tools.aspect
     assert aspect is not None
+    infos = {component: getattr(component, "info", None) for component in [*targets.values(), aspect]}
 
     def on_apply(data: dict[Any, Any]) -> dict[Any, Any]:
         name = data[tools.preset]
@@ -210,23 +228,76 @@ def _wire_apply(tools: PresetTools, targets: dict[str, Component]) -> None:
             values = apply_preset(preset, current, family=family)
         except AspectError as exc:
             raise gr.Error(str(exc)) from None
-        updates: dict[Any, Any] = {component: values[field] for field, component in targets.items()}
-        # styles imported since the page was built are offered too
-        updates[tools.styles] = gr.Dropdown(
-            choices=style_choices(studio), value=list(values.get("styles") or [])
-        )
-        updates[aspect] = (
-            preset.aspect
+        said = changes(current, values)
+        gr.Info(applied_message(preset.name, said))
+        record = {"name": preset.name, "values": preset_values(preset, values)}
+        marks = set_by(preset)
+        updates: dict[Any, Any] = {}
+        for field, component in targets.items():
+            if field in ("prompt", "negative_prompt"):
+                updates[component] = values[field]
+                continue
+            info = _marked(infos[component], preset.name if _mark_key(field) in marks else None)
+            if field == "styles":  # styles imported since the page was built are offered too
+                updates[component] = gr.Dropdown(
+                    choices=style_choices(studio), value=list(values.get("styles") or []), info=info
+                )
+            else:
+                updates[component] = type(component)(value=values[field], info=info)  # type: ignore[call-arg]
+        updates[aspect] = gr.Radio(
+            value=preset.aspect
             if preset.aspect in RATIOS
-            else ratio_of(values["width"], values["height"]) or CUSTOM
-        )  # type: ignore[arg-type]
-        updates[tools.description] = preset.description
+            else ratio_of(values["width"], values["height"]) or CUSTOM,
+            info=_marked(infos[aspect], preset.name if "size" in marks else None),
+        )
+        done = ", ".join(said) if said else "the settings already had its values"
+        updates[tools.description] = f"{preset.description}\n\n**Applied:** {done}.".strip()
+        updates[tools.final] = final_prompt(studio, values, record)
+        updates[applied] = record
         return updates
 
     inputs = {tools.preset, *targets.values()}
-    outputs = [*targets.values(), aspect, tools.description]
+    outputs = [*targets.values(), aspect, tools.description, tools.final, applied]
+    # queued, so that its toast (what changed) is shown
     for event in (tools.apply.click, tools.preset.input):
-        event(on_apply, inputs=inputs, outputs=outputs, api_visibility="private", queue=False)
+        event(on_apply, inputs=inputs, outputs=outputs, api_visibility="private", show_progress="hidden")
+
+
+def _wire_marks(tools: PresetTools, targets: dict[str, Component]) -> None:
+    """A control changed by hand is no longer "set by preset": its own help line comes back."""
+    assert tools.aspect is not None
+    controls = [c for f, c in targets.items() if f not in ("prompt", "negative_prompt")] + [tools.aspect]
+
+    def restore(component: Component) -> Any:
+        kind, info = type(component), getattr(component, "info", None) or ""
+        return lambda: kind(info=info)  # type: ignore[call-arg]
+
+    for component in controls:
+        component.input(  # type: ignore[attr-defined]
+            restore(component),
+            outputs=component,
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        )
+
+
+def _wire_final(tools: PresetTools, targets: dict[str, Component], applied: gr.State) -> None:
+    """The final prompt and settings follow the prompts, the styles and every setting."""
+
+    def on_change(data: dict[Any, Any]) -> Any:
+        values = {field: data[component] for field, component in targets.items()}
+        return final_prompt(tools.studio, values, data[applied])
+
+    for component in targets.values():
+        component.change(  # type: ignore[attr-defined]
+            on_change,
+            inputs={*targets.values(), applied},
+            outputs=tools.final,
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        )
 
 
 def _wire_aspect(studio: Studio, controls: Controls, aspect: gr.Radio) -> None:

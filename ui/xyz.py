@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
 from pydantic import BaseModel, ValidationError
 
 from core.requests import GenerationRequest, validation_message
-from core.xyz import AXIS_NAMES, AXIS_TYPES, MAX_CELLS, PlotRequest, axis_choices
+from core.samplers import SAMPLERS, SCHEDULE_TYPES
+from core.xyz import AXIS_NAMES, AXIS_TYPES, MAX_CELLS, PlotRequest, axis_choices, join_values
 from studio import JobState, QueueFull, Studio
 from ui.common import REFUSED, build_request, follow, progress_html, user_of
 from ui.controls import Controls, Results
@@ -20,7 +21,8 @@ from ui.controls import Controls, Results
 HELP = (
     f"Values: a list (`1, 2, 3`; quote a value holding a comma) or a range — `1-5`, `5-30 (+5)`, `10-1 (-3)`, "
     f"`0.1-0.9 [5]` (5 values). Prompt S/R: the first value is searched for in the prompt, each value replaces it. "
-    f"One image per cell, at most {MAX_CELLS} cells; the batch settings are not used."
+    f"One image per cell, at most {MAX_CELLS} cells; the batch settings are not used. Presets, styles, "
+    f"samplers, checkpoints and LoRAs are picked from a list under the values box."
 )
 
 
@@ -29,6 +31,7 @@ class XyzParts:
     types: dict[str, gr.Dropdown]  # "x" / "y" / "z" → axis type
     values: dict[str, gr.Textbox]
     run: gr.Button
+    picks: dict[str, gr.Dropdown] = field(default_factory=dict)  # names to pick an axis's values from
 
 
 def build(
@@ -38,26 +41,69 @@ def build(
     Its element ids are `{prefix}_xyz_...`."""
     choices = axis_choices(request_cls)
     defaults = {"x": x, "y": y, "z": "nothing"}
-    types, values = {}, {}
+    types, values, picks = {}, {}, {}
     with gr.Accordion("X/Y/Z plot", open=False, elem_id=f"{prefix}_xyz"):
         gr.Markdown(HELP)
         for name in AXIS_NAMES:
+            kind = AXIS_TYPES[defaults[name]]
             with gr.Row():
                 types[name] = gr.Dropdown(
                     choices, value=defaults[name], label=f"{name.upper()} type", scale=2,
                     elem_id=f"{prefix}_xyz_{name}_type",
                 )  # fmt: skip
                 values[name] = gr.Textbox(
-                    label=f"{name.upper()} values", placeholder="e.g. 10-30 (+10)", max_lines=2, scale=5,
+                    label=f"{name.upper()} values", placeholder=kind.example or None, max_lines=2, scale=5,
                     elem_id=f"{prefix}_xyz_{name}_values",
                 )  # fmt: skip
+            # names to pick (presets, styles, …) for the axis types that take names; filled in by `wire`
+            picks[name] = gr.Dropdown(
+                [], value=[], multiselect=True, label=f"{name.upper()}: pick the values",
+                info="What you pick is written into the values box", visible=bool(kind.picker),
+                elem_id=f"{prefix}_xyz_{name}_pick",
+            )  # fmt: skip
         run = gr.Button("Make grid", variant="primary", elem_id=f"{prefix}_xyz_run")
     for name in AXIS_NAMES:
         types[name].change(
-            lambda key: gr.Textbox(info=AXIS_TYPES[key].info or None) if key else gr.skip(),
+            lambda key: gr.Textbox(info=AXIS_TYPES[key].info or None, placeholder=AXIS_TYPES[key].example)
+            if key
+            else gr.skip(),
             inputs=types[name], outputs=values[name], api_visibility="private", queue=False,
         )  # fmt: skip
-    return XyzParts(types=types, values=values, run=run)
+    return XyzParts(types=types, values=values, run=run, picks=picks)
+
+
+def picker_choices(studio: Studio, picker: str) -> list[str]:
+    """The names an axis's values are picked from ("presets", "styles", …; [] for an axis of numbers)."""
+    if picker == "presets":
+        return [preset.name for preset in studio.presets_book.presets()]
+    if picker == "styles":
+        return [style.name for style in studio.presets_book.styles()]
+    if picker == "samplers":
+        return list(SAMPLERS)
+    if picker == "schedules":
+        return list(SCHEDULE_TYPES)
+    if picker == "models":
+        return [model.name for model in studio.catalog.models() if not model.refusal]
+    if picker == "loras":
+        return [lora.name for lora in studio.catalog.loras() if lora.refusal is None]
+    return []
+
+
+def wire_pickers(studio: Studio, parts: XyzParts) -> None:
+    """Each axis's picker: shown with the names of its type, and what is picked written into the values box."""
+
+    def shown(key: str | None) -> Any:
+        picker = AXIS_TYPES[key].picker if key else ""
+        return gr.Dropdown(choices=picker_choices(studio, picker), value=[], visible=bool(picker))
+
+    def offered(key: str | None) -> Any:  # names added since the page was built
+        return gr.Dropdown(choices=picker_choices(studio, AXIS_TYPES[key].picker if key else ""))
+
+    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    for name, pick in parts.picks.items():
+        parts.types[name].change(shown, inputs=parts.types[name], outputs=pick, **private)
+        pick.focus(offered, inputs=parts.types[name], outputs=pick, **private)
+        pick.input(lambda names: join_values(names or []), inputs=pick, outputs=parts.values[name], **private)
 
 
 def plot_request(base: BaseModel, axes: dict[str, tuple[str | None, str | None]]) -> PlotRequest:
@@ -88,6 +134,7 @@ def wire(
     """
     fields = {**controls.fields, **(extra or {})}
     axis_inputs = [*parts.types.values(), *parts.values.values()]
+    wire_pickers(studio, parts)
 
     def on_run(data: dict[Any, Any], request: gr.Request):
         values = {name: data[component] for component, name in fields.items()}

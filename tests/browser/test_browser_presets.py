@@ -3,6 +3,7 @@
 from core.aspect import size_for
 from core.styles import read_styles_csv
 from tests.browser.pages import (
+    close_toasts,
     fetch,
     open_accordion,
     page_fixture,
@@ -110,3 +111,88 @@ def test_import_a1111_styles_csv_and_export_it(running_app, page, tmp_path):
     assert href.endswith("styles.csv")
     exported = read_styles_csv(fetch(page, href))
     assert exported == app.studio.presets_book.styles() and "Team neon" in [s.name for s in exported]
+
+
+def _toast(page, text: str) -> str:
+    toast = page.locator(".toast-body", has_text=text).first
+    toast.wait_for()
+    said = toast.inner_text()
+    close_toasts(page)
+    return said
+
+
+def _final(page) -> str:
+    return page.locator("#txt2img_final_prompt textarea").input_value()
+
+
+def _info(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id}").inner_text()
+
+
+def test_apply_says_what_it_changed_and_the_final_box_shows_what_will_be_sent(running_app, page):
+    app, _ = running_app
+    preset = app.studio.presets_book.get("Logo — flat vector (1:1)")
+    if page.locator("#txt2img_advanced").count():
+        open_accordion(page, "txt2img_advanced")
+    set_slider(page, "txt2img_steps", 10)
+    page.locator("#txt2img_prompt textarea").fill("minimal logo for a coffee brand")
+    pick(page, "txt2img_preset", preset.name)
+
+    # 1. Apply says what it changed, in a toast and under the preset
+    said = _toast(page, "applied")
+    assert preset.name in said and f"steps 10 → {preset.steps}" in said
+    assert f"steps 10 → {preset.steps}" in page.locator("#txt2img_preset_description").inner_text()
+
+    # 2. one place shows the composed prompt and the settings that the controls hold
+    page.wait_for_function(
+        "(document.querySelector('#txt2img_final_prompt textarea')?.value || '').includes(' set by preset ')"
+    )
+    lines = _final(page).splitlines()
+    assert lines[0].startswith("flat vector minimal logo for a coffee brand, minimalist, ")
+    assert lines[1].startswith("Negative prompt: ")
+    settings = lines[-1]
+    assert slider_value(page, "txt2img_steps") == str(preset.steps)
+    assert f"{preset.steps} steps" in settings and f"CFG {preset.cfg_scale:g}" in settings
+    width, height = slider_value(page, "txt2img_width"), slider_value(page, "txt2img_height")
+    assert f"{width}×{height}" in settings and f"{preset.sampler} ({preset.schedule_type})" in settings
+    assert settings.endswith(f"set by preset {preset.name!r}: sampler, schedule, steps, CFG, size")
+
+    # 3. the controls it set say so, until they are changed by hand
+    assert f"Set by preset {preset.name!r}" in _info(page, "txt2img_steps")
+    assert f"Set by preset {preset.name!r}" in _info(page, "txt2img_cfg")
+    shot(page, "presets-apply-said")
+    set_slider(page, "txt2img_steps", 12)
+    page.wait_for_function(
+        "(document.querySelector('#txt2img_final_prompt textarea')?.value || '').includes('12 steps')"
+    )
+    assert (
+        _final(page).splitlines()[-1].endswith(f"set by preset {preset.name!r}: sampler, schedule, CFG, size")
+    )
+    page.wait_for_function("!document.querySelector('#txt2img_steps').innerText.includes('Set by preset')")
+    assert f"Set by preset {preset.name!r}" in _info(page, "txt2img_cfg")
+
+
+def test_plot_axes_of_presets_are_picked_not_typed(page):
+    open_accordion(page, "txt2img_xyz")
+    values = page.locator("#txt2img_xyz_x_values textarea")
+    values.wait_for(state="visible")
+    assert "10-30" in (values.get_attribute("placeholder") or "")  # steps: a range is an example
+    assert not page.locator("#txt2img_xyz_x_pick").is_visible()
+    pick(page, "txt2img_xyz_x_type", "Preset")
+    page.locator("#txt2img_xyz_x_pick").wait_for(state="visible")
+    page.wait_for_function(
+        "!(document.querySelector('#txt2img_xyz_x_values textarea')?.placeholder || '').includes('10-30')"
+    )
+    assert "pick" in (values.get_attribute("placeholder") or "")
+    names = ["Logo — flat vector (1:1)", "Product — studio white (1:1)"]
+    for name in names:
+        pick(page, "txt2img_xyz_x_pick", name)
+    page.wait_for_function(
+        "(v => v.includes('Logo — flat vector (1:1), Product — studio white (1:1)'))"
+        "(document.querySelector('#txt2img_xyz_x_values textarea')?.value || '')"
+    )
+    shot(page, "xyz-picked-presets")
+    # a type of numbers has no picker
+    pick(page, "txt2img_xyz_x_type", "CFG Scale")
+    page.locator("#txt2img_xyz_x_pick").wait_for(state="hidden")
+    assert "4-10 (+2)" in (values.get_attribute("placeholder") or "")
