@@ -1,4 +1,4 @@
-"""Retouch operations without model weights: enhance, background removal (colour key + GrabCut, and a tiny ONNX
+"""Retouch operations without model weights: enhance, background removal (colour key, and a tiny ONNX
 segmentation model through the real loading path), SVG tracing and the logo PNG zip."""
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def test_out_of_range_strength_is_an_error(field: str, value: object) -> None:
         enhance(dull_cast(16, 16), **{field: value})
 
 
-# --- background removal: colour key + GrabCut ------------------------------------------------------------------
+# --- background removal: colour key ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", ["key", "auto"])
