@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,9 +18,16 @@ if TYPE_CHECKING:  # the heavy imports (torch, gradio) wait until the app is bui
 
     from api.hosts import AllowedHosts
     from api.sessions import SessionTimes
+    from core.backend import Backend
+    from pipelines.registry import ModelRegistry
     from studio import Studio
 
 log = logging.getLogger("easel")
+
+# The tabs whose request controls `set_start_values` sets (their ids are `{tab}_{field}`, e.g. txt2img_steps);
+# retouch_steps is SD upscale's.
+START_VALUE_TABS = ("txt2img", "img2img", "inpaint", "retouch")
+MODEL_LIST_FILE = ".easel-models.json"  # in the outputs folder: the last model scan, for a quick restart
 
 
 @dataclass
@@ -90,26 +97,56 @@ class App:
         self.studio.close()
 
 
-def build_studio(settings: Settings, users: UserBook | None = None) -> Studio:
-    """Wire the services: registry, device, pipeline manager, local backend, gallery; `users` says who is admin."""
-    from huggingface_hub import constants as hub_constants
+def build_studio(settings: Settings, users: UserBook | None = None, *, deferred: bool = False) -> Studio:
+    """Wire the services: registry, device, pipeline manager, local backend, gallery; `users` says who is admin.
 
+    `deferred`: the local backend (torch, the device, the pipeline manager) is built on a background thread
+    once `start()` is called on it, so that the page is served first (pipelines/deferred.py)."""
     from core.presets import PresetBook
     from gallery.store import Gallery
-    from pipelines.backend import LocalBackend
-    from pipelines.device import DeviceChoice, choose_device
-    from pipelines.loader import load_pipeline
-    from pipelines.manager import PipelineManager
-    from pipelines.registry import ModelEntry, ModelRegistry
+    from pipelines.registry import ModelRegistry
     from studio import Studio
 
-    device = choose_device(settings.device, settings.dtype)
     registry = ModelRegistry(
         settings.models_dir,
         hub_ids=settings.model,
         demo=settings.demo,
         demo_dir=settings.models_dir / ".demo",
     )
+    if deferred:
+        from pipelines.deferred import DeferredBackend
+
+        backend: Backend = DeferredBackend(
+            registry,
+            lambda: local_backend(settings, registry),
+            preferred=settings.default_model,
+            model_list_file=settings.outputs_dir / MODEL_LIST_FILE,
+        )
+    else:
+        backend = local_backend(settings, registry)
+    settings.outputs_dir.mkdir(parents=True, exist_ok=True)
+    presets = PresetBook(settings.presets_dir, settings.user_presets_dir or settings.presets_dir / "user")
+    return Studio(
+        backend,
+        Gallery(settings.outputs_dir),
+        queue_size=settings.queue_size,
+        max_queued_per_user=settings.max_queued_per_user,
+        presets=presets,
+        users=users,
+    )
+
+
+def local_backend(settings: Settings, registry: ModelRegistry) -> Backend:
+    """The backend that runs the models in this process (imports torch and diffusers, picks the device)."""
+    from huggingface_hub import constants as hub_constants
+
+    from pipelines.backend import LocalBackend
+    from pipelines.device import DeviceChoice, choose_device
+    from pipelines.loader import load_pipeline
+    from pipelines.manager import PipelineManager
+    from pipelines.registry import ModelEntry
+
+    device = choose_device(settings.device, settings.dtype)
 
     def load(entry: ModelEntry, where: DeviceChoice):
         return load_pipeline(
@@ -123,31 +160,32 @@ def build_studio(settings: Settings, users: UserBook | None = None) -> Studio:
         max_ram_models=settings.max_ram_models,
         xformers=settings.xformers,
     )
-    backend = LocalBackend(
+    return LocalBackend(
         registry, manager, preview_every=settings.preview_every, preferred=settings.default_model
     )
-    settings.outputs_dir.mkdir(parents=True, exist_ok=True)
-    presets = PresetBook(settings.presets_dir, settings.user_presets_dir or settings.presets_dir / "user")
-    return Studio(
-        backend,
-        Gallery(settings.outputs_dir),
-        queue_size=settings.queue_size,
-        max_queued_per_user=settings.max_queued_per_user,
-        presets=presets,
-        users=users,
-    )
 
 
-def create_app(settings: Settings) -> App:
+def create_app(settings: Settings, *, deferred: bool = False) -> App:
+    """The app for `settings`; `deferred` (as `main` starts it): the page is up before torch is imported."""
     users, api_users = load_users(settings)
     check_exposure(settings, users)
     from ui.layout import PageOptions, build_page
 
-    studio = build_studio(settings, users.merged(api_users))
+    studio = build_studio(settings, users.merged(api_users), deferred=deferred)
     options = PageOptions(open_to_all=settings.exposed() and not users)
-    return App(
-        settings=settings, studio=studio, page=build_page(studio, options), users=users, api_users=api_users
-    )
+    page = build_page(studio, options)
+    set_start_values(page, settings.start_values())
+    return App(settings=settings, studio=studio, page=page, users=users, api_users=api_users)
+
+
+def set_start_values(page: gr.Blocks, values: Mapping[str, object]) -> None:
+    """Start the generation tabs' controls of these request fields (e.g. `steps`) at these values (the demo's
+    small sizes), instead of the request model's defaults. The controls are found by their element ids."""
+    wanted = {f"{tab}_{name}": value for tab in START_VALUE_TABS for name, value in values.items()}
+    for block in page.blocks.values():
+        elem_id = getattr(block, "elem_id", None)
+        if elem_id in wanted:
+            block.value = wanted[elem_id]
 
 
 def load_users(settings: Settings) -> tuple[UserBook, UserBook]:
@@ -199,10 +237,41 @@ def lan_address() -> str:
     return "127.0.0.1"
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """True when a server could listen on host:port now (binding as the web server does)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return True  # an unknown host name: the web server's own error says so
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def check_port(settings: Settings) -> None:
+    """Exit with status 2 and a one-line hint (the next free port) when the port is taken: before anything
+    slow happens (the model scan, importing Gradio and torch)."""
+    host = "0.0.0.0" if settings.listen else settings.host
+    if port_is_free(host, settings.port):
+        return
+    free = next(
+        (p for p in range(settings.port + 1, min(settings.port + 100, 65536)) if port_is_free(host, p)), None
+    )
+    hint = f"try --port {free}" if free else "pass another one with --port"
+    sys.stderr.write(f"port {settings.port} is busy: {hint}\n")
+    raise SystemExit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(argv)
-    app = create_app(settings)
+    check_port(settings)
+    app = create_app(settings, deferred=True)
     models = [m for m in app.studio.catalog.models() if not m.refusal]
     if all(m.demo for m in models):
         log.warning(
@@ -212,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     _, local_url, share_url = app.launch(prevent_thread_lock=True)
     announce(settings, local_url, share_url)
+    app.studio.backend.start()  # torch, the device and the pipeline manager, now that the page is up
     try:
         app.page.block_thread()
     finally:
