@@ -18,6 +18,7 @@ from core.infotext import parse_infotext, request_fields_from_infotext
 from core.pnginfo import read_text_chunks
 from core.styles import Style
 from gallery.query import GalleryQuery
+from gallery.records import GalleryImage
 from studio import Studio
 from ui import cache_copies, xyz
 from ui.common import refusals, user_of
@@ -26,6 +27,26 @@ from ui.txt2img import TabParts
 
 PAGE_SIZE = 48
 ALL = "all"
+PICK_HINT = "Click an image to see everything about it."
+CHECKER = "easel-checker"  # the class of picture boxes that show transparency as a checkerboard
+CSS = f"""
+/* gallery: transparent pictures on a checkerboard, in the grid and in the detail pane */
+.{CHECKER} img {{
+  background: repeating-conic-gradient(#c8c8c8 0% 25%, #f4f4f4 0% 50%) 50% / 16px 16px !important; }}
+/* the checkerboard only under the picture itself, not the empty sides of its box (no false transparency) */
+#gallery_detail_image .image-frame {{ display: flex; align-items: center; justify-content: center; height: 100%; }}
+#gallery_detail_image .image-frame img {{ width: auto !important; height: auto !important; max-width: 100%;
+  max-height: 100%; }}
+#gallery_grid .thumbnail-item {{ display: flex; align-items: center; justify-content: center; }}
+#gallery_grid .thumbnail-item > img {{ width: auto !important; height: auto !important; max-width: 100%;
+  max-height: 100%; }}
+/* phones: the grid as tall as its pictures (at most most of the screen), not a fixed empty box */
+@media (max-width: 720px) {{
+  #gallery_grid, #gallery_grid .grid-wrap {{ height: auto !important; min-height: 0; }}
+  #gallery_grid .grid-wrap {{ max-height: 70vh; }}
+}}
+"""
+_MARKDOWN_SPECIALS = str.maketrans({ch: "\\" + ch for ch in "\\`*_{}[]<>()#+-.!|~"})
 
 
 @dataclass
@@ -58,6 +79,49 @@ def reuse_values(infotext: str, styles: Sequence[Style] = ()) -> dict[str, Any]:
         except ValueError:
             pass
     return fields
+
+
+def _star_label(starred: bool) -> str:
+    return "★ Favourite" if starred else "☆ Favourite"
+
+
+def _star_button(starred: bool) -> gr.Button:
+    """The picked picture's star button: a filled, highlighted star while it is a favourite."""
+    return gr.Button(_star_label(starred), variant="primary" if starred else "secondary")
+
+
+def _plain(text: str) -> str:
+    """`text` for Markdown, shown as written (a file name's `_` or `*` never turns into emphasis)."""
+    return " ".join(text.split()).translate(_MARKDOWN_SPECIALS)
+
+
+def grid_caption(image: GalleryImage) -> str:
+    """A grid tile's caption: its author's own words first (title or prompt as typed), a ★ for favourites."""
+    return f"{'★ ' if image.favourite else ''}{image.caption[:60] or f'#{image.id}'}"
+
+
+def describe(image: GalleryImage) -> str:
+    """The detail pane's line about a picture. A retouch says what was done to it (and a model and seed only
+    when one of its steps sampled)."""
+    made = f"{image.task} · model **{_plain(image.model or '?')}** · seed {image.seed}"
+    if image.task == "retouch":
+        made = f"Retouch: {_plain(image.ops or '?')}"
+        if image.model:
+            made += f" · model **{_plain(image.model)}** · seed {image.seed}"
+    title = f" · **{_plain(image.title)}**" if image.title else ""
+    return (
+        f"**#{image.id}**{title} · {made} · {image.width}×{image.height} · by **{_plain(image.author or '?')}** · "
+        f"{image.created[:19].replace('T', ' ')} UTC{' · ★ favourite' if image.favourite else ''}"
+    )
+
+
+def _exports_file(paths: Sequence[Path]) -> gr.File:
+    return gr.File(value=[str(p) for p in paths] or None, visible=bool(paths))
+
+
+def _cleared() -> tuple[Any, ...]:
+    """Values for the detail pane's outputs (`_Widgets.detail_pane`) with no picture picked."""
+    return 0, "", None, PICK_HINT, "", gr.DownloadButton(value=None), _exports_file([]), _star_button(False)
 
 
 def fill(fields: Mapping[gr.components.Component, str], values: Mapping[str, Any]) -> list[Any]:
@@ -115,6 +179,7 @@ class _Widgets:
     detail: gr.Image
     meta: gr.Markdown
     details: gr.Textbox
+    exports: gr.File
     reuse: gr.Button
     send_img2img: gr.Button
     send_inpaint: gr.Button
@@ -141,12 +206,18 @@ class _Widgets:
     def listing(self) -> list[Component]:
         return [self.grid, self.page_ids, self.page_no, self.page_label, self.selection]
 
+    @property
+    def detail_pane(self) -> list[Component]:
+        """The picked picture: its id and path, picture, line, parameters, download, exports, star."""
+        return [self.current, self.selected, self.detail, self.meta, self.details, self.download, self.exports,
+                self.favourite]  # fmt: skip
+
 
 def _build_filters(studio: Studio) -> dict[str, Any]:
     with gr.Row():
         search = gr.Textbox(
-            label="Search prompts",
-            placeholder="words from the prompt, then Enter",
+            label="Search",
+            placeholder="prompt, title, file name or step; Enter",
             elem_id="gallery_search",
             scale=4,
         )
@@ -176,7 +247,7 @@ def _build_filters(studio: Studio) -> dict[str, Any]:
 def _build_grid() -> dict[str, Any]:
     grid = gr.Gallery(
         label="Images", columns=4, fit_columns=False, height=620, object_fit="contain",
-        allow_preview=False, format="webp", elem_id="gallery_grid", interactive=False,
+        allow_preview=False, format="webp", elem_id="gallery_grid", interactive=False, elem_classes=[CHECKER],
     )  # fmt: skip
     with gr.Row():
         prev_page = gr.Button("← Newer", size="sm", elem_id="gallery_prev")
@@ -202,16 +273,24 @@ def _build_picked() -> dict[str, Any]:
         format="png",
         height=460,
         elem_id="gallery_detail_image",
+        elem_classes=[CHECKER],
     )
-    meta = gr.Markdown("Click an image to see everything about it.", elem_id="gallery_meta")
+    meta = gr.Markdown(PICK_HINT, elem_id="gallery_meta")
     details = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="gallery_details")
+    exports = gr.File(
+        label="Exported with it (SVG, logo pack)",
+        file_count="multiple",
+        interactive=False,
+        visible=False,
+        elem_id="gallery_exports",
+    )
     with gr.Row():
         reuse = gr.Button("Reuse parameters", variant="primary", size="sm", elem_id="gallery_reuse")
         send_img2img = gr.Button("Send to img2img", size="sm", elem_id="gallery_send_img2img")
         send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id="gallery_send_inpaint")
         send_retouch = gr.Button("Send to retouch", size="sm", elem_id="gallery_send_retouch")
     with gr.Row():
-        favourite = gr.Button("★ Favourite", size="sm", elem_id="gallery_favourite")
+        favourite = gr.Button(_star_label(False), size="sm", elem_id="gallery_favourite")
         download = gr.DownloadButton("Download PNG", size="sm", elem_id="gallery_download")
         delete = gr.Button("Delete", size="sm", variant="stop", elem_id="gallery_delete")
     with gr.Row():
@@ -224,7 +303,7 @@ def _build_picked() -> dict[str, Any]:
             elem_id="gallery_trash_everyone",
         )
     iteration_tools = xyz.build_gallery_tools()
-    return {"detail": detail, "meta": meta, "details": details, "reuse": reuse, "send_img2img": send_img2img, "send_inpaint": send_inpaint, "send_retouch": send_retouch, "favourite": favourite, "download": download, "delete": delete, "undo": undo, "empty": empty, "everyone_trash": everyone_trash, "iteration_tools": iteration_tools}  # fmt: skip
+    return {"detail": detail, "meta": meta, "details": details, "exports": exports, "reuse": reuse, "send_img2img": send_img2img, "send_inpaint": send_inpaint, "send_retouch": send_retouch, "favourite": favourite, "download": download, "delete": delete, "undo": undo, "empty": empty, "everyone_trash": everyone_trash, "iteration_tools": iteration_tools}  # fmt: skip
 
 
 def _query(values: Sequence[Any], page: int, user: str) -> GalleryQuery:
@@ -251,35 +330,41 @@ def _show(studio: Studio, page: int, request: gr.Request, *values: Any) -> tuple
     page = min(max(page, 0), pages - 1)
     if page * PAGE_SIZE >= result.total > 0:  # the page ran out (after deletes): show the last one
         result = studio.gallery.query(_query(values, page, user_of(request)))
-    items = [
-        (
-            str(studio.gallery.thumbnail(i.id)),
-            f"{'★ ' if i.favourite else ''}seed {i.seed} · {i.prompt[:40]}",
-        )
-        for i in result.items
-    ]
-    choices = [(f"#{i.id} · seed {i.seed} · {i.prompt[:30]}", i.id) for i in result.items]
+    items = [(str(studio.gallery.thumbnail(i.id)), grid_caption(i)) for i in result.items]
+    choices = [(f"#{i.id} · {i.caption[:40]}", i.id) for i in result.items]
     label = f"page {page + 1} of {pages} · {result.total} image(s)"
     return items, [i.id for i in result.items], page, label, gr.CheckboxGroup(choices=choices, value=[])
 
 
+def _picked_pane(studio: Studio, image_id: int) -> tuple[Any, ...]:
+    """Values for the detail pane's outputs (`_Widgets.detail_pane`) showing picture `image_id`."""
+    image = studio.gallery.get(image_id)
+    path = str(studio.gallery.file_path(image.id))
+    exports = _exports_file(studio.gallery.export_paths(image.id))
+    return (image.id, path, path, describe(image), image.infotext, gr.DownloadButton(value=path), exports,
+            _star_button(image.favourite))  # fmt: skip
+
+
 def _wire_listing(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
     """Filters, refresh, pages, and picking an image in the grid."""
-    filters, listing = w.filters, w.listing
+    filters, listing, pane = w.filters, w.listing, w.detail_pane
     search, model, task, scope, favourites = w.search, w.model, w.task, w.scope, w.favourites
     date_from, date_to, order, page_no = w.date_from, w.date_to, w.order, w.page_no
 
     def show(page: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
         return _show(studio, page, request, *values)
 
-    def first_page(request: gr.Request, *values: Any):
-        return show(0, request, *values)
+    def first_page(current: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
+        """The first page under the new filters; a picked picture they leave out is no longer shown."""
+        shown = show(0, request, *values)
+        kept = current in shown[1]
+        return (*shown, *([gr.skip()] * len(pane) if kept else _cleared()))
 
-    def rescan(request: gr.Request, *values: Any):
+    def rescan(current: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
         changed = studio.gallery.sync()
         if changed:
             gr.Info(f"{changed} change(s) found in the outputs folder.")
-        return show(0, request, *values)
+        return first_page(current, request, *values)
 
     def step_page(delta: int):
         def go(page: int, request: gr.Request, *values: Any):
@@ -287,7 +372,7 @@ def _wire_listing(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
 
         return go
 
-    w.refresh.click(rescan, inputs=filters, outputs=listing, api_visibility="private")
+    w.refresh.click(rescan, inputs=[w.current, *filters], outputs=[*listing, *pane], api_visibility="private")
     for trigger in (
         search.submit,
         model.change,
@@ -299,29 +384,17 @@ def _wire_listing(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
         date_to.submit,
         tab.select,
     ):
-        trigger(first_page, inputs=filters, outputs=listing, api_visibility="private")
+        trigger(first_page, inputs=[w.current, *filters], outputs=[*listing, *pane], api_visibility="private")
     w.prev_page.click(step_page(-1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
     w.next_page.click(step_page(+1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
 
     def pick(ids: list[int], evt: gr.SelectData):
         index = evt.index if isinstance(evt.index, int) else -1
         if not 0 <= index < len(ids):
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        image = studio.gallery.get(ids[index])
-        path = str(studio.gallery.file_path(image.id))
-        facts = (
-            f"**#{image.id}** · {image.task} · model **{image.model or '?'}** · seed {image.seed} · "
-            f"{image.width}×{image.height} · by **{image.author or '?'}** · {image.created[:19].replace('T', ' ')} UTC"
-            f"{' · ★ favourite' if image.favourite else ''}"
-        )
-        return image.id, path, path, facts, image.infotext, gr.DownloadButton(value=path)
+            return [gr.skip()] * len(pane)
+        return _picked_pane(studio, ids[index])
 
-    w.grid.select(
-        pick,
-        inputs=w.page_ids,
-        outputs=[w.current, w.selected, w.detail, w.meta, w.details, w.download],
-        api_visibility="private",
-    )
+    w.grid.select(pick, inputs=w.page_ids, outputs=pane, api_visibility="private")
 
 
 def _wire_reuse(studio: Studio, w: _Widgets, tabs: gr.Tabs, targets: Mapping[str, TabParts]) -> None:
@@ -385,17 +458,18 @@ def _wire_changes(studio: Studio, w: _Widgets) -> None:
 
     # Each change is asked for first, in a step with no outputs: a refusal ("not yours") is an error toast that
     # leaves the grid and the picked picture as they were; the change itself runs only after that step succeeds.
-    def on_favourite(image_id: int, ids: list[int], page: int, request: gr.Request, *values: Any):
+    def on_favourite(image_id: int, page: int, request: gr.Request, *values: Any):
         image = studio.gallery.get(image_id)
         with refusals():
             studio.pictures.set_favourite([image_id], not image.favourite, user=user_of(request))
         gr.Info("Removed from favourites." if image.favourite else "Added to favourites.")
-        return show(page, request, *values)
+        starred = studio.gallery.get(image_id)  # the star, the line and the grid all show the change at once
+        return (*show(page, request, *values), describe(starred), _star_button(starred.favourite))
 
     _guarded(w.favourite, may("star or unstar", "Click an image first."), current)(
         on_favourite,
-        inputs=[current, w.page_ids, page_no, *filters],
-        outputs=listing,
+        inputs=[current, page_no, *filters],
+        outputs=[*listing, w.meta, w.favourite],
         api_visibility="private",
     )
 
@@ -408,9 +482,9 @@ def _wire_changes(studio: Studio, w: _Widgets) -> None:
             keys = studio.pictures.delete_images(ids, user=user_of(request))
         cache_copies.remove(copies)  # the copies the page was served go with the picture
         gr.Info(f"Moved {len(keys)} image(s) to the trash. Undo brings them back.")
-        return (*show(page, request, *values), keys, gr.Button(visible=True), 0, None, "", "")
+        return (*show(page, request, *values), keys, gr.Button(visible=True), *_cleared())
 
-    delete_outputs = [*listing, undo_keys, undo, current, w.detail, w.meta, w.details]
+    delete_outputs = [*listing, undo_keys, undo, *w.detail_pane]
     may_delete = may("delete", "Pick an image (or tick some under “Select several”) first.")
     _guarded(w.delete, may_delete, current)(
         on_delete, inputs=[current, page_no, *filters], outputs=delete_outputs, api_visibility="private"

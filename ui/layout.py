@@ -170,7 +170,7 @@ def send_to_retouch(path: str) -> tuple[object, ...]:
 def launch_kwargs(outputs_dir: str, max_upload_mb: int) -> dict[str, object]:
     """Arguments for Blocks.launch() that every launch needs (theme, assets, safety limits)."""
     return {
-        "css": CSS,
+        "css": CSS + gallery.CSS,
         "js": JS,
         "allowed_paths": [outputs_dir],
         "blocked_paths": [str(path) for path in private_paths(Path(outputs_dir))],  # the index, trash, …
