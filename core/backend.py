@@ -7,9 +7,9 @@ events, so nothing above this seam changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -84,6 +84,7 @@ class GeneratedImage:
     infotext: str
     model: str
     extra: Mapping[str, object] = field(default_factory=dict)
+    slot: int = 0  # jobs run together (Backend.run_together): which of them the image belongs to
 
 
 @dataclass(frozen=True)
@@ -158,4 +159,21 @@ class Backend(Protocol):
 
     def retouch_tools(self, refresh: bool = False) -> RetouchTools:
         """Upscalers, face restorers and segmentation models the retouch operations can use."""
+        ...
+
+
+@runtime_checkable
+class RunsTogether(Protocol):
+    """A backend that can sample several users' jobs as one batch (the GPU idles at batch 1)."""
+
+    def batch_key(
+        self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None
+    ) -> Hashable:
+        """What jobs must share to run together; None when this one runs alone."""
+        ...
+
+    def run_together(
+        self, items: Sequence[tuple[GenerationRequest, ResolvedGeneration]]
+    ) -> Iterator[BackendEvent]:
+        """Run jobs of one batch key as one batch; each GeneratedImage's `slot` is the index of its job."""
         ...

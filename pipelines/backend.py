@@ -6,7 +6,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +41,7 @@ from pipelines.hires_runner import hires_runner
 from pipelines.loader import ModelLoadError
 from pipelines.lora import LoraAdapters, LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
+from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.registry import ModelEntry, ModelRegistry
 from pipelines.retouch.run import RetouchResources, run_retouch
 from pipelines.retouch.upscale import UpscalerCache
@@ -48,6 +49,8 @@ from pipelines.retouch.weights import ModelCache
 from pipelines.taesd import Previewer
 from pipelines.tasks import Runner, runner_for, task_pipeline
 from pipelines.tiling import tiled
+from pipelines.together import batch_key, same_length_groups, stacked_embeds
+from pipelines.txt2img import run_txt2img
 from pipelines.vae import VaeEntry, VaeLibrary, cached_vae, swapped_vae
 
 log = logging.getLogger(__name__)
@@ -216,13 +219,47 @@ class LocalBackend:
     def run(
         self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None = None
     ) -> Iterator[BackendEvent]:
-        """Runs the job on a thread of its own and streams its events; closing the iterator cancels."""
+        """Runs the job on the device thread and streams its events; closing the iterator cancels."""
+        if isinstance(request, RetouchRequest):
+            return self._stream(request, lambda emit, cancelled: self._retouch(request, emit, cancelled))
+
+        def execute(emit: Callable[[object], None], cancelled: threading.Event) -> None:
+            self._execute([(request, resolved or ResolvedGeneration.of(request))], emit, cancelled)
+
+        return self._stream(request, execute)
+
+    def batch_key(
+        self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None
+    ) -> Hashable:
+        """What jobs must share to run as one batch (`run_together`); None when this one runs alone."""
+        if isinstance(request, RetouchRequest) or resolved is None:
+            return None
+        return batch_key(
+            request, resolved, self.embedding_library.named_in([resolved.prompt, request.negative_prompt])
+        )
+
+    def run_together(
+        self, items: Sequence[tuple[GenerationRequest, ResolvedGeneration]]
+    ) -> Iterator[BackendEvent]:
+        """Run jobs of the same `batch_key` as one batch: every image keeps its own seed, prompt and infotext, and
+        each GeneratedImage's `slot` says whose it is. Progress events are the batch's. Closing cancels all."""
+        keys = {self.batch_key(request, resolved) for request, resolved in items}
+        if not items or None in keys or len(keys) > 1:
+            raise ValueError("only jobs with one and the same batch key run together")
+        jobs = list(items)
+        return self._stream(jobs[0][0], lambda emit, cancelled: self._execute(jobs, emit, cancelled))
+
+    def _stream(
+        self,
+        request: GenerationRequest | RetouchRequest,
+        execute: Callable[[Callable[[object], None], threading.Event], None],
+    ) -> Iterator[BackendEvent]:
         events: queue.SimpleQueue[object] = queue.SimpleQueue()
         cancelled = threading.Event()
 
         def work() -> None:
             try:
-                self._execute(request, resolved, events.put, cancelled)
+                execute(events.put, cancelled)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
                 events.put(_Failure(exc))
             finally:
@@ -240,19 +277,21 @@ class LocalBackend:
                 done.result()
 
     # -- one job ---------------------------------------------------------------------------------
+    def _retouch(
+        self, request: RetouchRequest, emit: Callable[[object], None], cancelled: threading.Event
+    ) -> None:
+        run_retouch(request, self._retouch_resources(), emit, cancelled)
+
     def _execute(
         self,
-        request: GenerationRequest | RetouchRequest,
-        resolved: ResolvedGeneration | None,
+        items: Sequence[tuple[GenerationRequest, ResolvedGeneration]],
         emit: Callable[[object], None],
         cancelled: threading.Event,
     ) -> None:
-        if isinstance(request, RetouchRequest):
-            run_retouch(request, self._retouch_resources(), emit, cancelled)
-            return
         # 1. find the model and what the prompt names (requests reach here resolved: a model that is here,
         #    concrete seeds, LoRAs and the hires upscaler checked, the tags and schedule worked out; studio.resolve)
-        job = self._prepare(request, resolved or ResolvedGeneration.of(request))
+        jobs = [self._prepare(request, resolved) for request, resolved in items]
+        job = jobs[0]  # jobs run together share model, LoRAs, embeddings, VAE and settings (batch_key)
         with (
             self.manager.lease(job.entry) as base,
             applied_loras(
@@ -262,8 +301,13 @@ class LocalBackend:
         ):
             # 2. the task's pipeline with the embeddings, the VAE and the hires pass the request asks for
             pipe = self._pipelines(job, base, scoped)
+            for other in jobs[1:]:
+                self._load_embeddings(other, base)
             model_hash = self._model_hash(job.entry)
-            for batch in range(request.batch_count):
+            if len(jobs) > 1:
+                self._run_together(jobs, base, pipe, model_hash, emit, cancelled)
+                return
+            for batch in range(job.request.batch_count):
                 self._run_batch(job, batch, base, pipe, model_hash, emit, cancelled)
                 if cancelled.is_set():
                     raise JobCancelled
@@ -298,17 +342,7 @@ class LocalBackend:
         entry, request = job.entry, job.request
         pipe = task_pipeline(self.manager, base, entry, request.task)
         state = self.manager.model_state(base)
-        if job.embeddings:
-            tokens = load_embeddings(base, job.embeddings, state)  # those that fit the model
-            job.addon_params.update(
-                self.embedding_library.infotext_pairs([e for e in job.embeddings if e.name in tokens])
-            )
-            job.encoded = job.encoded.model_copy(
-                update={
-                    "prompt": rewrite_prompt(job.encoded.prompt, tokens),
-                    "negative_prompt": rewrite_prompt(job.encoded.negative_prompt, tokens),
-                }
-            )
+        self._load_embeddings(job, base)
         vae = cached_vae(job.vae_entry, base, state) if job.vae_entry is not None else None
         second: list[DiffusionPipeline] = []
         if job.hires is not None:  # the second pass runs on the model's img2img pipeline (shared weights)
@@ -323,6 +357,21 @@ class LocalBackend:
             )
         scoped.enter_context(swapped_vae([base, pipe, *second], vae))
         return pipe
+
+    def _load_embeddings(self, job: _Generation, base: DiffusionPipeline) -> None:
+        """Load the embeddings the job's prompts name (those that fit the model) and rewrite its prompts to them."""
+        if not job.embeddings:
+            return
+        tokens = load_embeddings(base, job.embeddings, self.manager.model_state(base))
+        job.addon_params.update(
+            self.embedding_library.infotext_pairs([e for e in job.embeddings if e.name in tokens])
+        )
+        job.encoded = job.encoded.model_copy(
+            update={
+                "prompt": rewrite_prompt(job.encoded.prompt, tokens),
+                "negative_prompt": rewrite_prompt(job.encoded.negative_prompt, tokens),
+            }
+        )
 
     def _run_batch(
         self,
@@ -339,17 +388,7 @@ class LocalBackend:
         # 3. the seeds of this batch: image i of the job uses seed + i
         seeds = job.resolved.batch_seeds(batch, request.batch_size)
 
-        def on_step(step: int, steps: int, latents: torch.Tensor) -> bool:
-            if cancelled.is_set():
-                return False
-            preview = None
-            # every N steps, none extra at the end: the finished image shows then
-            if self.preview_every and step % self.preview_every == 0:
-                preview = self.previews(latents, entry.family)
-            done, total = job.counter.at(step, steps)
-            emit(Progress(step=done, total=total, preview=preview))
-            return True
-
+        on_step = self._step_reporter(job, job.counter, emit, cancelled)
         # 4. sample (out of memory: free what we can before the next job)
         try:
             with tiled(base, request.tiling):  # for this run only: the pipeline is shared
@@ -361,7 +400,91 @@ class LocalBackend:
         face_params: dict[str, object] = {}
         if request.restore_faces:
             images, face_params = self._restore_faces(images)
-        # 5. hand over each image with its infotext
+        self._hand_over(job, seeds, images, model_hash, emit, face_params=face_params)
+
+    def _run_together(
+        self,
+        jobs: Sequence[_Generation],
+        base: DiffusionPipeline,
+        pipe: DiffusionPipeline,
+        model_hash: str | None,
+        emit: Callable[[object], None],
+        cancelled: threading.Event,
+    ) -> None:
+        """Several users' jobs (one batch each, the same batch_key) sampled as one batch. Their prompts are
+        encoded one by one and stacked; jobs whose embeddings differ in length run as separate batches, so every
+        picture is the one it would be alone (within the rounding of batched maths)."""
+        lead = jobs[0]
+        with torch.inference_mode():
+            embeds = [
+                prompt_embeddings(
+                    pipe, j.encoded.prompt, j.encoded.negative_prompt, clip_skip=j.request.clip_skip
+                )
+                for j in jobs
+            ]
+        groups = same_length_groups(embeds)
+        counter = _StepCounter(lead.request.steps_per_batch, len(groups))
+        for group in groups:
+            seeds = [seed for slot in group for seed in jobs[slot].resolved.seeds]
+            stacked = stacked_embeds(
+                [embeds[slot] for slot in group], [len(jobs[slot].resolved.seeds) for slot in group]
+            )
+            on_step = self._step_reporter(lead, counter, emit, cancelled)
+            try:
+                with tiled(base, lead.request.tiling):
+                    images = run_txt2img(pipe, lead.encoded, seeds, on_step, embeds=stacked)
+            except torch.cuda.OutOfMemoryError:
+                self.manager.free_memory(keep=lead.entry.name)
+                raise
+            counter.next_batch()
+            start = 0
+            for slot in group:
+                count = len(jobs[slot].resolved.seeds)
+                self._hand_over(
+                    jobs[slot],
+                    seeds[start : start + count],
+                    images[start : start + count],
+                    model_hash,
+                    emit,
+                    slot=slot,
+                )
+                start += count
+            if cancelled.is_set():
+                raise JobCancelled
+
+    def _step_reporter(
+        self,
+        job: _Generation,
+        counter: _StepCounter,
+        emit: Callable[[object], None],
+        cancelled: threading.Event,
+    ) -> Callable[[int, int, torch.Tensor], bool]:
+        def on_step(step: int, steps: int, latents: torch.Tensor) -> bool:
+            if cancelled.is_set():
+                return False
+            preview = None
+            # every N steps, none extra at the end: the finished image shows then
+            if self.preview_every and step % self.preview_every == 0:
+                preview = self.previews(latents, job.entry.family)
+            done, total = counter.at(step, steps)
+            emit(Progress(step=done, total=total, preview=preview))
+            return True
+
+        return on_step
+
+    def _hand_over(
+        self,
+        job: _Generation,
+        seeds: Sequence[int],
+        images: Sequence[Image.Image],
+        model_hash: str | None,
+        emit: Callable[[object], None],
+        *,
+        face_params: Mapping[str, object] | None = None,
+        slot: int = 0,
+    ) -> None:
+        """5. hand over each image with its infotext (slot: which of the jobs run together it belongs to)."""
+        request, entry = job.request, job.entry
         for seed, image in zip(seeds, images, strict=True):
             subseed = matching_subseed(request.seed, request.subseed, seed) if request.subseed != -1 else -1
             resolved = request.model_copy(
@@ -373,11 +496,15 @@ class LocalBackend:
                 model_name=entry.name,
                 model_hash=model_hash,
                 version=INFOTEXT_VERSION,
-                extra={**task_params(request), **face_params, **job.lora_params, **job.addon_params},
+                extra={**task_params(request), **(face_params or {}), **job.lora_params, **job.addon_params},
             )
             infotext = format_infotext(request.prompt, request.negative_prompt, params)
             extra = {"request": request_summary(resolved)}
-            emit(GeneratedImage(image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra))
+            emit(
+                GeneratedImage(
+                    image=image, seed=seed, infotext=infotext, model=entry.name, extra=extra, slot=slot
+                )
+            )
 
     def _restore_faces(self, images: list[Image.Image]) -> tuple[list[Image.Image], dict[str, object]]:
         """Generated pictures with their faces restored by the first face restorer in models/ (A1111's

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ def sample(
     start_noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     prepare_scheduler: Callable[[Any], None] | None = None,
     prepare_pipe: Callable[[DiffusionPipeline], None] | None = None,
+    embeds: Mapping[str, torch.Tensor] | None = None,
     **call_kwargs: Any,
 ) -> list[Image.Image]:
     """Run `pipe` once for `len(seeds)` images with a scheduler of its own; `on_step` False cancels.
@@ -43,6 +44,7 @@ def sample(
 
     The cached pipeline is never modified: the run uses a pipeline object sharing its components.
     The prompts are encoded with A1111's syntax (weights, long prompts, BREAK); see prompt_weighting.
+    `embeds`: one row of prompt embeddings per image, already encoded (jobs of several users run together).
     """
     if not seeds:
         raise ValueError("a batch needs at least one seed")
@@ -66,14 +68,18 @@ def sample(
         call_kwargs["generator"] = generators_for([s + request.eta_noise_seed_delta for s in seeds])
     call_kwargs.setdefault("output_type", "pil")  # "latent": the final latents, one tensor per image
     with torch.inference_mode():
-        embeds = prompt_embeddings(
-            run_pipe, request.prompt, request.negative_prompt, clip_skip=request.clip_skip
-        )
+        if embeds is None:
+            encoded = prompt_embeddings(
+                run_pipe, request.prompt, request.negative_prompt, clip_skip=request.clip_skip
+            )
+            per_prompt = len(seeds)
+        else:
+            encoded, per_prompt = dict(embeds), 1
         result = run_pipe(
-            **embeds,
+            **encoded,
             num_inference_steps=request.steps,
             guidance_scale=request.cfg_scale,
-            num_images_per_prompt=len(seeds),
+            num_images_per_prompt=per_prompt,
             callback_on_step_end=callback,
             callback_on_step_end_tensor_inputs=["latents"],
             **call_kwargs,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from diffusers import DiffusionPipeline
@@ -53,8 +53,10 @@ def run_txt2img(
     on_step: StepCallback,
     *,
     output_type: str = "pil",
+    embeds: Mapping[str, torch.Tensor] | None = None,
 ) -> list[Image.Image]:
     """Generate `len(seeds)` images for `request` (one batch), calling `on_step` after every step.
+    `embeds`: the prompt embeddings of every image, already encoded (jobs of several users run together).
 
     `on_step` returning False cancels the run (JobCancelled); nothing is decoded then. With
     `output_type="latent"` the final latents are returned (one (C, H, W) tensor per image), not decoded.
@@ -89,5 +91,6 @@ def run_txt2img(
         latents=latents,
         generator=generators,
         output_type=output_type,
+        embeds=embeds,
         **conditioning,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from core.errors import QueueFull
 from core.errors import TooManyQueued as TooManyQueued  # importable from here
@@ -50,16 +51,40 @@ class FairQueue:
             self._last_served[user] = next(self._ticks)
             return job
 
+    def take_matching(
+        self, matches: Callable[[Job], bool], room: int, size: Callable[[Job], int]
+    ) -> list[Job]:
+        """Take waiting jobs that `matches` accepts, in the order get() would give them, while their sizes fit in
+        `room`; each one's user counts as served (a user's jobs are still taken oldest first)."""
+        taken: list[Job] = []
+        with self._cond:
+            for job in self._order():
+                if room < 1:
+                    break
+                if size(job) > room or not matches(job) or not self._is_next_of_user(job):
+                    continue
+                self._remove(job)
+                self._last_served[job.user] = next(self._ticks)
+                taken.append(job)
+                room -= size(job)
+        return taken
+
+    def _is_next_of_user(self, job: Job) -> bool:
+        return self._waiting[job.user][0][1] is job
+
     def remove(self, job: Job) -> bool:
         with self._cond:
-            jobs = self._waiting.get(job.user, deque())
-            for item in jobs:
-                if item[1] is job:
-                    jobs.remove(item)
-                    if not jobs:
-                        del self._waiting[job.user]
-                    return True
-            return False
+            return self._remove(job)
+
+    def _remove(self, job: Job) -> bool:
+        jobs = self._waiting.get(job.user, deque())
+        for item in jobs:
+            if item[1] is job:
+                jobs.remove(item)
+                if not jobs:
+                    del self._waiting[job.user]
+                return True
+        return False
 
     def waiting(self, user: str) -> list[Job]:
         """The user's waiting jobs, oldest first."""

@@ -43,6 +43,7 @@ class Studio:
         presets: PresetBook | None = None,
         users: UserBook | None = None,
         max_queued_per_user: int | None = 4,
+        max_batch: int = 1,
     ) -> None:
         self.backend = backend
         self.gallery = gallery
@@ -58,6 +59,7 @@ class Studio:
             self.roles,
             queue_size=queue_size,
             max_queued_per_user=max_queued_per_user,
+            max_batch=max_batch,
         )
         self.groups = Groups(self.jobs, self.resolver, self.catalog, gallery, self.presets_book)
         self.pictures = Pictures(gallery, self.roles)

@@ -9,10 +9,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
-from core.backend import Backend, BackendEvent, ExportedFile, GeneratedImage, Progress
+from core.backend import Backend, BackendEvent, ExportedFile, GeneratedImage, Progress, RunsTogether
 from core.errors import JobCancelled, JobFailed, TooManyQueued
 from core.requests import GenerationRequest
+from core.resolved import ResolvedGeneration
 from core.retouch import RetouchRequest
 from gallery.files import EXPORTS_DIR as EXPORTS_DIR  # under outputs/: files retouch jobs export
 from gallery.records import GalleryImage
@@ -45,8 +47,12 @@ class Jobs:
         *,
         queue_size: int = 32,
         max_queued_per_user: int | None = 4,
+        max_batch: int = 1,
     ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
         self.backend = backend
+        self.max_batch = max_batch  # images of several users' jobs sampled as one batch (1: each job alone)
         self.gallery = gallery
         self.resolver = resolver
         self.roles = roles
@@ -58,6 +64,7 @@ class Jobs:
         self._groups: dict[str, JobGroup] = {}
         self._groups_lock = threading.Lock()
         self._current: Job | None = None
+        self._running: list[Job] = []  # the jobs running now: one, or several run together as one batch
         self._seconds_per_unit: float | None = None  # moving average of seconds per (step × image)
         self._worker: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -71,8 +78,8 @@ class Jobs:
     def close(self) -> None:
         self.stopping.set()
         self._queue.close()
-        if self._current is not None:
-            self._current.request_cancel()
+        for job in list(self._running):
+            job.request_cancel()
         if self._worker is not None:
             self._worker.join(timeout=30)
             self._worker = None
@@ -242,11 +249,33 @@ class Jobs:
             job = self._queue.get(timeout=0.5)
             if job is None:
                 continue
-            self._current = job
+            batch = [job, *self._batchmates(job)]
+            self._current, self._running = job, batch
             try:
-                self._run(job)
+                if len(batch) == 1:
+                    self._run(job)
+                else:
+                    self._run_together(batch)
             finally:
-                self._current = None
+                self._current, self._running = None, []
+
+    def _batchmates(self, job: Job) -> list[Job]:
+        """Waiting jobs (of any user, in fair order) that sample as `job` does, to run in one batch with it, up to
+        `max_batch` images in all. None when batching is off or the backend cannot run jobs together."""
+        room = self.max_batch - job.request.image_count
+        backend = self.backend
+        if room < 1 or not isinstance(backend, RunsTogether) or job.cancel_requested:
+            return []
+        key = backend.batch_key(job.request, job.resolved)
+        if key is None:
+            return []
+        return self._queue.take_matching(
+            lambda other: (
+                not other.cancel_requested and backend.batch_key(other.request, other.resolved) == key
+            ),
+            room,
+            lambda other: other.request.image_count,
+        )
 
     def _run(self, job: Job) -> None:
         if job.cancel_requested:
@@ -261,7 +290,9 @@ class Jobs:
         except JobCancelled:
             pass
         except JobFailed as exc:
-            if exports:  # a retouch chain that stopped at a failing step keeps the files its earlier steps made
+            if (
+                exports
+            ):  # a retouch chain that stopped at a failing step keeps the files its earlier steps made
                 job.exports.extend(self._write_exports(job, exports))
             job.finish(JobState.FAILED, str(exc))
             return
@@ -278,6 +309,49 @@ class Jobs:
         job.finish(JobState.CANCELLED if job.cancel_requested else JobState.DONE)
         if job.state is JobState.DONE and job.started is not None and job.finished is not None:
             pace = (job.finished - job.started) / _work_units(job)
+            previous = self._seconds_per_unit
+            self._seconds_per_unit = pace if previous is None else 0.7 * previous + 0.3 * pace
+
+    def _run_together(self, jobs: list[Job]) -> None:
+        """Jobs of several users as one batch: progress for all, each image saved to its own job; cancelling one
+        job drops its images and lets the others finish; the batch stops when every job is cancelled."""
+        started = time.monotonic()
+        for job in jobs:
+            job.state, job.started = JobState.RUNNING, started
+        backend = cast(RunsTogether, self.backend)  # _batchmates finds batchmates only for such a backend
+        events = backend.run_together([_generation(job) for job in jobs])
+        try:
+            for event in events:
+                live = [job for job in jobs if not job.cancel_requested]
+                if not live:
+                    break
+                if isinstance(event, Progress):
+                    for job in live:
+                        job.record_progress(event.step, event.total)
+                        if event.preview is not None:
+                            job.preview = event.preview
+                elif isinstance(event, GeneratedImage) and not jobs[event.slot].cancel_requested:
+                    jobs[event.slot].images.append(self._save(jobs[event.slot], event))
+        except JobCancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - a batch failing must never stop the worker
+            message = (
+                str(exc) if isinstance(exc, JobFailed) else f"Generation failed: {type(exc).__name__}: {exc}"
+            )
+            if not isinstance(exc, JobFailed):
+                log.exception("batch of jobs %s failed", ", ".join(job.id for job in jobs))
+            for job in jobs:
+                job.finish(JobState.CANCELLED if job.cancel_requested else JobState.FAILED, message)
+            return
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        for job in jobs:
+            job.finish(JobState.CANCELLED if job.cancel_requested else JobState.DONE)
+        done = [job for job in jobs if job.state is JobState.DONE]
+        if done and done[0].finished is not None:
+            pace = (done[0].finished - started) / sum(_work_units(job) for job in jobs)
             previous = self._seconds_per_unit
             self._seconds_per_unit = pace if previous is None else 0.7 * previous + 0.3 * pace
 
@@ -330,3 +404,10 @@ def _steps_per_batch(request: GenerationRequest | RetouchRequest) -> int:
 
 def _work_units(job: Job) -> int:
     return max(1, _steps_per_batch(job.request) * job.request.image_count)
+
+
+def _generation(job: Job) -> tuple[GenerationRequest, ResolvedGeneration]:
+    """A job of a batch run together: always a resolved generation (only those have a batch key)."""
+    if not isinstance(job.request, GenerationRequest) or job.resolved is None:
+        raise TypeError(f"job {job.id} is not a resolved generation")
+    return job.request, job.resolved

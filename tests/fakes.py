@@ -154,3 +154,60 @@ class GatedBackend:
 
     def retouch_tools(self, refresh: bool = False) -> RetouchTools:
         return RetouchTools()
+
+
+class BatchingGatedBackend(GatedBackend):
+    """A GatedBackend that also runs several users' jobs as one batch (core.backend.RunsTogether): txt2img jobs
+    of one batch each with the same model, size and steps share a batch; `batches` records each batch's jobs."""
+
+    def __init__(self, models: Sequence[str] = ("tiny-sd1", "tiny-sd1-other")) -> None:
+        super().__init__(models)
+        self.batches: list[list[GenerationRequest]] = []
+
+    def batch_key(
+        self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None
+    ) -> object:
+        if (
+            not isinstance(request, GenerationRequest)
+            or request.task != "txt2img"
+            or request.batch_count != 1
+        ):
+            return None
+        return (request.model, request.width, request.height, request.steps)
+
+    def run_together(
+        self, items: Sequence[tuple[GenerationRequest, ResolvedGeneration]]
+    ) -> Iterator[BackendEvent]:
+        self.batches.append([request for request, _ in items])
+        return self._together(list(items))
+
+    def _together(self, items: list[tuple[GenerationRequest, ResolvedGeneration]]) -> Iterator[BackendEvent]:
+        lead = items[0][0]
+        run = Run(lead, items[0][1], total=lead.steps)
+        with self._changed:
+            self.runs.append(run)
+            self._changed.notify_all()
+        try:
+            for step in range(1, lead.steps + 1):
+                self._wait_for_gate()
+                with self._changed:
+                    run.steps_done = step
+                    self._changed.notify_all()
+                yield Progress(step=step, total=lead.steps)
+            for slot, (request, resolved) in enumerate(items):
+                for seed in resolved.seeds:
+                    yield GeneratedImage(
+                        image=Image.new("RGB", (request.width, request.height), (slot * 60 % 256, 0, 0)),
+                        seed=seed,
+                        infotext=f"{request.prompt}\nSteps: {request.steps}, Seed: {seed}, Model: {request.model}",
+                        model=request.model,
+                        slot=slot,
+                    )
+            run.finished = True
+        except GeneratorExit:
+            run.closed_early = True
+            raise
+        finally:
+            with self._changed:
+                run.ended.set()
+                self._changed.notify_all()
