@@ -131,6 +131,7 @@ def build_studio(settings: Settings, users: UserBook | None = None, *, deferred:
         Gallery(settings.outputs_dir),
         queue_size=settings.queue_size,
         max_queued_per_user=settings.max_queued_per_user,
+        max_batch=settings.max_batch or None,  # 0: the backend sizes it from free GPU memory
         presets=presets,
         users=users,
     )

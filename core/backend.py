@@ -177,3 +177,8 @@ class RunsTogether(Protocol):
     ) -> Iterator[BackendEvent]:
         """Run jobs of one batch key as one batch; each GeneratedImage's `slot` is the index of its job."""
         ...
+
+    def suggested_batch(self) -> int:
+        """How many images one batch may hold here (from the device's free memory; 1 where batching gains
+        nothing)."""
+        ...

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     max_queued_per_user: int = Field(
         4, ge=1, le=10_000, description="Jobs one user may have waiting at once (admins are exempt)."
     )
+    max_batch: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Images of several users' waiting jobs sampled as one batch when they share model, size and "
+        "settings (1: every job alone; 0: sized from free GPU memory, 1 on a CPU).",
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Further host names the server answers to, e.g. a reverse proxy's (repeatable; '*.example.com' "

@@ -43,7 +43,7 @@ class Studio:
         presets: PresetBook | None = None,
         users: UserBook | None = None,
         max_queued_per_user: int | None = 4,
-        max_batch: int = 1,
+        max_batch: int | None = 1,
     ) -> None:
         self.backend = backend
         self.gallery = gallery

@@ -47,12 +47,13 @@ class Jobs:
         *,
         queue_size: int = 32,
         max_queued_per_user: int | None = 4,
-        max_batch: int = 1,
+        max_batch: int | None = 1,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
+        if max_batch is not None and max_batch < 1:
+            raise ValueError("max_batch must be at least 1 (or None: as the backend suggests)")
         self.backend = backend
-        self.max_batch = max_batch  # images of several users' jobs sampled as one batch (1: each job alone)
+        # images of several users' jobs sampled as one batch (1: each job alone; None: the backend's suggestion)
+        self.max_batch = max_batch
         self.gallery = gallery
         self.resolver = resolver
         self.roles = roles
@@ -262,9 +263,13 @@ class Jobs:
     def _batchmates(self, job: Job) -> list[Job]:
         """Waiting jobs (of any user, in fair order) that sample as `job` does, to run in one batch with it, up to
         `max_batch` images in all. None when batching is off or the backend cannot run jobs together."""
-        room = self.max_batch - job.request.image_count
         backend = self.backend
-        if room < 1 or not isinstance(backend, RunsTogether) or job.cancel_requested:
+        if self.max_batch == 1 or job.cancel_requested or not isinstance(backend, RunsTogether):
+            return []
+        if self.max_batch is None:  # asked once, of the real backend (it knows its device's free memory)
+            self.max_batch = max(1, backend.suggested_batch())
+        room = self.max_batch - job.request.image_count
+        if room < 1:
             return []
         key = backend.batch_key(job.request, job.resolved)
         if key is None:

@@ -175,6 +175,9 @@ class BatchingGatedBackend(GatedBackend):
             return None
         return (request.model, request.width, request.height, request.steps)
 
+    def suggested_batch(self) -> int:
+        return 3
+
     def run_together(
         self, items: Sequence[tuple[GenerationRequest, ResolvedGeneration]]
     ) -> Iterator[BackendEvent]:

@@ -26,7 +26,7 @@ SMALL = {"width": 64, "height": 64, "steps": 3, "model": "tiny-sd1"}
 def batching_studio(tmp_path: Path):
     made: list[tuple[Studio, BatchingGatedBackend]] = []
 
-    def make(max_batch: int = 4) -> tuple[Studio, BatchingGatedBackend]:
+    def make(max_batch: int | None = 4) -> tuple[Studio, BatchingGatedBackend]:
         backend = BatchingGatedBackend()
         (tmp_path / "outputs").mkdir(exist_ok=True)
         studio = Studio(
@@ -210,3 +210,31 @@ def test_pictures_run_together_are_those_each_job_makes_alone(studio, sampler):
     )
     # batched maths may round differently in the last bits; the pictures are the same
     assert worst <= 2
+
+
+def test_without_a_max_batch_the_backend_sizes_it(batching_studio):
+    studio, backend = batching_studio(max_batch=None)  # what --max-batch 0 (the default) gives
+    jobs = [_submit(studio, f"user{i}", "a mug", i) for i in range(5)]
+    backend.open()
+    studio.start()
+    for job in jobs:
+        assert job.wait(WAIT) and job.state is JobState.DONE
+    assert studio.jobs.max_batch == backend.suggested_batch() == 3
+    assert [len(batch) for batch in backend.batches] == [3, 2]
+
+
+def test_the_local_backend_batches_nothing_on_a_cpu(studio):
+    assert studio.backend.suggested_batch() == 1
+
+
+def test_max_batch_is_a_flag_and_refuses_nonsense():
+    from pydantic import ValidationError
+
+    from core.settings import Settings, settings_from_args
+
+    assert Settings().max_batch == 0
+    assert settings_from_args(["--max-batch", "6"]).max_batch == 6
+    with pytest.raises(ValidationError):
+        Settings(max_batch=-1)
+    with pytest.raises(ValueError, match="at least 1"):
+        Studio(BatchingGatedBackend(), Gallery(Path("/nonexistent-never-created")), max_batch=0)
