@@ -19,10 +19,17 @@ require_chromium()
 page = page_fixture()
 
 
+def _open_advanced(page) -> None:
+    """Show the settings beyond the default view (sampler, steps, size, …) where the tab has such a section."""
+    if page.locator("#txt2img_advanced").count():
+        open_accordion(page, "txt2img_advanced")
+
+
 def test_choosing_a_preset_sets_the_widgets_and_generates(running_app, page):
     app, _ = running_app
     preset = app.studio.presets_book.get("Banner (16:9)")
     width, height = size_for("16:9", "sd1")  # the tiny model is an SD 1.x model
+    _open_advanced(page)
     pick(page, "txt2img_preset", preset.name)
     page.wait_for_function(
         f"document.querySelector('#txt2img_width input[type=number]')?.value === '{width}'"
@@ -132,8 +139,7 @@ def _info(page, elem_id: str) -> str:
 def test_apply_says_what_it_changed_and_the_final_box_shows_what_will_be_sent(running_app, page):
     app, _ = running_app
     preset = app.studio.presets_book.get("Logo — flat vector (1:1)")
-    if page.locator("#txt2img_advanced").count():
-        open_accordion(page, "txt2img_advanced")
+    _open_advanced(page)
     set_slider(page, "txt2img_steps", 10)
     page.locator("#txt2img_prompt textarea").fill("minimal logo for a coffee brand")
     pick(page, "txt2img_preset", preset.name)
@@ -191,6 +197,7 @@ def test_plot_axes_of_presets_are_picked_not_typed(page):
         "(v => v.includes('Logo — flat vector (1:1), Product — studio white (1:1)'))"
         "(document.querySelector('#txt2img_xyz_x_values textarea')?.value || '')"
     )
+    page.keyboard.press("Escape")
     shot(page, "xyz-picked-presets")
     # a type of numbers has no picker
     pick(page, "txt2img_xyz_x_type", "CFG Scale")
