@@ -354,17 +354,18 @@ def _wire_listing(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
     def show(page: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
         return _show(studio, page, request, *values)
 
-    def first_page(current: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
-        """The first page under the new filters; a picked picture they leave out is no longer shown."""
-        shown = show(0, request, *values)
-        kept = current in shown[1]
-        return (*shown, *([gr.skip()] * len(pane) if kept else _cleared()))
+    def first_page(request: gr.Request, *values: Any) -> tuple[Any, ...]:
+        return show(0, request, *values)
 
-    def rescan(current: int, request: gr.Request, *values: Any) -> tuple[Any, ...]:
+    def rescan(request: gr.Request, *values: Any) -> tuple[Any, ...]:
         changed = studio.gallery.sync()
         if changed:
             gr.Info(f"{changed} change(s) found in the outputs folder.")
-        return first_page(current, request, *values)
+        return show(0, request, *values)
+
+    def let_go(current: int, ids: list[int]) -> tuple[Any, ...]:
+        """After new filters: a picked picture they leave out is no longer shown."""
+        return tuple([gr.skip()] * len(pane)) if current in (ids or []) else _cleared()
 
     def step_page(delta: int):
         def go(page: int, request: gr.Request, *values: Any):
@@ -372,7 +373,7 @@ def _wire_listing(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
 
         return go
 
-    w.refresh.click(rescan, inputs=[w.current, *filters], outputs=[*listing, *pane], api_visibility="private")
+    listed = [w.refresh.click(rescan, inputs=filters, outputs=listing, api_visibility="private")]
     for trigger in (
         search.submit,
         model.change,
@@ -384,7 +385,9 @@ def _wire_listing(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
         date_to.submit,
         tab.select,
     ):
-        trigger(first_page, inputs=[w.current, *filters], outputs=[*listing, *pane], api_visibility="private")
+        listed.append(trigger(first_page, inputs=filters, outputs=listing, api_visibility="private"))
+    for event in listed:
+        event.then(let_go, inputs=[w.current, w.page_ids], outputs=pane, api_visibility="private")
     w.prev_page.click(step_page(-1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
     w.next_page.click(step_page(+1), inputs=[page_no, *filters], outputs=listing, api_visibility="private")
 
