@@ -472,9 +472,12 @@ class PresetBook:
             found.append(known[name])
         return found
 
-    def expand(self, prompt: str, negative: str, names: Iterable[str]) -> tuple[str, str]:
-        """(prompt, negative) with the named styles applied. KeyError for an unknown style name."""
-        return apply_styles(prompt, negative, self.styles_named(names))
+    def expand(
+        self, prompt: str, negative: str, names: Iterable[str], *, scene: bool = False
+    ) -> tuple[str, str]:
+        """(prompt, negative) with the named styles applied (`scene`: the prompt is a scene, as Replace
+        background's text is). KeyError for an unknown style name."""
+        return apply_styles(prompt, negative, self.styles_named(names), scene=scene)
 
     def import_styles(self, data: bytes, fmt: str = "auto", *, owner: str = "") -> list[Style]:
         """Add the styles in an A1111 styles.csv or a Fooocus style JSON to the user's styles file; a style

@@ -137,7 +137,9 @@ def test_native_retouch_applies_a_preset_and_styles_to_a_new_background_and_its_
     assert response.status_code == 200, response.text
     answer = response.json()
     applied = answer["recipe"]["ops"][0]
-    expected = app.studio.presets_book.expand("sand", "", [*preset.styles, extra])
+    expected = app.studio.presets_book.expand(
+        "sand", "", [*preset.styles, extra], scene=True
+    )  # "sand" is the scene
     assert (applied["prompt"], applied["negative_prompt"]) == expected
     assert applied["steps"] == preset.steps and applied["preset"] == "" and applied["styles"] == []
     assert applied["applied"]["preset"] == preset.name and applied["applied"]["prompt"] == "sand"
