@@ -220,12 +220,23 @@ def _ends(composed: str, template: str) -> list[int]:
     return ends
 
 
+def _holds_the_template(template: str, text: str) -> bool:
+    """Whether `text` already holds every fragment of the template (two or more): composing it adds nothing
+    of the template's own, so it is a composed text itself rather than what was typed."""
+    left, _, right = template.partition(PLACEHOLDER)
+    fragments = [f for f in (*_fragments(left)[:-1], *_fragments(right)[1:]) if _WORD.search(f)]
+    if PLACEHOLDER not in template:
+        fragments = [f for f in _fragments(template) if _WORD.search(f)]
+    return len(fragments) >= 2 and all(_contains(text, f) for f in fragments)
+
+
 def uncompose(
     template: str, composed: str, *, scene: bool = False, drop_background: bool | None = None
 ) -> str | None:
     """The text that `compose(template, text, ...)` turned into `composed`, or None if no text can have.
     Several texts may compose alike ("a red fox" and "flat vector logo of a red fox" with a flat vector logo
-    template): the shortest is returned, one without an article added before one with."""
+    template): the shortest is returned, one without an article added before one with. A text that holds
+    the whole template already is not taken for what was typed."""
     if compose(template, "", scene=scene, drop_background=drop_background) == composed:
         return ""
     found: set[str] = set()
@@ -236,6 +247,8 @@ def uncompose(
     candidates = sorted((t for t in found if t), key=lambda t: (len(t), t))
     candidates += [f"{a} {t}" for t in candidates for a in ("a", "an", "the", "A", "An", "The")]
     for text in candidates:
+        if _holds_the_template(template, text):
+            continue
         if compose(template, text, scene=scene, drop_background=drop_background) == composed:
             return text
     return None
@@ -251,6 +264,8 @@ def uncompose_negative(template: str, composed: str, *, drop_background: bool = 
         {composed[s:e].strip(" ,") for s in starts for e in ends if e > s}, key=lambda t: (len(t), t)
     )
     for text in found:
-        if text and compose_negative(template, text, drop_background=drop_background) == composed:
+        if not text or _holds_the_template(template, text):
+            continue
+        if compose_negative(template, text, drop_background=drop_background) == composed:
             return text
     return None

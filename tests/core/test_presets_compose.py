@@ -216,3 +216,13 @@ def test_text_that_does_not_carry_the_template_is_not_taken_apart() -> None:
     assert uncompose("flat vector logo of {prompt}, crisp", "a fox, crisp") is None
     assert uncompose("flat vector logo of {prompt}, crisp", "flat vector logo of a fox, blurry") is None
     assert uncompose("flat vector logo of {prompt}, crisp", "flat vector logo, crisp") == ""
+
+
+def test_a_composed_prompt_edited_by_hand_is_not_taken_apart() -> None:
+    """Composing a text that holds the whole template gives it back unchanged; such a text is not taken for
+    what was typed, so a prompt edited after composing keeps its text and loses its styles (same picture)."""
+    styles = BOOK.styles_named(["Flat vector logo", "Cinematic", "Base quality"])
+    prompt, negative = apply_styles("minimal logo for a coffee brand", "text", styles)
+    assert strip_styles(prompt, negative, styles) == ("minimal logo for a coffee brand", "text")
+    assert strip_styles(f"{prompt}, edited", negative, styles) is None
+    assert strip_styles(prompt, f"{negative}, edited", styles) is None
