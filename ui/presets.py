@@ -231,24 +231,12 @@ def _wire_apply(tools: PresetTools, targets: dict[str, Component], applied: gr.S
         said = changes(current, values)
         gr.Info(applied_message(preset.name, said))
         record = {"name": preset.name, "values": preset_values(preset, values)}
-        marks = set_by(preset)
-        updates: dict[Any, Any] = {}
-        for field, component in targets.items():
-            if field in ("prompt", "negative_prompt"):
-                updates[component] = values[field]
-                continue
-            info = _marked(infos[component], preset.name if _mark_key(field) in marks else None)
-            if field == "styles":  # styles imported since the page was built are offered too
-                updates[component] = gr.Dropdown(
-                    choices=style_choices(studio), value=list(values.get("styles") or []), info=info
-                )
-            else:
-                updates[component] = type(component)(value=values[field], info=info)  # type: ignore[call-arg]
+        updates = _widget_updates(studio, targets, infos, preset, values)
         updates[aspect] = gr.Radio(
             value=preset.aspect
             if preset.aspect in RATIOS
             else ratio_of(values["width"], values["height"]) or CUSTOM,
-            info=_marked(infos[aspect], preset.name if "size" in marks else None),
+            info=_marked(infos[aspect], preset.name if "size" in set_by(preset) else None),
         )
         done = ", ".join(said) if said else "the settings already had its values"
         updates[tools.description] = f"{preset.description}\n\n**Applied:** {done}.".strip()
@@ -263,6 +251,30 @@ def _wire_apply(tools: PresetTools, targets: dict[str, Component], applied: gr.S
         event(on_apply, inputs=inputs, outputs=outputs, api_visibility="private", show_progress="hidden")
 
 
+def _widget_updates(
+    studio: Studio,
+    targets: dict[str, Component],
+    infos: dict[Component, str | None],
+    preset: Preset,
+    values: dict[str, Any],
+) -> dict[Any, Any]:
+    """Each widget's new value, and its help line saying so when the preset set it."""
+    marks = set_by(preset)
+    updates: dict[Any, Any] = {}
+    for field, component in targets.items():
+        if field in ("prompt", "negative_prompt"):
+            updates[component] = values[field]
+            continue
+        info = _marked(infos[component], preset.name if _mark_key(field) in marks else None)
+        if field == "styles":  # styles imported since the page was built are offered too
+            updates[component] = gr.Dropdown(
+                choices=style_choices(studio), value=list(values.get("styles") or []), info=info
+            )
+        else:
+            updates[component] = type(component)(value=values[field], info=info)
+    return updates
+
+
 def _wire_marks(tools: PresetTools, targets: dict[str, Component]) -> None:
     """A control changed by hand is no longer "set by preset": its own help line comes back."""
     assert tools.aspect is not None
@@ -270,10 +282,10 @@ def _wire_marks(tools: PresetTools, targets: dict[str, Component]) -> None:
 
     def restore(component: Component) -> Any:
         kind, info = type(component), getattr(component, "info", None) or ""
-        return lambda: kind(info=info)  # type: ignore[call-arg]
+        return lambda: kind(info=info)
 
     for component in controls:
-        component.input(  # type: ignore[attr-defined]
+        component.input(
             restore(component),
             outputs=component,
             api_visibility="private",
@@ -290,7 +302,7 @@ def _wire_final(tools: PresetTools, targets: dict[str, Component], applied: gr.S
         return final_prompt(tools.studio, values, data[applied])
 
     for component in targets.values():
-        component.change(  # type: ignore[attr-defined]
+        component.change(
             on_change,
             inputs={*targets.values(), applied},
             outputs=tools.final,
