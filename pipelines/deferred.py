@@ -25,6 +25,7 @@ from typing import Any
 
 from core.backend import Backend, BackendEvent, BackendStatus, LoraInfo, ModelInfo, RetouchTools
 from core.errors import JobFailed
+from core.version import VERSION
 from pipelines.lora import LoraLibrary
 from pipelines.registry import ModelRegistry
 
@@ -89,10 +90,26 @@ class DeferredBackend:
         return self._backend
 
     def __getattr__(self, name: str) -> Any:
-        """Anything else the local backend has (its pipeline manager, …) comes from the real backend."""
+        """Anything else the local backend has (its pipeline manager, running jobs together, …) comes from the
+        real backend, once it is built; none of it when it could not start."""
         if name.startswith("_"):
             raise AttributeError(name)
-        return getattr(self.wait(), name)
+        try:
+            backend = self.wait()
+        except JobFailed as exc:
+            raise AttributeError(f"{name}: {exc}") from None
+        return getattr(backend, name)
+
+    def close(self) -> None:
+        """Close the real backend (after its build, when one is under way); nothing to do when none was started."""
+        with self._lock:
+            started = self._thread is not None
+        if not started:
+            return
+        self._done.wait()
+        close = getattr(self._backend, "close", None)
+        if close is not None:
+            close()
 
     # -- the Backend protocol ----------------------------------------------------------------------------
     def run(self, request: Any, *args: Any, **kwargs: Any) -> Iterator[BackendEvent]:
@@ -187,7 +204,7 @@ class DeferredBackend:
 
 def models_fingerprint(registry: ModelRegistry) -> str:
     """A digest of what a model scan depends on: every file below the models folder (path, size, time of the
-    last change; hidden ones aside), the hub ids and the demo flag."""
+    last change; hidden ones aside), the hub ids, the demo flag and Easel's version."""
     root = registry.models_dir
     files: list[tuple[str, int, int]] = []
     for folder, subfolders, names in os.walk(root):
@@ -198,7 +215,13 @@ def models_fingerprint(registry: ModelRegistry) -> str:
             except OSError:
                 continue
             files.append((os.path.relpath(os.path.join(folder, name), root), stat.st_size, stat.st_mtime_ns))
-    what = {"root": str(root.resolve()), "files": files, "hub": registry.hub_ids, "demo": registry.demo}
+    what = {
+        "easel": VERSION,
+        "root": str(root.resolve()),
+        "files": files,
+        "hub": registry.hub_ids,
+        "demo": registry.demo,
+    }
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()
 
 

@@ -91,9 +91,15 @@ def test_the_kept_model_list_is_used_only_while_the_models_folder_is_the_same(mo
 
 def test_a_backend_that_cannot_start_fails_jobs_with_the_reason(models_dir):
     backend = DeferredBackend(ModelRegistry(models_dir), _no_backend)
+    backend.close()  # nothing was started: nothing is built to be closed
+    assert backend.ready() is None
     with pytest.raises(JobFailed, match="could not start: no CUDA GPU here"):
         next(backend.run(Txt2ImgRequest(prompt="x", steps=1, width=64, height=64, seed=1)))
     assert "unavailable" in backend.status().device
+    assert not hasattr(
+        backend, "manager"
+    )  # the local backend's parts are not there (AttributeError, as usual)
+    backend.close()
     assert [m.name for m in backend.models() if not m.refusal] == ["tiny-sd1"]  # the lists still answer
 
 
