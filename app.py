@@ -271,7 +271,8 @@ def check_port(settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(argv)
-    check_port(settings)
+    check_exposure(settings, load_users(settings)[0])  # a refused configuration is said first, then
+    check_port(settings)  # a busy port: both before anything slow (create_app checks the logins again)
     app = create_app(settings, deferred=True)
     models = [m for m in app.studio.catalog.models() if not m.refusal]
     if all(m.demo for m in models):
