@@ -16,7 +16,8 @@ white marble kitchen counter"). The rules, in order:
    fragment of its own ("…product photo, a marble kitchen counter").
 4. A scene replaces the template's own background: fragments that name a background, backdrop, surface or
    setting ("isolated on a seamless pure white background") are left out, in the prompt and in the negative
-   prompt. A prompt that itself mentions a background, backdrop or surface counts as a scene for this rule.
+   prompt. A prompt that itself mentions a background or backdrop, or puts its subject on something ("a mug
+   on a marble counter", "… against a brick wall") counts as a scene for this rule.
 5. A template fragment the text already holds (whole words, any case) is not repeated; in the negative prompt
    a fragment that is already there is left out.
 6. With no text, the joining word goes: "flat vector logo, minimalist, crisp edges".
@@ -44,6 +45,14 @@ PLACE_WORDS = frozenset(
 )  # fmt: skip
 # Words that make a fragment a background (left out when the text brings its own scene).
 BACKGROUND_WORDS = frozenset({"background", "backgrounds", "backdrop", "backdrops", "surface", "setting"})
+# What a subject may be put on or against, making the text a scene.
+_SURFACES = (
+    "surface", "table", "counter", "countertop", "desk", "shelf", "floor", "ground", "sand", "beach", "wall",
+    "background", "backdrop", "setting", "tray", "plate", "board", "cloth", "fabric", "rock", "stone",
+)  # fmt: skip
+_ON_SOMETHING = re.compile(
+    rf"\b(?:on|onto|upon|atop|against)\b[^,]*?\b(?:{'|'.join(_SURFACES)})s?\b", re.IGNORECASE
+)
 ARTICLES = ("a", "an", "the")
 # Nouns that name the same kind of picture.
 _SAME_KIND = (frozenset({"photo", "photos", "photograph", "photographs", "photography", "shot", "packshot"}),)
@@ -85,7 +94,8 @@ def replaces_background(prompt: str, *, scene: bool = False) -> bool:
     """Whether the text brings its own background, so that templates' backgrounds are left out (rule 4)."""
     if not prompt.strip():
         return False
-    return scene or starts_with_place(prompt) or is_background(prompt)
+    names_one = any(word in ("background", "backgrounds", "backdrop", "backdrops") for word in _words(prompt))
+    return scene or starts_with_place(prompt) or names_one or _ON_SOMETHING.search(prompt) is not None
 
 
 def _fragments(text: str) -> list[str]:

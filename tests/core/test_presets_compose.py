@@ -226,3 +226,24 @@ def test_a_composed_prompt_edited_by_hand_is_not_taken_apart() -> None:
     assert strip_styles(prompt, negative, styles) == ("minimal logo for a coffee brand", "text")
     assert strip_styles(f"{prompt}, edited", negative, styles) is None
     assert strip_styles(prompt, f"{negative}, edited", styles) is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "brings_a_scene"),
+    [
+        ("a mug on a marble counter", True),
+        ("a bottle against a brick wall", True),
+        ("a fox, plain green background", True),
+        ("in a cozy cafe", True),
+        ("a mug with a glossy surface", False),
+        ("a fox on a skateboard", False),
+        ("a cat in a hat", False),
+    ],
+)
+def test_a_typed_scene_replaces_the_presets_background_in_txt2img_too(
+    subject: str, brings_a_scene: bool
+) -> None:
+    prompt, negative = apply_styles(subject, "", _styles("Product — studio white (1:1)"))
+    assert ("isolated on a seamless pure white background" not in prompt) is brings_a_scene
+    assert ("colored background" not in negative) is brings_a_scene
+    assert subject in prompt
