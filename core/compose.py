@@ -269,7 +269,9 @@ def uncompose_negative(template: str, composed: str, *, drop_background: bool = 
     if compose_negative(template, "", drop_background=drop_background) == composed:
         return ""
     ends = [len(composed), *(m.start() for m in re.finditer(", ", composed))]
-    starts = [0, *(m.end() for m in re.finditer(", ", composed))]
+    starts = [0]  # the user's part leads, unless the template puts fragments before it
+    if PLACEHOLDER in template and template.partition(PLACEHOLDER)[0].strip(" ,"):
+        starts += [m.end() for m in re.finditer(", ", composed)]
     found = sorted(
         {composed[s:e].strip(" ,") for s in starts for e in ends if e > s}, key=lambda t: (len(t), t)
     )
