@@ -447,6 +447,10 @@ class GalleryIndex:
     def count(self) -> int:
         return int(self._query("SELECT count(*) FROM images")[0][0])
 
+    def lists_job(self, job: str) -> bool:
+        """True when some indexed picture was made by the job `job` (and so lists its exports)."""
+        return bool(self._query("SELECT 1 FROM images WHERE job = ? LIMIT 1", (job,)))
+
     def file_stats(self) -> dict[str, tuple[int, int]]:
         """{relpath: (size, mtime_ns)} of every row, to compare with the files."""
         return {

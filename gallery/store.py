@@ -469,7 +469,8 @@ class Gallery:
 
     def empty_trash(self, author: str | None = None) -> int:
         """Delete what waits in the trash for good (only `author`'s pictures when given); returns how many
-        files went. Their prompts are then purged from the index files too (see `GalleryIndex.purge`)."""
+        files went. Their prompts are then purged from the index files too (see `GalleryIndex.purge`), and the
+        files their jobs exported go with the last picture that listed them."""
         with self._write_lock:
             root = trash.trash_root(self.outputs_dir)
             if not os.path.lexists(root):
@@ -477,11 +478,14 @@ class Gallery:
             if not files.is_real_dir(root):
                 raise PermissionError(f"{root} is a link or not a folder; refusing to empty it")
             removed: list[str] = []
+            jobs: set[str] = set()
             for path in list(_trash_files(root)):
-                if author is not None and _trash_author(root, path) != author:
+                record = _trash_record(root, path)
+                if author is not None and (record.author if record else "") != author:
                     continue
                 path.unlink()
                 removed.append(path.relative_to(root).as_posix())
+                jobs.update([record.job] if record is not None and record.job else [])
             if author is None:
                 shutil.rmtree(root)  # only empty folders are left; rmtree never follows links
             else:
@@ -491,9 +495,25 @@ class Gallery:
                 self._drop_favourites(r for r in stored if r.startswith(TRASH_PREFIX))
             else:
                 self._drop_favourites(TRASH_PREFIX + key for key in removed)
+            self._remove_unlisted_exports(jobs)
             if removed:
                 self._index.purge()
             return len(removed)
+
+    def _remove_unlisted_exports(self, jobs: set[str]) -> None:
+        """Remove the exports folders of these jobs that no picture lists any more (indexed or in the trash)."""
+        root = trash.trash_root(self.outputs_dir)
+        if files.is_real_dir(root):
+            jobs -= {
+                r.job for r in (_trash_record(root, path) for path in _trash_files(root)) if r is not None
+            }
+        exports = self.outputs_dir / files.EXPORTS_DIR
+        for job in sorted(jobs):
+            folder = exports / job
+            if self._index.lists_job(job) or not files.is_job_id(job) or not files.is_real_dir(exports):
+                continue
+            if files.is_real_dir(folder):
+                shutil.rmtree(folder)  # never follows a link: a link inside is removed, not what it names
 
     # -- thumbnails and export ---------------------------------------------------------------------
 
@@ -585,11 +605,16 @@ class Gallery:
         self.close()
 
 
+def _trash_record(root: Path, path: Path) -> files.FileFacts | None:
+    """What a trashed picture's PNG records; None for anything else (a link, an unreadable file)."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    return files.read_record(root, path.relative_to(root).as_posix())
+
+
 def _trash_author(root: Path, path: Path) -> str:
     """Who made a trashed picture, as its PNG records it; "" for anything else (a link, an unreadable file)."""
-    if path.is_symlink() or not path.is_file():
-        return ""
-    record = files.read_record(root, path.relative_to(root).as_posix())
+    record = _trash_record(root, path)
     return record.author if record is not None else ""
 
 

@@ -198,3 +198,28 @@ def _found_raw(connection: sqlite3.Connection, word: str) -> list[int]:
     return [
         row[0] for row in connection.execute("SELECT rowid FROM images_fts WHERE images_fts MATCH ?", (word,))
     ]
+
+
+def test_exports_go_for_good_with_the_last_picture_that_lists_them(gallery: Gallery, outputs: Path) -> None:
+    job, other_job = uuid.uuid4().hex, uuid.uuid4().hex
+    first = _save(gallery, "first of two", job=job)
+    second = _save(gallery, "second of two", job=job)
+    other = _save(gallery, "another job", job=other_job)
+    gallery.save_exports(
+        job, [("secret-brand-vector.svg", b"<svg>zqxjkvermilion</svg>")], [first.id, second.id]
+    )
+    gallery.save_exports(other_job, [("kept-vector.svg", b"<svg/>")], [other.id])
+    folder = outputs / EXPORTS_DIR / job
+
+    gallery.delete([first.id])
+    assert gallery.empty_trash() == 1
+    assert folder.is_dir()  # the second picture still lists them
+    assert gallery.export_paths(second.id) == [folder / "secret-brand-vector.svg"]
+
+    gallery.delete([second.id])
+    assert folder.is_dir()  # in the trash, undo must bring the picture back with its files
+    assert gallery.empty_trash(author="bob") == 0 and folder.is_dir()  # not bob's picture
+    assert gallery.empty_trash(author="ann") == 1
+    assert not folder.exists()
+    assert not [p for p in outputs.rglob("*") if p.is_file() and b"zqxjkvermilion" in p.read_bytes()]
+    assert gallery.export_paths(other.id) == [outputs / EXPORTS_DIR / other_job / "kept-vector.svg"]
