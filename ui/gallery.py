@@ -18,7 +18,7 @@ from core.infotext import parse_infotext, request_fields_from_infotext
 from core.pnginfo import read_text_chunks
 from core.styles import Style
 from gallery.query import GalleryQuery
-from gallery.records import GalleryImage
+from gallery.records import GalleryImage, ImageNotFound
 from studio import Studio
 from ui import cache_copies, xyz
 from ui.common import refusals, user_of
@@ -539,12 +539,20 @@ def _wire_trash_and_selection(studio: Studio, w: _Widgets, tab: gr.Tab) -> None:
             studio.pictures.set_favourite(ids, True, user=user_of(request))
         return show(page, request, *values)
 
+    def picked_star(image_id: int) -> tuple[Any, ...]:
+        """The picked picture's line and star, as they are now (it may have been among the ticked ones)."""
+        try:
+            image = studio.gallery.get(image_id) if image_id else None
+        except ImageNotFound:  # deleted meanwhile
+            image = None
+        return (gr.skip(), gr.skip()) if image is None else (describe(image), _star_button(image.favourite))
+
     _guarded(w.fav_selected, _may(studio, "star or unstar", "Tick some images first."), selection)(
         on_favourite_selected,
         inputs=[selection, page_no, *filters],
         outputs=listing,
         api_visibility="private",
-    )
+    ).then(picked_star, inputs=w.current, outputs=[w.meta, w.favourite], api_visibility="private")
 
     def on_zip(ids: list[int]):
         if not ids:

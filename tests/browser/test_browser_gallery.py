@@ -10,7 +10,14 @@ from core.images import encode_png
 from core.retouch import RetouchRequest
 from gallery import GalleryQuery
 from studio import JobState
-from tests.browser.pages import page_fixture, require_chromium, search_gallery, shot, wait_images
+from tests.browser.pages import (
+    open_accordion,
+    page_fixture,
+    require_chromium,
+    search_gallery,
+    shot,
+    wait_images,
+)
 from tests.helpers import flat_product
 
 require_chromium()
@@ -87,6 +94,12 @@ def test_the_star_changes_as_soon_as_it_is_clicked(running_app, page):
     page.wait_for_function(f"!{META}?.includes('★ favourite')")
     page.wait_for_function(f"document.querySelector('{CAPTION}')?.innerText.startsWith('mug-shot.png')")
     assert not app.studio.gallery.query(GalleryQuery(text="mug")).items[0].favourite
+    # starred among the ticked ones: the picked picture's star changes too
+    open_accordion(page, title="Select several")
+    page.locator("#gallery_selection label", has_text="mug-shot.png").first.click()
+    page.click("#gallery_favourite_selected")
+    page.wait_for_function("document.querySelector('#gallery_favourite')?.innerText.trim() === '★ Favourite'")
+    assert app.studio.gallery.query(GalleryQuery(text="mug")).items[0].favourite
 
 
 def test_the_detail_pane_lets_go_of_a_picture_the_filters_leave_out(running_app, page):
