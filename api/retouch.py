@@ -54,9 +54,9 @@ def check_weights(ops: Sequence[object], tools: RetouchTools) -> None:
             )
 
 
-def _build(ops: Sequence[Any], image: bytes, seed: int = -1) -> RetouchRequest:
+def _build(ops: Sequence[Any], image: bytes, seed: int = -1, **fields: Any) -> RetouchRequest:
     try:
-        return RetouchRequest(image=image, ops=list(ops), seed=seed)
+        return RetouchRequest(image=image, ops=list(ops), seed=seed, **fields)
     except ValidationError as exc:
         raise BadRequest(validation_message(exc)) from None
 
@@ -72,9 +72,9 @@ async def run_job(studio: Studio, request: RetouchRequest, user: str, client: Re
 
 
 def _result(studio: Studio, job: Job, source: bytes) -> bytes:
-    """The job's picture as PNG bytes (the source itself when the chain only exported files)."""
+    """The job's last picture as PNG bytes (the source itself when the chain only exported files)."""
     if job.images:
-        return studio.gallery.file_path(job.images[0].id).read_bytes()
+        return studio.gallery.file_path(job.images[-1].id).read_bytes()
     return source
 
 
@@ -269,13 +269,15 @@ def _alpha_png(data: bytes) -> bytes:
     return encode_png(mask)
 
 
-_NATIVE_FIELDS = {"image", "ops", "recipe", "seed"}
+_NATIVE_FIELDS = {"image", "ops", "recipe", "seed", "title", "keep_steps"}
 
 
 def _native_request(raw: Mapping[str, Any]) -> RetouchRequest:
     unknown = sorted(set(raw) - _NATIVE_FIELDS)
     if unknown:
-        raise BadRequest(f"unknown field(s) {unknown}; send image, ops (or recipe) and optionally seed")
+        raise BadRequest(
+            f"unknown field(s) {unknown}; send image, ops (or recipe) and optionally seed, title and keep_steps"
+        )
     if not isinstance(raw.get("image"), str):
         raise BadRequest("image: send the picture as a base64 PNG, JPEG or WebP string")
     image = a1111_translate.decode_b64(raw["image"], "image")
@@ -291,7 +293,8 @@ def _native_request(raw: Mapping[str, Any]) -> RetouchRequest:
         if not isinstance(raw["ops"], list):
             raise BadRequest('ops: a list of operations, e.g. [{"op": "upscale", "scale": 2}]')
         ops = [_decoded_masks(op, index) for index, op in enumerate(raw["ops"])]
-    return _build(ops, image, seed)
+    extra = {name: raw[name] for name in ("title", "keep_steps") if name in raw}
+    return _build(ops, image, seed, **extra)
 
 
 def _decoded_masks(op: Any, index: int) -> Any:

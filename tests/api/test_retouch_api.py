@@ -85,6 +85,30 @@ def test_native_retouch_runs_a_chain_and_answers_pictures_exports_and_recipe(ser
     assert again.status_code == 200 and open_b64(again.json()["images"][0]).size == (160, 120)
 
 
+def test_native_retouch_keeps_every_step_and_names_downloads_after_the_title(server, ann):
+    app, _ = server
+    before = app.studio.gallery.count()
+    body = {
+        "image": png_b64(product()),
+        "ops": [
+            {"op": "remove_background", "method": "key"},
+            {"op": "upscale", "scale": 2},
+            {"op": "vectorize"},
+        ],
+        "title": "Mug shot",
+        "keep_steps": True,
+    }
+    response = ann.post("/easel/v1/retouch", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    # one picture per step that made one, in step order, each in the gallery
+    assert [open_b64(image).size for image in answer["images"]] == [(80, 60), (160, 120)]
+    assert app.studio.gallery.count() == before + 2
+    (export,) = answer["exports"]
+    assert export["name"].startswith("mug-shot-") and export["name"].endswith("-vector.svg")
+    assert 'viewBox="0 0 160 120"' in base64.b64decode(export["data"]).decode()
+
+
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
@@ -98,6 +122,8 @@ def test_native_retouch_runs_a_chain_and_answers_pictures_exports_and_recipe(ser
         ({"image": "PNG", "ops": [{"op": "upscale"}], "recipe": {"ops": [{"op": "upscale"}]}}, "not both"),
         ({"image": "PNG", "recipe": {"version": 9, "ops": [{"op": "upscale"}]}}, "version"),
         ({"image": "PNG", "ops": [{"op": "upscale"}], "colour": "red"}, "unknown field"),
+        ({"image": "PNG", "ops": [{"op": "upscale"}], "title": "x" * 201}, "at most 200"),
+        ({"image": "PNG", "ops": [{"op": "upscale"}], "title": "a\nb"}, "control characters"),
         ({"image": "PNG", "ops": [{"op": "upscale", "upscaler": "4x-Nothing"}]}, "Unknown upscaler"),
         ({"image": "PNG", "ops": [{"op": "restore_faces"}]}, "face_restore"),
         (

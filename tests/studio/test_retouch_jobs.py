@@ -294,20 +294,31 @@ def test_unknown_presets_and_styles_are_refused_at_submit_as_in_generation(studi
 
 
 def test_the_retouch_tab_sends_the_preset_and_styles_and_shows_the_prompt_the_studio_will_send(studio):
-    from ui.retouch import _background_preview, ops_from_values
+    from ui.retouch import _background_preview
+    from ui.retouch_steps import ops_from_values
 
     preset = studio.presets_book.get("Product — studio white (1:1)")
     values = {
-        "ops": ["replace_background"], "bg_prompt": "a marble table", "bg_negative": "", "bg_method": "key",
-        "bg_model": None, "bg_preset": preset.name, "bg_styles": ["Cinematic"], "model": "tiny-sd1",
-        "sampler": "Euler", "steps": 4, "cfg_scale": 7, "seed": 3,
+        "bg_prompt": "a marble table", "bg_negative": "", "rb_method": "key", "rb_segmenter": None,
+        "bg_preset": preset.name, "bg_styles": ["Cinematic"], "rb_model": "tiny-sd1", "rb_sampler": "Euler",
+        "rb_steps": 4, "rb_cfg": 7,
     }  # fmt: skip
-    (op,) = RetouchRequest(image=encode_png(flat_product()), ops=ops_from_values(values)).ops
+    ops = ops_from_values(["replace_background"], values, (96, 64))
+    (op,) = RetouchRequest(image=encode_png(flat_product()), ops=ops).ops
     assert (op.preset, op.styles) == (preset.name, ["Cinematic"])
     styled = studio.resolver.styled_background(op)
-    shown = _background_preview(studio, "a marble table", "", preset.name, ["Cinematic"], "tiny-sd1")
+    shown = _background_preview(
+        studio, "a marble table", "", preset.name, ["Cinematic"], "tiny-sd1", "Euler", 4, 7
+    )
     assert shown.visible and shown.value.splitlines()[0] == styled.prompt
-    assert f"{preset.steps} steps" in shown.value and styled.steps == preset.steps
-    unknown = _background_preview(studio, "x", "", None, ["Nope"], "tiny-sd1")
+    # the settings really sent: the preset's steps, marked as the preset's (the step's own 4 are not used)
+    assert (
+        f"{preset.steps} steps (set by the preset {preset.name})" in shown.value
+        and styled.steps == preset.steps
+    )
+    assert "4 steps" not in shown.value
+    unknown = _background_preview(studio, "x", "", None, ["Nope"], "tiny-sd1", "Euler", 4, 7)
     assert unknown.value.startswith("Unknown style 'Nope'")
-    assert not _background_preview(studio, "x", "", None, [], "tiny-sd1").visible
+    plain = _background_preview(studio, "x", "", None, ["Cinematic"], "tiny-sd1", "Euler", 4, 7)
+    assert "4 steps, CFG 7" in plain.value and "set by" not in plain.value
+    assert not _background_preview(studio, "x", "", None, [], "tiny-sd1", "Euler", 4, 7).visible
