@@ -22,18 +22,18 @@ class CompareParts:
 
 
 def build(prefix: str) -> CompareParts:
-    """The Compare row and its slider (hidden until there is something to compare)."""
-    with gr.Row():
-        set_a = gr.Button("Compare: set A", size="sm", elem_id=f"{prefix}_compare_a")
-        set_b = gr.Button("Compare: set B", size="sm", elem_id=f"{prefix}_compare_b")
-        with_source = (
-            gr.Button("Compare with source", size="sm", elem_id=f"{prefix}_compare_source")
-            if prefix in SOURCE_TABS
-            else None
-        )
+    """The Compare buttons (placed where the caller is: a row of the picked picture's tools, say) and the
+    slider (hidden until there is something to compare)."""
+    set_a = gr.Button("Compare: set A", size="sm", elem_id=f"{prefix}_compare_a")
+    set_b = gr.Button("Compare: set B", size="sm", elem_id=f"{prefix}_compare_b")
+    with_source = (
+        gr.Button("Compare with source", size="sm", elem_id=f"{prefix}_compare_source")
+        if prefix in SOURCE_TABS
+        else None
+    )
     slider = gr.ImageSlider(
         label="Compare (drag the handle): A | B", type="filepath", format="png", interactive=False,
-        visible=False, elem_id=f"{prefix}_compare",
+        visible=False, elem_id=f"{prefix}_compare", render=False,
     )  # fmt: skip
     return CompareParts(set_a, set_b, with_source, slider, gr.State(""), gr.State(""))
 

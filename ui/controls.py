@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from studio import Studio
-from ui import compare
+from ui import compare, history
 
 Component = gr.components.Component
 
@@ -67,3 +67,4 @@ class Results:
     selected: gr.State  # path of the selected result (the first one until another is clicked)
     compare: compare.CompareParts | None = None
     cancel_queued: gr.Button | None = None
+    history: history.HistoryParts | None = None  # added by the tab (ui.generation.build_history)

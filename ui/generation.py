@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from core.requests import GenerationRequest
 from core.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULE_TYPES
 from studio import JobState, Studio
-from ui import compare, fields, loras, queue_controls, variation_seed
+from ui import compare, fields, history, loras, queue_controls, variation_seed
 from ui import presets as preset_tools
 from ui.common import build_request, failed_html, follow, progress_html, submit, user_of
 from ui.controls import RESULTS_HEIGHT, Component, Controls, Results
@@ -27,19 +27,22 @@ def model_choices(studio: Studio, *, inpaint: bool, refresh: bool = False) -> li
     ]
 
 
+def advanced(prefix: str) -> gr.Accordion:
+    """The collapsed section (`{prefix}_advanced`) holding everything beyond the tab's default view."""
+    return gr.Accordion("Advanced", open=False, elem_id=f"{prefix}_advanced")
+
+
 def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) -> Controls:
-    with gr.Row():
-        model = gr.Dropdown(
-            choices=model_choices(studio, inpaint=inpaint_models),
-            value=studio.catalog.default_model(),
-            label="Model",
-            elem_id=f"{prefix}_model",
-            scale=8,
-        )
-        refresh = gr.Button(
-            "↻", elem_id=f"{prefix}_refresh_models", scale=1, min_width=40, size="sm",
-            elem_classes=["easel-side-button"],
-        )  # fmt: skip
+    """The default view's prompts: prompt, negative prompt, preset and styles (the model picker is made here
+    but shown in the Advanced section by `build_settings`)."""
+    model = gr.Dropdown(
+        choices=model_choices(studio, inpaint=inpaint_models),
+        value=studio.catalog.default_model(),
+        label="Model",
+        elem_id=f"{prefix}_model",
+        scale=8,
+        render=False,
+    )
     prompt = gr.Textbox(
         label="Prompt",
         lines=3,
@@ -47,23 +50,46 @@ def build_prompts(studio: Studio, prefix: str, *, inpaint_models: bool = False) 
         elem_id=f"{prefix}_prompt",
     )
     negative = gr.Textbox(
-        label="Negative prompt", lines=2, placeholder="blurry, text, watermark", elem_id=f"{prefix}_negative"
-    )
-    loras.build(studio, prompt, prefix)
-    refresh.click(
-        lambda: gr.Dropdown(choices=model_choices(studio, inpaint=inpaint_models, refresh=True)),
-        outputs=model,
-        api_visibility="private",
-        queue=False,
-    )
+        label="Negative prompt", lines=1, max_lines=4, placeholder="blurry, text, watermark",
+        elem_id=f"{prefix}_negative",
+    )  # fmt: skip
     controls = Controls(model=model, prompt=prompt, negative=negative)
     controls.fields.update({model: "model", prompt: "prompt", negative: "negative_prompt"})
     controls.presets = preset_tools.build_prompt_tools(studio, controls, prefix)
     return controls
 
 
-def build_settings(controls: Controls, prefix: str) -> None:
-    """Sampler, steps, CFG, size, seed and batch widgets, added to `controls`."""
+def build_quick(controls: Controls, prefix: str) -> None:
+    """The rest of the default view: the aspect ratio and the number of images (the batch size)."""
+    assert controls.presets is not None  # build_prompts made them
+    preset_tools.build_aspect(controls.presets)
+    batch_size = fields.slider(
+        GenerationRequest, "batch_size", label="Number of images", elem_id=f"{prefix}_batch_size", info=None
+    )
+    controls.fields[batch_size] = "batch_size"
+
+
+def _build_model_row(studio: Studio, controls: Controls, prefix: str, *, inpaint_models: bool) -> None:
+    """The model picker (made by build_prompts) with its refresh button, and the LoRA picker."""
+    with gr.Row():
+        controls.model.render()
+        refresh = gr.Button(
+            "↻", elem_id=f"{prefix}_refresh_models", scale=1, min_width=40, size="sm",
+            elem_classes=["easel-side-button"],
+        )  # fmt: skip
+    loras.build(studio, controls.prompt, prefix)
+    refresh.click(
+        lambda: gr.Dropdown(choices=model_choices(studio, inpaint=inpaint_models, refresh=True)),
+        outputs=controls.model,
+        api_visibility="private",
+        queue=False,
+    )
+
+
+def build_settings(studio: Studio, controls: Controls, prefix: str, *, inpaint_models: bool = False) -> None:
+    """Model, LoRA, sampler, steps, CFG, size, seed and batch widgets, added to `controls` (call it inside
+    the tab's Advanced section, after `build_quick`)."""
+    _build_model_row(studio, controls, prefix, inpaint_models=inpaint_models)
     with gr.Row():
         sampler = gr.Dropdown(
             SAMPLERS,
@@ -84,8 +110,6 @@ def build_settings(controls: Controls, prefix: str) -> None:
         cfg = fields.slider(
             GenerationRequest, "cfg_scale", step=0.5, label="CFG scale", elem_id=f"{prefix}_cfg"
         )
-    assert controls.presets is not None  # build_prompts made them
-    preset_tools.build_aspect(controls.presets)
     with gr.Row():
         width = fields.slider(GenerationRequest, "width", step=8, label="Width", elem_id=f"{prefix}_width")
         height = fields.slider(
@@ -100,9 +124,6 @@ def build_settings(controls: Controls, prefix: str) -> None:
         reuse_seed = gr.Button("Reuse last", elem_id=f"{prefix}_reuse_seed", scale=1, min_width=40, size="sm")
     variation_seed.build(controls, prefix)  # variation seed and seed resize (where the task can use them)
     with gr.Row():
-        batch_size = fields.slider(
-            GenerationRequest, "batch_size", label="Batch size", elem_id=f"{prefix}_batch_size"
-        )
         batch_count = fields.slider(
             GenerationRequest, "batch_count", label="Batch count", elem_id=f"{prefix}_batch_count"
         )
@@ -121,7 +142,6 @@ def build_settings(controls: Controls, prefix: str) -> None:
             width: "width",
             height: "height",
             seed: "seed",
-            batch_size: "batch_size",
             batch_count: "batch_count",
             restore_faces: "restore_faces",
             tiling: "tiling",
@@ -131,12 +151,19 @@ def build_settings(controls: Controls, prefix: str) -> None:
     preset_tools.connect(controls)
 
 
+def build_actions(prefix: str) -> tuple[gr.Button, gr.Button, gr.Button, gr.HTML]:
+    """Generate, Interrupt, Cancel queued and the status line under them: one bar that stays on screen."""
+    with gr.Column(elem_id=f"{prefix}_actions", elem_classes=["easel-actions"]):
+        with gr.Row(elem_classes=["easel-action-buttons"]):
+            generate = gr.Button("Generate", variant="primary", elem_id=f"{prefix}_generate", scale=3)
+            interrupt = gr.Button("Interrupt", variant="stop", elem_id=f"{prefix}_interrupt", scale=1)
+            cancel_queued = queue_controls.build(prefix)
+        status = gr.HTML("", elem_id=f"{prefix}_status", elem_classes=["easel-status-line"])
+    return generate, interrupt, cancel_queued, status
+
+
 def build_results(prefix: str) -> Results:
-    with gr.Row():
-        generate = gr.Button("Generate", variant="primary", elem_id=f"{prefix}_generate", scale=3)
-        interrupt = gr.Button("Interrupt", variant="stop", elem_id=f"{prefix}_interrupt", scale=1)
-        cancel_queued = queue_controls.build(prefix)
-    status = gr.HTML("", elem_id=f"{prefix}_status")
+    generate, interrupt, cancel_queued, status = build_actions(prefix)
     preview = gr.Image(
         label="Preview", visible=False, interactive=False, elem_id=f"{prefix}_preview", height=160
     )
@@ -145,18 +172,46 @@ def build_results(prefix: str) -> Results:
         elem_id=f"{prefix}_gallery", elem_classes=["easel-results"], buttons=["download", "fullscreen"],
         interactive=False,
     )  # fmt: skip
-    with gr.Row():
+    info = gr.Textbox(
+        label="Generation info", lines=2, max_lines=6, interactive=False, elem_id=f"{prefix}_info"
+    )
+    with gr.Row(elem_classes=["easel-picked-tools"]):  # what to do with the picked picture
         send_img2img = gr.Button("Send to img2img", size="sm", elem_id=f"{prefix}_send_img2img")
         send_inpaint = gr.Button("Send to inpaint", size="sm", elem_id=f"{prefix}_send_inpaint")
         send_retouch = gr.Button("Send to retouch", size="sm", elem_id=f"{prefix}_send_retouch")
-    info = gr.Textbox(label="Generation info", lines=4, interactive=False, elem_id=f"{prefix}_info")
-    compare_parts = compare.build(prefix)
+        compare_parts = compare.build(prefix)
+    compare_parts.slider.render()
     return Results(
         generate=generate, interrupt=interrupt, status=status, preview=preview, gallery=gallery, info=info,
         send_img2img=send_img2img, send_inpaint=send_inpaint, send_retouch=send_retouch, job_id=gr.State(""), last_seed=gr.State(-1),
         infotexts=gr.State([]), paths=gr.State([]), selected=gr.State(""), compare=compare_parts,
         cancel_queued=cancel_queued,
     )  # fmt: skip
+
+
+def build_history(results: Results, prefix: str) -> None:
+    """The session history (`{prefix}_history`) under the results; every run of the tab adds to it."""
+    results.history = history.build(prefix)
+
+
+def history_outputs(results: Results) -> list[Any]:
+    """Where a run leaves its pictures for the history, as event outputs (none where the tab has none)."""
+    return [results.history.pending] if results.history is not None else []
+
+
+def with_history(
+    results: Results, paths: list[str], captions: list[str], infotexts: list[str]
+) -> dict[Any, Any]:
+    """The part of a run's last update that hands its pictures to the tab's history (empty without one)."""
+    if results.history is None:
+        return {}
+    return {results.history.pending: history.entries(paths, captions, infotexts)}
+
+
+def keep_in_history(event: Any, results: Results) -> None:
+    """After a run (`event`) that used `with_history`: its pictures join the tab's history."""
+    if results.history is not None:
+        history.keep(event, results.history)
 
 
 def wire(
@@ -177,18 +232,19 @@ def wire(
     """
     fields = {**controls.fields, **(extra or {})}
     on_generate = _generate_handler(studio, results, fields, request_cls, prepare, overrides)
-    (trigger or results.generate).click(
+    event = (trigger or results.generate).click(
         on_generate,
         inputs=set(fields),
         outputs=[
             results.job_id, results.status, results.preview, results.gallery, results.info, results.last_seed,
-            results.infotexts, results.paths, results.selected,
+            results.infotexts, results.paths, results.selected, *history_outputs(results),
         ],
         api_visibility="private",
         concurrency_id="generate",
         concurrency_limit=None,
         show_progress="hidden",
     )  # fmt: skip
+    keep_in_history(event, results)
     if trigger is None:
         _wire_results(studio, controls, results, fields)
 
@@ -239,11 +295,13 @@ def _generate_handler(
             }
             raise gr.Error(job.error or "Generation failed")
         paths = [str(studio.gallery.file_path(img.id)) for img in job.images]
+        captions = [f"seed {img.seed}" for img in job.images]
         yield {
+            **with_history(results, paths, captions, [img.infotext for img in job.images]),
             results.job_id: "",
             results.status: progress_html(job, None),
             results.preview: gr.Image(value=None, visible=False),
-            results.gallery: [(p, f"seed {img.seed}") for p, img in zip(paths, job.images, strict=True)],
+            results.gallery: list(zip(paths, captions, strict=True)),
             results.info: job.images[0].infotext if job.images else "",
             results.last_seed: job.images[0].seed if job.images else -1,
             results.infotexts: [img.infotext for img in job.images],
@@ -267,11 +325,12 @@ def _wire_results(studio: Studio, controls: Controls, results: Results, fields: 
                 pass
         studio.jobs.cancel_all(user)
 
-    def on_select(texts: list[str], paths: list[str], evt: gr.SelectData) -> tuple[str, str]:
+    def on_select(texts: list[str], paths: list[str], evt: gr.SelectData) -> tuple[Any, Any, Any]:
         index = evt.index if isinstance(evt.index, int) else 0
         if not 0 <= index < len(texts):
-            return gr.skip(), gr.skip()
-        return texts[index], paths[index]
+            return gr.skip(), gr.skip(), gr.skip()
+        seed = history.seed_of(texts[index])
+        return texts[index], paths[index], gr.skip() if seed is None else seed
 
     if results.compare is not None:
         source = next((c for c, name in fields.items() if name in ("init_image", "_editor")), None)
@@ -282,9 +341,11 @@ def _wire_results(studio: Studio, controls: Controls, results: Results, fields: 
     if results.cancel_queued is not None:
         queue_controls.wire(studio, results.cancel_queued)
     results.gallery.select(
-        on_select, inputs=[results.infotexts, results.paths], outputs=[results.info, results.selected],
+        on_select, inputs=[results.infotexts, results.paths], outputs=[results.info, results.selected, results.last_seed],
         api_visibility="private", queue=False,
     )  # fmt: skip
+    if results.history is not None:
+        history.wire(results.history, results.info, results.selected, results.last_seed)
     if controls.reuse_seed is not None:
         controls.reuse_seed.click(
             lambda s: s,

@@ -11,8 +11,16 @@ from core.images import encode_png
 from core.requests import Img2ImgRequest, working_size
 from studio import Studio
 from ui import fields, variations, xyz
-from ui.generation import build_prompts, build_results, build_settings, wire
-from ui.txt2img import TabParts
+from ui.generation import (
+    advanced,
+    build_history,
+    build_prompts,
+    build_quick,
+    build_results,
+    build_settings,
+    wire,
+)
+from ui.txt2img import RESULTS_COLUMN, SETTINGS_COLUMN, TabParts
 
 RESIZE_MODES = ["just resize", "crop and resize", "resize and fill"]
 
@@ -26,31 +34,33 @@ def size_for(image: Image.Image | None) -> tuple[Any, Any]:
 
 def build(studio: Studio) -> tuple[TabParts, gr.Image]:
     with gr.Row(equal_height=False):
-        with gr.Column(scale=5, min_width=320):
+        with gr.Column(scale=5, min_width=320, elem_classes=SETTINGS_COLUMN):
             image = gr.Image(
                 label="Source image (upload, paste, or send one from another tab)",
                 type="pil",
                 sources=["upload", "clipboard"],
                 format="png",
-                height=360,
+                height=300,
                 elem_id="img2img_image",
             )
             controls = build_prompts(studio, "img2img")
-            with gr.Row():
-                strength = fields.slider(
-                    Img2ImgRequest, "denoising_strength", step=0.01, label="Denoising strength",
-                    info="How much to change: 0 keeps the picture, 1 repaints it completely",
-                    elem_id="img2img_denoising",
-                )  # fmt: skip
+            strength = fields.slider(
+                Img2ImgRequest, "denoising_strength", step=0.01, label="Denoising strength",
+                info="How much to change: 0 keeps the picture, 1 repaints it completely",
+                elem_id="img2img_denoising",
+            )  # fmt: skip
+            build_quick(controls, "img2img")
+            with advanced("img2img"):
                 resize_mode = gr.Radio(
                     RESIZE_MODES, value="just resize", label="Resize mode",
                     info="How the picture is fitted to width × height", elem_id="img2img_resize_mode",
                 )  # fmt: skip
-            build_settings(controls, "img2img")
-            plot = xyz.build("img2img", Img2ImgRequest, x="denoising_strength", y="seed")
-        with gr.Column(scale=6, min_width=320):
+                build_settings(studio, controls, "img2img")
+                plot = xyz.build("img2img", Img2ImgRequest, x="denoising_strength", y="seed")
+        with gr.Column(scale=6, min_width=320, elem_classes=RESULTS_COLUMN):
             results = build_results("img2img")
             variation_row = variations.build("img2img")
+            build_history(results, "img2img")
 
     def source_fields(picture: Image.Image | None) -> dict[str, bytes]:
         if picture is None:

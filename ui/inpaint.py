@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -9,14 +10,22 @@ from PIL import Image
 from pydantic import ValidationError
 
 from core import requests
-from core.images import ImageInputError, encode_png
+from core.images import ImageInputError, decode_image, encode_png
 from core.masks import mask_from_layers, mask_from_upload
 from core.requests import InpaintRequest, working_size
 from studio import Studio
 from ui import fields
 from ui.controls import Component, Controls
-from ui.generation import build_prompts, build_results, build_settings, wire
-from ui.txt2img import TabParts
+from ui.generation import (
+    advanced,
+    build_history,
+    build_prompts,
+    build_quick,
+    build_results,
+    build_settings,
+    wire,
+)
+from ui.txt2img import RESULTS_COLUMN, SETTINGS_COLUMN, TabParts
 
 MASKED_CONTENT = ["original", "fill", "latent noise", "latent nothing"]
 AREAS = ["whole picture", "only masked"]
@@ -69,23 +78,8 @@ def sibling_hint(studio: Studio, model: str | None) -> tuple[Any, Any]:
 
 def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
     with gr.Row(equal_height=False):
-        with gr.Column(scale=5, min_width=320):
-            editor = gr.ImageEditor(
-                label="Picture — paint over what should change",
-                type="pil",
-                sources=["upload", "clipboard"],
-                brush=gr.Brush(colors=[("#ff3d7f", 0.6)], color_mode="fixed", default_size=24),
-                eraser=gr.Eraser(default_size=24),
-                layers=False,
-                transforms=(),
-                format="png",
-                height=420,
-                elem_id="inpaint_editor",
-            )
-            with gr.Accordion("…or upload a mask (white = repaint)", open=False):
-                mask_upload = gr.Image(
-                    label="Mask", type="pil", sources=["upload"], height=160, elem_id="inpaint_mask_upload"
-                )
+        with gr.Column(scale=5, min_width=320, elem_classes=SETTINGS_COLUMN):
+            editor, upload = _build_editor()
             erase = gr.Button("Erase masked area", elem_id="inpaint_erase", size="sm")
             controls = build_prompts(studio, "inpaint", inpaint_models=True)
             with gr.Row():
@@ -96,31 +90,68 @@ def build(studio: Studio) -> tuple[TabParts, gr.ImageEditor]:
                 use_sibling = gr.Button(
                     f"Use {sibling}", visible=bool(sibling), size="sm", elem_id="inpaint_use_sibling"
                 )
-            extra = {editor: "_editor", mask_upload: "_mask_upload", **_build_mask_options()}
-            outpaint, outpaint_extra = _build_outpaint()
-            build_settings(controls, "inpaint")
-        with gr.Column(scale=6, min_width=320):
+            strength = fields.slider(
+                InpaintRequest, "denoising_strength", step=0.01, label="Denoising strength",
+                info="How much the masked area changes (1 = repaint it completely)",
+                elem_id="inpaint_denoising",
+            )  # fmt: skip
+            build_quick(controls, "inpaint")
+            with advanced("inpaint"):
+                with gr.Accordion("…or upload a mask (white = repaint)", open=False):
+                    mask_upload = gr.Image(
+                        label="Mask",
+                        type="pil",
+                        sources=["upload"],
+                        height=160,
+                        elem_id="inpaint_mask_upload",
+                    )
+                extra = {
+                    editor: "_editor", mask_upload: "_mask_upload", strength: "denoising_strength",
+                    **_build_mask_options(),
+                }  # fmt: skip
+                outpaint, outpaint_extra = _build_outpaint()
+                build_settings(studio, controls, "inpaint", inpaint_models=True)
+        with gr.Column(scale=6, min_width=320, elem_classes=RESULTS_COLUMN):
             results = build_results("inpaint")
+            build_history(results, "inpaint")
     _wire_generation(
         studio, TabParts(controls=controls, results=results), extra, erase, outpaint, outpaint_extra
     )
     _wire_helpers(studio, controls, editor, hint, use_sibling)
+    _wire_upload(upload, editor, controls)
     return TabParts(controls=controls, results=results), editor
 
 
+def _build_editor() -> tuple[gr.ImageEditor, gr.UploadButton]:
+    """The mask editor, and an upload button that loads a picture into it from the server's side."""
+    upload = gr.UploadButton(
+        "Upload a picture", file_types=["image"], file_count="single", type="filepath", size="sm",
+        variant="secondary", elem_id="inpaint_upload",
+    )  # fmt: skip
+    # the editor's own upload area may drop a picture that arrives while it is still setting itself up (right
+    # after the tab first opens, on a busy machine): pictures come in through the button above instead
+    editor = gr.ImageEditor(
+        label="Picture — paint over what should change",
+        type="pil",
+        sources=["clipboard"],
+        brush=gr.Brush(colors=[("#ff3d7f", 0.6)], color_mode="fixed", default_size=24),
+        eraser=gr.Eraser(default_size=24),
+        layers=False,
+        transforms=(),
+        format="png",
+        height=420,
+        elem_id="inpaint_editor",
+    )
+    return editor, upload
+
+
 def _build_mask_options() -> dict[Component, str]:
-    """Denoising strength, mask blur, masked content, inpaint area, invert and padding, by request field."""
-    with gr.Row():
-        strength = fields.slider(
-            InpaintRequest, "denoising_strength", step=0.01, label="Denoising strength",
-            info="How much the masked area changes (1 = repaint it completely)",
-            elem_id="inpaint_denoising",
-        )  # fmt: skip
-        blur = fields.slider(
-            InpaintRequest, "mask_blur", label="Mask blur",
-            info="Soft edge, in px, inside the painted area; outside stays exact",
-            elem_id="inpaint_mask_blur",
-        )  # fmt: skip
+    """Mask blur, masked content, inpaint area, invert and padding, by request field."""
+    blur = fields.slider(
+        InpaintRequest, "mask_blur", label="Mask blur",
+        info="Soft edge, in px, inside the painted area; outside stays exact",
+        elem_id="inpaint_mask_blur",
+    )  # fmt: skip
     with gr.Row():
         content = gr.Radio(
             MASKED_CONTENT, value="original", label="Masked content",
@@ -139,7 +170,6 @@ def _build_mask_options() -> dict[Component, str]:
             elem_id="inpaint_padding",
         )  # fmt: skip
     return {
-        strength: "denoising_strength",
         blur: "mask_blur",
         content: "masked_content",
         area: "inpaint_area",
@@ -247,4 +277,27 @@ def _wire_helpers(
 
     editor.upload(
         size_from_editor, inputs=editor, outputs=[controls.width, controls.height], api_visibility="private"
+    )
+
+
+def uploaded_picture(path: str | None) -> tuple[Any, Any, Any]:
+    """The editor's new value (the uploaded file as its background) and width × height from its size."""
+    if not path:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        picture = decode_image(Path(path).read_bytes())
+    except (OSError, ImageInputError) as exc:
+        raise gr.Error(str(exc), title="Upload a picture") from None
+    width, height = working_size(*picture.size)
+    return path, width, height
+
+
+def _wire_upload(upload: gr.UploadButton, editor: gr.ImageEditor, controls: Controls) -> None:
+    """ "Upload a picture": the server puts the file into the editor (as "Send to inpaint" does), which shows
+    it whenever it is ready, however long it takes to set itself up."""
+    upload.upload(
+        uploaded_picture,
+        inputs=upload,
+        outputs=[editor, controls.width, controls.height],
+        api_visibility="private",
     )

@@ -46,6 +46,36 @@ CSS = """
    the block's bottom padding (12px) + half of (input 42px - small button 26px) */
 .easel-side-button, [id$="_random_seed"], [id$="_reuse_seed"], [id$="_random_subseed"] {
   align-self: flex-end; margin-bottom: 20px !important; }
+/* a generating tab: Generate, Interrupt and the status line stay on screen while the page scrolls */
+.gradio-container { overflow: clip !important; }  /* clips as "hidden" does, without stopping "sticky" */
+.easel-results-column { align-self: stretch; }
+.easel-settings, .easel-results-column { gap: 12px !important; }
+.easel-settings > .block:has(> [data-testid="markdown-wrapper"] span.md:empty) { display: none; }
+.easel-actions { position: sticky; top: 0; z-index: 30; gap: 4px !important;
+                 background: var(--body-background-fill); padding: 6px 0; }
+.easel-actions { flex-grow: 0 !important; }
+.easel-status-line:not(:has(.easel-status)) { display: none !important; }
+.easel-cancel-queued { align-self: center; }
+.easel-status-line .easel-status { padding: 2px 2px 0; }
+.easel-history .grid-wrap { min-height: 0; }
+/* phones: the actions bar sits at the bottom of the screen, visible without scrolling */
+@media (max-width: 720px) {
+  .easel-actions { position: fixed; top: auto; left: 0; right: 0; bottom: 0; padding: 8px 12px;
+                   box-shadow: 0 -2px 10px rgba(0, 0, 0, 0.18); }
+  .gradio-container { padding-bottom: 72px !important; }
+  .gradio-container .main.fillable { padding-left: 8px !important; padding-right: 8px !important; }
+  .easel-action-buttons > button { min-width: 0 !important; }
+  .easel-action-buttons > .easel-cancel-queued { flex-basis: 100%; }
+  /* side-by-side fields get a sensible width (or a line of their own): help texts wrap by phrase */
+  .form > .block:not(.easel-side-button), .row > .block:not(button), .row > .column {
+    min-width: min(100%, 220px) !important; }
+  .row > .form { flex-basis: 100% !important; }
+  .head:has(.info-text) { flex-wrap: wrap; }
+  .head:has(.info-text) > label { flex: 1 1 100%; }
+  /* the tab bar: small tabs, wrapping onto a second line rather than hiding tabs behind "⋯" */
+  .tab-wrapper .tab-container { flex-wrap: wrap; height: auto; }
+  .tab-wrapper .tab-container button { padding: 4px 5px !important; font-size: 0.78rem !important; }
+}
 """
 
 # Ctrl+Enter in a prompt box generates; Esc interrupts (as in A1111).

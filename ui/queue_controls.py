@@ -9,7 +9,13 @@ from ui.common import user_of
 
 
 def build(prefix: str) -> gr.Button:
-    return gr.Button("Cancel my queued jobs", elem_id=f"{prefix}_cancel_queued", scale=1, size="sm")
+    return gr.Button(
+        "Cancel my queued jobs",
+        elem_id=f"{prefix}_cancel_queued",
+        scale=1,
+        size="sm",
+        elem_classes=["easel-cancel-queued"],
+    )
 
 
 def wire(studio: Studio, button: gr.Button) -> None:

@@ -42,7 +42,7 @@ def build(controls: Any, prefix: str) -> VariationParts | None:
                 "Random", elem_id=f"{prefix}_random_subseed", scale=1, min_width=40, size="sm"
             )
         strength = fields.slider(
-            GenerationRequest, "subseed_strength", step=0.01, label="Variation strength",
+            GenerationRequest, "subseed_strength", step=0.01, label="Variation seed strength",
             info="0 = the seed's picture, 1 = the variation seed's; 0.05–0.2 gives close variations",
             elem_id=f"{prefix}_subseed_strength",
         )  # fmt: skip

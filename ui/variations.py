@@ -14,8 +14,9 @@ from core.images import ImageInputError
 from core.pnginfo import read_metadata
 from studio import JobGroup, JobState, QueueFull, Studio
 from studio.groups import MAX_VARIATIONS, request_from_metadata
-from ui.common import follow, progress_html, user_of
+from ui.common import failed_html, follow, progress_html, user_of
 from ui.controls import Results
+from ui.generation import history_outputs, keep_in_history, with_history
 
 DEFAULT_COUNT = 4
 DEFAULT_STRENGTH = 0.15
@@ -27,26 +28,27 @@ class VariationsRow:
     button: gr.Button
     count: gr.Number
     strength: gr.Slider
-    status: gr.HTML | None = None  # only where the row shows its own results (the gallery)
-    gallery: gr.Gallery | None = None
+    status: gr.HTML  # the progress, right under the button
+    gallery: gr.Gallery | None = None  # only where the row shows its own results (the gallery)
 
 
 def build(prefix: str, *, own_results: bool = False) -> VariationsRow:
-    """The button with its count and strength (and, with `own_results`, a status line and a results gallery)."""
-    with gr.Row(equal_height=True):
+    """The button with its count and strength and a status line under it (and, with `own_results`, a
+    results gallery)."""
+    with gr.Row(equal_height=True, elem_classes=["easel-variations"]):
         count = gr.Number(
-            DEFAULT_COUNT, precision=0, minimum=1, maximum=MAX_VARIATIONS, label="Variations", scale=1,
+            DEFAULT_COUNT, precision=0, minimum=1, maximum=MAX_VARIATIONS, label="How many", scale=1,
             min_width=80, elem_id=f"{prefix}_variations_count",
         )  # fmt: skip
         strength = gr.Slider(
-            0.01, 1, value=DEFAULT_STRENGTH, step=0.01, label="Variation strength", scale=3,
-            info="How far from the picked image: small values keep its composition",
+            0.01, 1, value=DEFAULT_STRENGTH, step=0.01, label="How different", scale=3, min_width=160,
+            info="Distance from the picked image: small values keep its composition",
             elem_id=f"{prefix}_variations_strength",
         )  # fmt: skip
     button = gr.Button("Variations of the picked image", size="sm", elem_id=f"{prefix}_variations")
-    row = VariationsRow(button=button, count=count, strength=strength)
+    status = gr.HTML("", elem_id=f"{prefix}_variations_status", elem_classes=["easel-status-line"])
+    row = VariationsRow(button=button, count=count, strength=strength, status=status)
     if own_results:
-        row.status = gr.HTML("", elem_id=f"{prefix}_variations_status")
         row.gallery = gr.Gallery(
             label="Results", columns=4, height="auto", format="png", interactive=False,
             elem_id=f"{prefix}_variations_gallery",
@@ -104,15 +106,30 @@ def wire(
     """
 
     def run(path: str, count: Any, strength: Any, images: dict[str, bytes] | None, user: str):
-        group = _start(studio, _request_of_file(path, images), count, strength, user)
+        try:
+            group = _start(studio, _request_of_file(path, images), count, strength, user)
+        except gr.Error as exc:  # the line under the button must not keep saying how the last run went
+            yield {row.status: failed_html(str(exc.message))}
+            raise
         for status in _follow(studio, group):
-            yield {results.job_id: group.id, results.status: status}
-        shown = _shown(studio, group)
+            yield {results.job_id: group.id, results.status: status, row.status: status}
+        try:
+            shown = _shown(studio, group)
+        except gr.Error:
+            yield {
+                results.job_id: "",
+                results.status: progress_html(group, None),
+                row.status: progress_html(group, None),
+            }
+            raise
         paths = [p for p, _ in shown]
         infotexts = [image.infotext for image in group.images]
+        done = progress_html(group, None)
         yield {
+            **with_history(results, paths, [c for _, c in shown], infotexts),
+            row.status: done,
             results.job_id: "",
-            results.status: progress_html(group, None),
+            results.status: done,
             results.gallery: shown,
             results.info: infotexts[0] if infotexts else "",
             results.infotexts: infotexts,
@@ -133,23 +150,24 @@ def wire(
                 raise gr.Error(PICK_FIRST)
             yield from run(path, count, strength, source_fields(picture), user_of(request))
 
-    row.button.click(
+    event = row.button.click(
         on_click,
         inputs=[results.selected, row.count, row.strength, *([source] if source is not None else [])],
         outputs=[
             results.job_id, results.status, results.gallery, results.info, results.infotexts, results.paths,
-            results.selected,
+            results.selected, row.status, *history_outputs(results),
         ],
         api_visibility="private",
         concurrency_id="generate",
         concurrency_limit=None,
         show_progress="hidden",
     )  # fmt: skip
+    keep_in_history(event, results)
 
 
 def wire_gallery(studio: Studio, row: VariationsRow, current: gr.State) -> None:
     """In the gallery: variations of the picked image (by id), shown under it."""
-    assert row.status is not None and row.gallery is not None
+    assert row.gallery is not None
 
     def on_click(image_id: int, count: Any, strength: Any, request: gr.Request):
         if not image_id:

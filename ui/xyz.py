@@ -17,6 +17,7 @@ from core.xyz import AXIS_NAMES, AXIS_TYPES, MAX_CELLS, PlotRequest, axis_choice
 from studio import JobState, QueueFull, Studio
 from ui.common import REFUSED, build_request, follow, progress_html, user_of
 from ui.controls import Controls, Results
+from ui.generation import history_outputs, keep_in_history, with_history
 
 HELP = (
     f"Values: a list (`1, 2, 3`; quote a value holding a comma) or a range — `1-5`, `5-30 (+5)`, `10-1 (-3)`, "
@@ -31,6 +32,7 @@ class XyzParts:
     types: dict[str, gr.Dropdown]  # "x" / "y" / "z" → axis type
     values: dict[str, gr.Textbox]
     run: gr.Button
+    status: gr.HTML | None = None  # the plot's progress, right under Make grid
     picks: dict[str, gr.Dropdown] = field(default_factory=dict)  # names to pick an axis's values from
 
 
@@ -62,6 +64,7 @@ def build(
                 elem_id=f"{prefix}_xyz_{name}_pick",
             )  # fmt: skip
         run = gr.Button("Make grid", variant="primary", elem_id=f"{prefix}_xyz_run")
+        status = gr.HTML("", elem_id=f"{prefix}_xyz_status", elem_classes=["easel-status-line"])
     for name in AXIS_NAMES:
         types[name].change(
             lambda key: gr.Textbox(info=AXIS_TYPES[key].info or None, placeholder=AXIS_TYPES[key].example)
@@ -69,7 +72,7 @@ def build(
             else gr.skip(),
             inputs=types[name], outputs=values[name], api_visibility="private", queue=False,
         )  # fmt: skip
-    return XyzParts(types=types, values=values, run=run, picks=picks)
+    return XyzParts(types=types, values=values, run=run, status=status, picks=picks)
 
 
 def picker_choices(studio: Studio, picker: str) -> list[str]:
@@ -151,8 +154,14 @@ def wire(
         for state in follow(group):
             current = state.current
             position = studio.jobs.queue_position(current) if current is not None else None
-            yield {results.job_id: group.id, results.status: progress_html(state, position)}
+            line = progress_html(state, position)
+            yield {results.job_id: group.id, results.status: line, **near_button(line)}
         if group.state is JobState.FAILED:
+            yield {
+                results.job_id: "",
+                results.status: progress_html(group, None),
+                **near_button(progress_html(group, None)),
+            }
             raise gr.Error(group.error or "The plot failed")
         shown = ([group.grid] if group.grid is not None else []) + (group.cell_images or group.images)
         paths = [str(studio.gallery.file_path(image.id)) for image in shown]
@@ -160,6 +169,8 @@ def wire(
         captions = (["grid"] if group.grid is not None else []) + captions
         captions += [f"seed {image.seed}" for image in shown[len(captions) :]]
         yield {
+            **with_history(results, paths, captions, [image.infotext for image in shown]),
+            **near_button(plot_status(group)),
             results.job_id: "",
             results.status: plot_status(group),
             results.gallery: list(zip(paths, captions, strict=True)),
@@ -170,18 +181,22 @@ def wire(
             results.selected: paths[0] if paths else "",
         }
 
-    parts.run.click(
+    def near_button(line: str) -> dict[Any, str]:
+        return {parts.status: line} if parts.status is not None else {}
+
+    event = parts.run.click(
         on_run,
         inputs={*fields, *axis_inputs},
         outputs=[
             results.job_id, results.status, results.gallery, results.info, results.last_seed,
-            results.infotexts, results.paths, results.selected,
+            results.infotexts, results.paths, results.selected, *near_button(""), *history_outputs(results),
         ],
         api_visibility="private",
         concurrency_id="generate",
         concurrency_limit=None,
         show_progress="hidden",
     )  # fmt: skip
+    keep_in_history(event, results)
 
 
 def plot_status(group: Any) -> str:

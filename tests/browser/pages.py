@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+ADVANCED_OF = {"outpaint": "inpaint"}  # element id prefixes whose Advanced section is another tab's
 TIMEOUT_MS = 90_000  # generous: CI machines are slow and busy
 JOB_TIMEOUT_MS = 120_000  # a generation: queue, model load on first use, the steps
 
@@ -128,19 +131,39 @@ def page_fixture(ready: str = "#txt2img_generate", **context: Any) -> Any:
     return page
 
 
+def reveal(page: Page, elem_id: str) -> None:
+    """Open the tab's Advanced section (`{tab}_advanced`) when the element `elem_id` is not on the page:
+    a closed section's widgets are not there until it opens."""
+    if not elem_id or page.locator(f"#{elem_id}").count():
+        return
+    tab = elem_id.split("_")[0]
+    section = f"{ADVANCED_OF.get(tab, tab)}_advanced"
+    if page.locator(f"#{section}").count():
+        open_accordion(page, section)
+        page.locator(f"#{elem_id}").first.wait_for(state="attached")
+
+
+def _id_in(selector: str) -> str:
+    found = re.match(r"#([\w-]+)", selector)
+    return found.group(1) if found else ""
+
+
 def set_slider(page: Page, elem_id: str, value: float) -> None:
     """Type `value` into a slider's number box and confirm it."""
+    reveal(page, elem_id)
     box = page.locator(f"#{elem_id} input[type=number]")
     box.fill(str(value))
     box.press("Enter")
 
 
 def slider_value(page: Page, elem_id: str) -> str:
+    reveal(page, elem_id)
     return page.locator(f"#{elem_id} input[type=number]").input_value()
 
 
 def fill(page: Page, selector: str, value: object) -> None:
     """Type into a box and leave it (Tab), so its change event fires."""
+    reveal(page, _id_in(selector))
     box = page.locator(selector)
     box.fill(str(value))
     box.press("Tab")
@@ -181,6 +204,7 @@ def wait_images(page: Page, selector: str, count: int, timeout: float = TIMEOUT_
 
 def open_accordion(page: Page, elem_id: str = "", *, title: str = "") -> None:
     """Open the accordion `elem_id` (or the one headed `title`); nothing when it is already open."""
+    reveal(page, elem_id)
     header = _accordion_header(page, elem_id, title)
     if "open" not in (header.get_attribute("class") or "").split():
         header.click()
@@ -194,6 +218,7 @@ def close_accordion(page: Page, elem_id: str = "", *, title: str = "") -> None:
 
 def pick(page: Page, elem_id: str, text: str) -> None:
     """Choose the dropdown option whose label is `text`."""
+    reveal(page, elem_id)
     box = page.locator(f"#{elem_id} input")
     box.click()
     box.fill(text)

@@ -8,6 +8,7 @@ from tests.browser.pages import (
     close_accordion,
     close_toasts,
     fetch,
+    fill,
     open_accordion,
     page_fixture,
     require_chromium,
@@ -30,9 +31,7 @@ def test_type_prompt_generate_and_see_the_saved_image(running_app, page):
     before = app.studio.gallery.count()
     shot(page, "txt2img-empty")
     small_settings(page, "txt2img", "a red fox logo, flat vector")
-    seed = page.locator("#txt2img_seed input")
-    seed.fill("4242")
-    seed.press("Tab")
+    fill(page, "#txt2img_seed input", 4242)
     page.click("#txt2img_generate")
     page.wait_for_selector("#txt2img_gallery img", timeout=120_000)
     wait_status(page, "txt2img", timeout=90_000)
@@ -56,6 +55,7 @@ def test_type_prompt_generate_and_see_the_saved_image(running_app, page):
 def test_invalid_value_shows_an_error_toast_and_saves_nothing(running_app, page):
     app, _ = running_app
     before = app.studio.gallery.count()
+    open_accordion(page, "txt2img_advanced")
     page.locator("#txt2img_model input").fill("")
     page.evaluate("document.querySelector('#txt2img_sampler input').value = ''")
     set_slider(page, "txt2img_width", 64)
@@ -144,6 +144,7 @@ def test_send_a_txt2img_result_to_img2img_and_generate(running_app, page):
     page.wait_for_selector("#img2img_image img")
     page.wait_for_selector("#tab_img2img", state="visible")
     shot(page, "img2img-sent")
+    open_accordion(page, "img2img_advanced")
     page.wait_for_function("document.querySelector('#img2img_width input[type=number]')?.value === '64'")
     before = app.studio.gallery.count()
     set_slider(page, "img2img_steps", 4)
@@ -193,6 +194,7 @@ def test_paint_a_mask_and_inpaint_only_there(running_app, page, tmp_path_factory
     page.wait_for_function("document.querySelector('#gallery_details textarea')?.value === 'gradient source'")
     page.click("#gallery_send_inpaint")
     page.wait_for_selector("#tab_inpaint", state="visible")
+    open_accordion(page, "inpaint_advanced")
     page.wait_for_function("document.querySelector('#inpaint_width input[type=number]')?.value === '128'")
     page.wait_for_selector("#inpaint_editor canvas")
     page.wait_for_timeout(500)

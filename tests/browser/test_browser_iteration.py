@@ -66,9 +66,7 @@ def test_variations_of_a_result_and_compare(running_app, page):
     app, _ = running_app
     studio = app.studio
     small_settings(page, "txt2img", "a heron logo")
-    seed = page.locator("#txt2img_seed input")
-    seed.fill("777")
-    seed.press("Tab")
+    fill(page, "#txt2img_seed input", 777)
     page.click("#txt2img_generate")
     wait_status(page, "txt2img", "seed 777")
     original = studio.gallery.recent(limit=1)[0]

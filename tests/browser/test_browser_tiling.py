@@ -1,6 +1,6 @@
 """The Tiling and Restore faces checkboxes in a real Chromium: ticked, they reach the request and the infotext."""
 
-from tests.browser.pages import page_fixture, require_chromium, shot, small_settings, wait_status
+from tests.browser.pages import fill, page_fixture, require_chromium, shot, small_settings, wait_status
 
 require_chromium()
 page = page_fixture()
@@ -9,8 +9,7 @@ page = page_fixture()
 def test_tiling_and_restore_faces_checkboxes_reach_the_infotext(running_app, page):
     app, _ = running_app
     small_settings(page, "txt2img", "a seamless tile of leaves")
-    page.locator("#txt2img_seed input").fill("515")
-    page.locator("#txt2img_seed input").press("Tab")
+    fill(page, "#txt2img_seed input", 515)
     for box in ("txt2img_tiling", "txt2img_restore_faces"):
         page.locator(f"#{box} input[type=checkbox]").check()
     shot(page, "txt2img-tiling")
