@@ -41,6 +41,7 @@ from pipelines.hires_runner import hires_runner
 from pipelines.loader import ModelLoadError
 from pipelines.lora import LoraAdapters, LoraLibrary, applied_loras
 from pipelines.manager import PipelineManager
+from pipelines.prompt_cache import PromptCache, caching_prompts
 from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.registry import ModelEntry, ModelRegistry
 from pipelines.retouch.run import RetouchResources, run_retouch
@@ -62,6 +63,7 @@ class _Failure:
 
 
 _END = object()
+PROMPT_CACHE_KEY = "prompt_cache"  # in a model's state (PipelineManager.model_state)
 
 
 @dataclass
@@ -312,6 +314,9 @@ class LocalBackend:
             pipe = self._pipelines(job, base, scoped)
             for other in jobs[1:]:
                 self._load_embeddings(other, base)
+            # prompt embeddings kept between jobs, per model, for what else shapes the text encoders' output
+            prompts = self.manager.model_state(base).setdefault(PROMPT_CACHE_KEY, PromptCache())
+            scoped.enter_context(caching_prompts(prompts, _encoder_scope(job)))
             model_hash = self._model_hash(job.entry)
             if len(jobs) > 1:
                 self._run_together(jobs, base, pipe, model_hash, emit, cancelled)
@@ -608,6 +613,15 @@ def _option_params(request: GenerationRequest) -> dict[str, object]:
     if request.eta_noise_seed_delta:
         pairs["ENSD"] = request.eta_noise_seed_delta
     return pairs
+
+
+def _encoder_scope(job: _Generation) -> Hashable:
+    """What changes the text encoders' output besides the prompts: the LoRAs applied (names, weights, file
+    hashes) and the embeddings loaded (their infotext pairs carry their hashes)."""
+    return (
+        tuple((tag.name, tag.weight) for tag in job.lora_tags),
+        tuple(sorted((str(k), str(v)) for k, v in {**job.lora_params, **job.addon_params}.items())),
+    )
 
 
 def _name_or_none(entry: ModelEntry | None) -> str | None:

@@ -24,6 +24,7 @@ from compel import EmbeddingsProvider, ReturnedEmbeddingsType, SplitLongTextMode
 from diffusers import DiffusionPipeline
 
 from core.prompt_syntax import is_break, parse_prompt_attention
+from pipelines.prompt_cache import cached
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,19 @@ def prompt_embeddings(
     ``clip_skip`` N > 1 (SD 1.x/2.x; A1111's ``CLIP_stop_at_last_layers``): the hidden states N layers before the
     last, through the final layer norm, as A1111 does. SDXL already uses its encoders' penultimate layers and,
     as in A1111 by default, ignores it.
-    Call under ``torch.inference_mode()`` or ``torch.no_grad()``; nothing is cached between calls.
+    Call under ``torch.inference_mode()`` or ``torch.no_grad()``. Inside a job's ``caching_prompts`` block
+    (pipelines/prompt_cache.py) the result is kept for the next job with the same prompts and text encoders.
     """
+    encoders = (id(getattr(pipe, "text_encoder", None)), id(getattr(pipe, "text_encoder_2", None)))
+    return cached(
+        (encoders, prompt, negative_prompt, clip_skip),
+        lambda: _prompt_embeddings(pipe, prompt, negative_prompt, clip_skip=clip_skip),
+    )
+
+
+def _prompt_embeddings(
+    pipe: DiffusionPipeline, prompt: str, negative_prompt: str, *, clip_skip: int
+) -> dict[str, torch.Tensor]:
     # 1. one compel provider per text encoder (SDXL has two; its second also gives the pooled embedding)
     sdxl = getattr(pipe, "text_encoder_2", None) is not None
     providers = _providers(pipe, sdxl, 1 if sdxl else clip_skip)
