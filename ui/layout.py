@@ -51,18 +51,24 @@ CSS = """
 .easel-results-column { align-self: stretch; }
 .easel-settings, .easel-results-column { gap: 12px !important; }
 .easel-settings > .block:has(> [data-testid="markdown-wrapper"] span.md:empty) { display: none; }
-.easel-actions { position: sticky; top: 0; z-index: 30; gap: 4px !important;
+.easel-actions { position: sticky; top: 0; z-index: 30; flex-grow: 0 !important; gap: 4px !important;
                  background: var(--body-background-fill); padding: 6px 0; }
-.easel-actions { flex-grow: 0 !important; }
-.easel-status-line:not(:has(.easel-status)) { display: none !important; }
 .easel-cancel-queued { align-self: center; }
+.easel-status-line:not(:has(.easel-status)) { display: none !important; }
 .easel-status-line .easel-status { padding: 2px 2px 0; }
 .easel-history .grid-wrap { min-height: 0; }
+/* inpaint: pictures come in through "Upload a picture" (the editor's own upload is off), so say so */
+#inpaint_editor .empty.wrap > div:first-child { font-size: 0; }
+#inpaint_editor .empty.wrap > div:first-child::after { content: "Upload a picture with the button above";
+                                                       font-size: 1rem; }
+#inpaint_editor .empty.wrap > .or + div { font-size: 0; }
+#inpaint_editor .empty.wrap > .or + div::after { content: "paste one, or send one from another tab";
+                                                 font-size: 1rem; }
 /* phones: the actions bar sits at the bottom of the screen, visible without scrolling */
 @media (max-width: 720px) {
   .easel-actions { position: fixed; top: auto; left: 0; right: 0; bottom: 0; padding: 8px 12px;
                    box-shadow: 0 -2px 10px rgba(0, 0, 0, 0.18); }
-  .gradio-container { padding-bottom: 72px !important; }
+  .gradio-container { padding-bottom: 112px !important; }  /* the page's end stays clear of the bar */
   .gradio-container .main.fillable { padding-left: 8px !important; padding-right: 8px !important; }
   .easel-action-buttons > button { min-width: 0 !important; }
   .easel-action-buttons > .easel-cancel-queued { flex-basis: 100%; }

@@ -218,6 +218,7 @@ def test_history_keeps_every_run_and_picking_there_works_like_picking_a_result(r
             "document.querySelector('#txt2img_info textarea')?.value.includes('Seed: 101')"
         )
         assert page.locator("#txt2img_info textarea").input_value() == first.infotext
+        shot(page, "layout-history")
         page.click("#txt2img_reuse_seed")
         page.wait_for_function("document.querySelector('#txt2img_seed input')?.value === '101'")
         page.click("#txt2img_send_img2img")
@@ -225,7 +226,6 @@ def test_history_keeps_every_run_and_picking_there_works_like_picking_a_result(r
         page.wait_for_selector("#img2img_image img")
         sent = page.locator("#img2img_image img").first.get_attribute("src") or ""
         assert Path(app.studio.gallery.file_path(first.id)).name in sent
-        shot(page, "layout-history")
     finally:
         page.context.close()
 
