@@ -45,8 +45,15 @@ GENERIC_UPLOAD_NAMES = frozenset({"image", "blob", "clipboard", "paste", "untitl
 # scroll the page to the top when a picture arrives while the tab's picture box is above the window (sent here
 # from another tab that was scrolled down); an upload, with the box in view, does not move the page
 SCROLL_TO_TOP = """() => {
-  const box = document.getElementById('retouch_image');
-  if (box && box.getBoundingClientRect().top < 0) window.scrollTo({top: 0});
+  const go = (frames) => {
+    const box = document.getElementById('retouch_image');
+    if (!box || box.offsetParent === null) {  // the tab is not shown yet: look again on the next frame
+      if (frames > 0) requestAnimationFrame(() => go(frames - 1));
+      return;
+    }
+    if (box.getBoundingClientRect().top < 0) window.scrollTo({top: 0});
+  };
+  requestAnimationFrame(() => go(60));
 }"""
 QUICK = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
 RUNNING = {"api_visibility": "private", "concurrency_id": "generate", "concurrency_limit": None,

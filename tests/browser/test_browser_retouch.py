@@ -108,6 +108,8 @@ def test_steps_are_added_reordered_and_removed_and_enhance_is_not_on_by_default(
     page.wait_for_selector("#retouch_tile_size", state="visible")
     maximum = page.locator("#retouch_tile_size").inner_text()
     assert "2048" in maximum
+    page.locator("#retouch_tile_size").scroll_into_view_if_needed()
+    shot(page, "retouch-sd-upscale")
     number = page.locator("#retouch_tile_size input[type=number]")
     assert number.evaluate("n => n.scrollWidth <= n.clientWidth")  # "512" fits its box
     page.click("#retouch_step_sd_upscale_remove")
@@ -243,6 +245,27 @@ def test_apply_the_recipe_of_a_run_to_a_batch_of_two_pictures(running_app, page,
         with Image.open(io.BytesIO(data)) as result:
             assert result.mode == "RGBA" and result.size == size
             assert _corners_clear_centre_solid(result)
+
+
+def test_a_picture_sent_from_the_gallery_lands_at_the_top_of_the_tab(page):
+    """ "Send to retouch" from a page scrolled down: the Retouch tab opens scrolled to its top, picture in view."""
+    page.set_viewport_size({"width": 1440, "height": 480})  # short: the gallery tab scrolls
+    try:
+        page.click("#tab_gallery-button")
+        page.locator("#gallery_grid img").first.click()
+        page.wait_for_selector("#gallery_send_retouch", state="visible")
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        page.wait_for_function("window.scrollY > 100")
+        page.evaluate("document.getElementById('gallery_send_retouch').click()")  # no scrolling to the button
+        page.wait_for_selector("#tab_retouch", state="visible")
+        page.wait_for_selector("#retouch_image img")
+        page.wait_for_function("window.scrollY === 0")
+        assert page.locator("#retouch_image").bounding_box()["y"] >= 0
+        assert (
+            page.input_value("#retouch_title input, #retouch_title textarea") == ""
+        )  # not an upload: no title
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 900})
 
 
 def test_the_tab_on_a_phone(page):
