@@ -331,11 +331,12 @@ def _sd_upscale_settings(studio: Studio, tools: RetouchTools) -> dict[str, Any]:
         label="SD upscale prompt", lines=1, placeholder="optional: what the detail should look like",
         elem_id="retouch_sd_prompt",
     )  # fmt: skip
+    strength = from_model.slider(  # the model takes any strength above 0
+        SdUpscaleOp, "denoising_strength", minimum=0.05, step=0.05, label="Denoising strength",
+        info="How much each tile is repainted (0.1–0.3 adds detail and keeps the picture)",
+        elem_id="retouch_sd_strength",
+    )  # fmt: skip
     with gr.Row():
-        strength = from_model.slider(  # the model takes any strength above 0
-            SdUpscaleOp, "denoising_strength", minimum=0.05, step=0.05, label="Denoising strength",
-            info="How much each tile is repainted", elem_id="retouch_sd_strength",
-        )  # fmt: skip
         tile = from_model.slider(
             SdUpscaleOp, "tile_size", step=8, label="Tile size", info="Tile side in px (up to 2048)",
             elem_id="retouch_tile_size",
