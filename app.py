@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ log = logging.getLogger("easel")
 # The tabs whose request controls `set_start_values` sets (their ids are `{tab}_{field}`, e.g. txt2img_steps);
 # retouch_steps is SD upscale's.
 START_VALUE_TABS = ("txt2img", "img2img", "inpaint", "retouch")
+BACKEND_START_S = 10.0  # seconds after the page is up: the deferred backend is built by then at the latest
 MODEL_LIST_FILE = ".easel-models.json"  # in the outputs folder: the last model scan, for a quick restart
 
 
@@ -176,6 +178,9 @@ def create_app(settings: Settings, *, deferred: bool = False) -> App:
     options = PageOptions(open_to_all=settings.exposed() and not users)
     page = build_page(studio, options)
     set_start_values(page, settings.start_values())
+    if deferred:  # the backend is built once a browser has the page (or when a job or main's timer asks)
+        with page:
+            page.load(studio.backend.start, api_visibility="private", queue=False)
     return App(settings=settings, studio=studio, page=page, users=users, api_users=api_users)
 
 
@@ -283,7 +288,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     _, local_url, share_url = app.launch(prevent_thread_lock=True)
     announce(settings, local_url, share_url)
-    app.studio.backend.start()  # torch, the device and the pipeline manager, now that the page is up
+    # torch, the device and the pipeline manager: when a browser has loaded the page (not to slow it down), when
+    # a job needs them, or after BACKEND_START_S at the latest
+    timer = threading.Timer(BACKEND_START_S, app.studio.backend.start)
+    timer.daemon = True
+    timer.start()
     try:
         app.page.block_thread()
     finally:

@@ -65,6 +65,7 @@ class DeferredBackend:
                 return
             self._thread = threading.Thread(target=self._make, name="easel-backend-start", daemon=True)
             self._thread.start()
+        log.info("loading PyTorch and the model backend in the background")
 
     def _make(self) -> None:
         try:
