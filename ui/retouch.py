@@ -175,7 +175,7 @@ def _build_results(studio: Studio) -> _Results:
         buttons=["download", "fullscreen"], elem_id="retouch_result",
     )  # fmt: skip
     strip = gr.Gallery(
-        label="Each step's picture (all kept in the gallery)", columns=6, rows=1, height="auto",
+        label="Each step's picture (all kept in the gallery)", columns=6, rows=1, height=230,
         object_fit="contain", format="png", interactive=False, allow_preview=True, preview=False,
         elem_id="retouch_step_results",
     )  # fmt: skip

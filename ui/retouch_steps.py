@@ -61,6 +61,9 @@ if (!window.easelRetouchSteps) {
     #retouch_steps > .retouch-step-panel { border-left: 3px solid var(--color-accent, #f97316); }
     #retouch_step_results img, #retouch_svg_preview img {
       background: repeating-conic-gradient(#c8c8c8 0% 25%, #f4f4f4 0% 50%) 50% / 16px 16px; }
+    #retouch_step_results .grid-container { grid-template-columns: repeat(auto-fill, minmax(110px, 170px)) !important;
+      grid-template-rows: none !important; grid-auto-rows: auto !important; }
+    #retouch_step_results .thumbnail-item { aspect-ratio: 1; }
     .retouch-step-title { font-weight: 600; padding: 4px 0; }
     .retouch-step-state[data-state=failed] { color: var(--error-text-color, #b91c1c); font-weight: 600; }
     .retouch-step-state[data-state=warning] { color: #b45309; }`;
