@@ -174,7 +174,11 @@ class RetouchRequest(BaseModel):
         if background is not None:
             typed = background.applied.prompt if background.applied is not None else background.prompt
         digest = hashlib.sha256(self.image).hexdigest()[:8]
-        return f"{file_slug(self.title or typed) or 'retouch'}-{digest}"
+        title = _IMAGE_SUFFIX.sub("", self.title or "")  # an upload's name: "mug-shot.png" → "mug-shot"
+        return f"{file_slug(title or typed) or 'retouch'}-{digest}"
+
+
+_IMAGE_SUFFIX = re.compile(r"\.(png|jpe?g|webp|gif|bmp|tiff?|avif)$", re.IGNORECASE)
 
 
 def file_slug(text: str) -> str:

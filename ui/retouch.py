@@ -165,11 +165,13 @@ def _summary_html(chain: list[str]) -> str:
 
 def _build_results(studio: Studio) -> _Results:
     """Run / Interrupt, the status, the before/after, the step strip, downloads, info and the recipe tools."""
-    with gr.Row():
-        run = gr.Button("Run", variant="primary", elem_id="retouch_run", scale=3)
-        interrupt = gr.Button("Interrupt", variant="stop", elem_id="retouch_interrupt", scale=1)
-        queue_controls.wire(studio, queue_controls.build("retouch"))
-    status = gr.HTML("", elem_id="retouch_status")
+    # the same actions bar as the generation tabs: sticky on a desktop, at the bottom of a phone's screen
+    with gr.Column(elem_id="retouch_actions", elem_classes=["easel-actions"]):
+        with gr.Row(elem_classes=["easel-action-buttons"]):
+            run = gr.Button("Run", variant="primary", elem_id="retouch_run", scale=3)
+            interrupt = gr.Button("Interrupt", variant="stop", elem_id="retouch_interrupt", scale=1)
+            queue_controls.wire(studio, queue_controls.build("retouch"))
+        status = gr.HTML("", elem_id="retouch_status")
     result = gr.ImageSlider(
         label="Before / after", type="filepath", image_mode=None, format="png", interactive=False,
         buttons=["download", "fullscreen"], elem_id="retouch_result",

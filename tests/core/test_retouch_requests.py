@@ -299,6 +299,9 @@ def test_download_names_start_with_the_title_or_the_background_prompt_and_the_pi
     background = [{"op": "replace_background", "prompt": "On a marble counter!"}]
     assert RetouchRequest(image=PICTURE, ops=background).file_stem() == f"on-a-marble-counter-{digest}"
     assert RetouchRequest(image=PICTURE, ops=ops, title="★★★").file_stem() == f"retouch-{digest}"
+    # an upload's file name as the title: its extension is not part of the download names
+    assert RetouchRequest(image=PICTURE, ops=ops, title="mug-shot.PNG").file_stem() == f"mug-shot-{digest}"
+    assert RetouchRequest(image=PICTURE, ops=ops, title="v2.final").file_stem() == f"v2-final-{digest}"
 
 
 def test_a_step_failure_names_its_step():
