@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -136,19 +137,7 @@ class LocalBackend:
 
     # -- Backend protocol ------------------------------------------------------------------------
     def models(self, refresh: bool = False) -> list[ModelInfo]:
-        entries = self.registry.scan() if refresh else self.registry.entries()
-        return [
-            ModelInfo(
-                name=e.name,
-                label=e.label or e.name,
-                family=e.family,
-                inpaint=e.inpaint,
-                refusal=e.refusal,
-                demo=e.source == "demo",
-                inpaint_sibling=_name_or_none(self.registry.inpaint_sibling(e)) if not e.inpaint else None,
-            )
-            for e in entries
-        ]
+        return self.registry.infos(refresh)
 
     def loras(self, refresh: bool = False) -> list[LoraInfo]:
         entries = self.lora_library.scan() if refresh else self.lora_library.entries()
@@ -398,18 +387,13 @@ class LocalBackend:
         cancelled: threading.Event,
     ) -> None:
         """Sample one batch of the job and hand over its images, each with its infotext."""
-        request, entry = job.request, job.entry
+        request = job.request
         # 3. the seeds of this batch: image i of the job uses seed + i
         seeds = job.resolved.batch_seeds(batch, request.batch_size)
 
         on_step = self._step_reporter(job, job.counter, emit, cancelled)
-        # 4. sample (out of memory: free what we can before the next job)
-        try:
-            with tiled(base, request.tiling):  # for this run only: the pipeline is shared
-                images = job.run(pipe, job.encoded, seeds, on_step)
-        except torch.cuda.OutOfMemoryError:
-            self.manager.free_memory(keep=entry.name)
-            raise
+        # 4. sample
+        images = self._sampled(job, base, lambda: job.run(pipe, job.encoded, seeds, on_step))
         job.counter.next_batch()
         face_params: dict[str, object] = {}
         if request.restore_faces:
@@ -444,12 +428,9 @@ class LocalBackend:
                 [embeds[slot] for slot in group], [len(jobs[slot].resolved.seeds) for slot in group]
             )
             on_step = self._step_reporter(lead, counter, emit, cancelled)
-            try:
-                with tiled(base, lead.request.tiling):
-                    images = run_txt2img(pipe, lead.encoded, seeds, on_step, embeds=stacked)
-            except torch.cuda.OutOfMemoryError:
-                self.manager.free_memory(keep=lead.entry.name)
-                raise
+            images = self._sampled(
+                lead, base, functools.partial(run_txt2img, pipe, lead.encoded, seeds, on_step, embeds=stacked)
+            )
             counter.next_batch()
             start = 0
             for slot in group:
@@ -465,6 +446,18 @@ class LocalBackend:
                 start += count
             if cancelled.is_set():
                 raise JobCancelled
+
+    def _sampled(
+        self, job: _Generation, base: DiffusionPipeline, sample: Callable[[], list[Image.Image]]
+    ) -> list[Image.Image]:
+        """`sample()` with the job's tiling set for this run only (the pipeline is shared); out of memory, what
+        can be freed is freed before the next job."""
+        try:
+            with tiled(base, job.request.tiling):
+                return sample()
+        except torch.cuda.OutOfMemoryError:
+            self.manager.free_memory(keep=job.entry.name)
+            raise
 
     def _step_reporter(
         self,
@@ -622,7 +615,3 @@ def _encoder_scope(job: _Generation) -> Hashable:
         tuple((tag.name, tag.weight) for tag in job.lora_tags),
         tuple(sorted((str(k), str(v)) for k, v in {**job.lora_params, **job.addon_params}.items())),
     )
-
-
-def _name_or_none(entry: ModelEntry | None) -> str | None:
-    return entry.name if entry is not None else None

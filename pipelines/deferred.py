@@ -127,19 +127,7 @@ class DeferredBackend:
 
     def _scan(self, refresh: bool) -> list[ModelInfo]:
         """The registry's models as LocalBackend lists them (a scan imports diffusers)."""
-        entries = self.registry.scan() if refresh else self.registry.entries()
-        return [
-            ModelInfo(
-                name=e.name,
-                label=e.label or e.name,
-                family=e.family,
-                inpaint=e.inpaint,
-                refusal=e.refusal,
-                demo=e.source == "demo",
-                inpaint_sibling=_name_or_none(self.registry.inpaint_sibling(e)) if not e.inpaint else None,
-            )
-            for e in entries
-        ]
+        return self.registry.infos(refresh)
 
     def _remembered_models(self) -> list[ModelInfo] | None:
         """The last scan's list, when the file holds one made from the files there are now."""
@@ -224,10 +212,6 @@ def models_fingerprint(registry: ModelRegistry) -> str:
         "demo": registry.demo,
     }
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()
-
-
-def _name_or_none(entry: Any) -> str | None:
-    return None if entry is None else str(entry.name)
 
 
 def _retouch_tools_on_disk(registry: ModelRegistry) -> RetouchTools:

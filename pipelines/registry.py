@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from core.backend import ModelInfo
 from core.errors import UnknownModel
 from pipelines.checkpoint_info import Family, classify_file
 
@@ -308,6 +309,25 @@ class ModelRegistry:
             candidates = [e for e in entries if e.inpaint and e.name in names]
         candidates = [e for e in candidates if entry.family is None or e.family in (None, entry.family)]
         return candidates[0] if candidates else None
+
+    def infos(self, refresh: bool = False) -> list[ModelInfo]:
+        """The models as the front ends see them, refused ones with the reason (`refresh` scans the folder
+        again)."""
+        infos = []
+        for e in self.scan() if refresh else self.entries():
+            sibling = None if e.inpaint else self.inpaint_sibling(e)
+            infos.append(
+                ModelInfo(
+                    name=e.name,
+                    label=e.label or e.name,
+                    family=e.family,
+                    inpaint=e.inpaint,
+                    refusal=e.refusal,
+                    demo=e.source == "demo",
+                    inpaint_sibling=sibling.name if sibling is not None else None,
+                )
+            )
+        return infos
 
     def demo_entry(self) -> ModelEntry:
         return _entry(DEMO_NAME, "demo", self.demo_dir / DEMO_FILENAME, "sd1")
