@@ -46,6 +46,7 @@ from pipelines.prompt_cache import PromptCache, caching_prompts
 from pipelines.prompt_weighting import prompt_embeddings
 from pipelines.registry import ModelEntry, ModelRegistry
 from pipelines.retouch.run import RetouchResources, run_retouch
+from pipelines.retouch.tools import retouch_tools_on_disk
 from pipelines.retouch.upscale import UpscalerCache
 from pipelines.retouch.weights import ModelCache
 from pipelines.taesd import Previewer
@@ -187,25 +188,7 @@ class LocalBackend:
         )
 
     def retouch_tools(self, refresh: bool = False) -> RetouchTools:
-        from pipelines.retouch import MissingWeights
-        from pipelines.retouch.background import list_segmenters
-        from pipelines.retouch.faces import list_face_restorers, restore_faces
-        from pipelines.retouch.upscale import list_upscalers
-
-        models_dir = self.registry.models_dir
-        faces = tuple(list_face_restorers(models_dir))
-        missing: dict[str, str] = {}
-        if not faces:
-            try:  # with no weights on disk this stops at the lookup, with the message saying what to get
-                restore_faces(Image.new("RGB", (8, 8)), models_dir=models_dir)
-            except MissingWeights as exc:
-                missing["restore_faces"] = str(exc)
-        return RetouchTools(
-            upscalers=tuple(list_upscalers(models_dir)),
-            face_restorers=faces,
-            segmenters=tuple(list_segmenters(models_dir)),
-            missing=missing,
-        )
+        return retouch_tools_on_disk(self.registry.models_dir)
 
     def run(
         self, request: GenerationRequest | RetouchRequest, resolved: ResolvedGeneration | None = None

@@ -28,6 +28,7 @@ from core.errors import JobFailed
 from core.version import VERSION
 from pipelines.lora import LoraLibrary
 from pipelines.registry import ModelRegistry
+from pipelines.retouch.tools import retouch_tools_on_disk
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ class DeferredBackend:
         backend = self.ready()
         if backend is not None:
             return backend.retouch_tools(refresh=refresh)
-        return _retouch_tools_on_disk(self.registry)
+        return retouch_tools_on_disk(self.registry.models_dir)
 
 
 def models_fingerprint(registry: ModelRegistry) -> str:
@@ -212,28 +213,3 @@ def models_fingerprint(registry: ModelRegistry) -> str:
         "demo": registry.demo,
     }
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()
-
-
-def _retouch_tools_on_disk(registry: ModelRegistry) -> RetouchTools:
-    """The retouch tools whose weights are in the models folder (what LocalBackend.retouch_tools lists)."""
-    from PIL import Image
-
-    from pipelines.retouch import MissingWeights
-    from pipelines.retouch.background import list_segmenters
-    from pipelines.retouch.faces import list_face_restorers, restore_faces
-    from pipelines.retouch.upscale import list_upscalers
-
-    models_dir = registry.models_dir
-    faces = tuple(list_face_restorers(models_dir))
-    missing: dict[str, str] = {}
-    if not faces:
-        try:  # with no weights on disk this stops at the lookup, with the message saying what to get
-            restore_faces(Image.new("RGB", (8, 8)), models_dir=models_dir)
-        except MissingWeights as exc:
-            missing["restore_faces"] = str(exc)
-    return RetouchTools(
-        upscalers=tuple(list_upscalers(models_dir)),
-        face_restorers=faces,
-        segmenters=tuple(list_segmenters(models_dir)),
-        missing=missing,
-    )
