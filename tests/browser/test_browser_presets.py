@@ -145,7 +145,7 @@ def test_apply_says_what_it_changed_and_the_final_box_shows_what_will_be_sent(ru
     pick(page, "txt2img_preset", preset.name)
 
     # 1. Apply says what it changed, in a toast and under the preset
-    said = _toast(page, "applied")
+    said = _toast(page, f"'{preset.name}' applied")  # not an earlier test's toast
     assert preset.name in said and f"steps 10 → {preset.steps}" in said
     assert f"steps 10 → {preset.steps}" in page.locator("#txt2img_preset_description").inner_text()
 
