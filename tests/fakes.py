@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -92,28 +93,23 @@ class GatedBackend:
         batches, batch_size = getattr(request, "batch_count", 1), getattr(request, "batch_size", 1)
         steps = getattr(request, "steps", 1)
         run.total = steps * batches
-        width, height = getattr(request, "width", 64), getattr(request, "height", 64)
-        model = getattr(request, "model", "") or self._models[0].name
+        with self._recorded(run):
+            for batch in range(batches):
+                for step in range(batch * steps + 1, (batch + 1) * steps + 1):
+                    yield self._step(run, step)
+                for i in range(batch * batch_size, (batch + 1) * batch_size):
+                    seed = run.resolved.seeds[i] if run.resolved is not None else request.seed + i
+                    yield self._picture(request, seed, shade=i * 40)
+            run.finished = True
+
+    @contextmanager
+    def _recorded(self, run: Run) -> Iterator[None]:
+        """Around a run's events: it is listed in `runs`, a close before its end is recorded, its end is told."""
         with self._changed:
             self.runs.append(run)
             self._changed.notify_all()
         try:
-            for batch in range(batches):
-                for step in range(batch * steps + 1, (batch + 1) * steps + 1):
-                    self._wait_for_gate()
-                    with self._changed:
-                        run.steps_done = step
-                        self._changed.notify_all()
-                    yield Progress(step=step, total=run.total)
-                for i in range(batch * batch_size, (batch + 1) * batch_size):
-                    seed = run.resolved.seeds[i] if run.resolved is not None else request.seed + i
-                    yield GeneratedImage(
-                        image=Image.new("RGB", (width, height), (i * 40 % 256, 0, 0)),
-                        seed=seed,
-                        infotext=f"{getattr(request, 'prompt', '')}\nSteps: {steps}, Seed: {seed}, Model: {model}",
-                        model=model,
-                    )
-            run.finished = True
+            yield
         except GeneratorExit:
             run.closed_early = True
             raise
@@ -121,6 +117,28 @@ class GatedBackend:
             with self._changed:
                 run.ended.set()
                 self._changed.notify_all()
+
+    def _step(self, run: Run, step: int) -> Progress:
+        """One sampling step, once the test lets it happen."""
+        self._wait_for_gate()
+        with self._changed:
+            run.steps_done = step
+            self._changed.notify_all()
+        return Progress(step=step, total=run.total)
+
+    def _picture(
+        self, request: GenerationRequest | RetouchRequest, seed: int, *, shade: int, slot: int = 0
+    ) -> GeneratedImage:
+        width, height = getattr(request, "width", 64), getattr(request, "height", 64)
+        model = getattr(request, "model", "") or self._models[0].name
+        steps = getattr(request, "steps", 1)
+        return GeneratedImage(
+            image=Image.new("RGB", (width, height), (shade % 256, 0, 0)),
+            seed=seed,
+            infotext=f"{getattr(request, 'prompt', '')}\nSteps: {steps}, Seed: {seed}, Model: {model}",
+            model=model,
+            slot=slot,
+        )
 
     def _wait_for_gate(self) -> None:
         if self._open.is_set():
@@ -187,30 +205,10 @@ class BatchingGatedBackend(GatedBackend):
     def _together(self, items: list[tuple[GenerationRequest, ResolvedGeneration]]) -> Iterator[BackendEvent]:
         lead = items[0][0]
         run = Run(lead, items[0][1], total=lead.steps)
-        with self._changed:
-            self.runs.append(run)
-            self._changed.notify_all()
-        try:
+        with self._recorded(run):
             for step in range(1, lead.steps + 1):
-                self._wait_for_gate()
-                with self._changed:
-                    run.steps_done = step
-                    self._changed.notify_all()
-                yield Progress(step=step, total=lead.steps)
+                yield self._step(run, step)
             for slot, (request, resolved) in enumerate(items):
                 for seed in resolved.seeds:
-                    yield GeneratedImage(
-                        image=Image.new("RGB", (request.width, request.height), (slot * 60 % 256, 0, 0)),
-                        seed=seed,
-                        infotext=f"{request.prompt}\nSteps: {request.steps}, Seed: {seed}, Model: {request.model}",
-                        model=request.model,
-                        slot=slot,
-                    )
+                    yield self._picture(request, seed, shade=slot * 60, slot=slot)
             run.finished = True
-        except GeneratorExit:
-            run.closed_early = True
-            raise
-        finally:
-            with self._changed:
-                run.ended.set()
-                self._changed.notify_all()
