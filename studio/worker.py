@@ -64,7 +64,6 @@ class Jobs:
         self._jobs_lock = threading.Lock()
         self._groups: dict[str, JobGroup] = {}
         self._groups_lock = threading.Lock()
-        self._current: Job | None = None
         self._running: list[Job] = []  # the jobs running now: one, or several run together as one batch
         self._seconds_per_unit: float | None = None  # moving average of seconds per (step × image)
         self._worker: threading.Thread | None = None
@@ -215,7 +214,7 @@ class Jobs:
     # -- progress --------------------------------------------------------------------------------------
     def running_job(self) -> Job | None:
         """The job the worker is running now, whoever it belongs to (for admins)."""
-        return self._current
+        return self._running[0] if self._running else None
 
     def latest_job(self, user: str) -> Job | None:
         """The user's running job, else their oldest waiting one, else their most recent finished one."""
@@ -232,7 +231,7 @@ class Jobs:
         rate = self._seconds_per_unit
         if rate is None or job.state is not JobState.QUEUED:
             return None
-        running = self._current
+        running = self.running_job()
         left = (running.eta_seconds() or 0.0) if running is not None else 0.0
         return left + sum(_work_units(j) * rate for j in self._queue.ahead_of(job))
 
@@ -251,18 +250,18 @@ class Jobs:
             if job is None:
                 continue
             batch = [job, *self._batchmates(job)]
-            self._current, self._running = job, batch
+            self._running = batch
             try:
                 if len(batch) == 1:
                     self._run(job)
                 else:
                     self._run_together(batch)
             finally:
-                self._current, self._running = None, []
+                self._running = []
 
     def _batchmates(self, job: Job) -> list[Job]:
         """Waiting jobs (of any user, in fair order) that sample as `job` does, to run in one batch with it, up to
-        `max_batch` images in all. None when batching is off or the backend cannot run jobs together."""
+        `max_batch` images in all; none when batching is off or the backend cannot run jobs together."""
         backend = self.backend
         if self.max_batch == 1 or job.cancel_requested or not isinstance(backend, RunsTogether):
             return []
@@ -295,9 +294,8 @@ class Jobs:
         except JobCancelled:
             pass
         except JobFailed as exc:
-            if (
-                exports
-            ):  # a retouch chain that stopped at a failing step keeps the files its earlier steps made
+            # a retouch chain that stopped at a failing step keeps the files its earlier steps made
+            if exports:
                 job.exports.extend(self._write_exports(job, exports))
             job.finish(JobState.FAILED, str(exc))
             return
@@ -313,9 +311,7 @@ class Jobs:
             job.exports.extend(self._write_exports(job, exports))
         job.finish(JobState.CANCELLED if job.cancel_requested else JobState.DONE)
         if job.state is JobState.DONE and job.started is not None and job.finished is not None:
-            pace = (job.finished - job.started) / _work_units(job)
-            previous = self._seconds_per_unit
-            self._seconds_per_unit = pace if previous is None else 0.7 * previous + 0.3 * pace
+            self._record_pace(job.finished - job.started, _work_units(job))
 
     def _run_together(self, jobs: list[Job]) -> None:
         """Jobs of several users as one batch: progress for all, each image saved to its own job; cancelling one
@@ -356,9 +352,13 @@ class Jobs:
             job.finish(JobState.CANCELLED if job.cancel_requested else JobState.DONE)
         done = [job for job in jobs if job.state is JobState.DONE]
         if done and done[0].finished is not None:
-            pace = (done[0].finished - started) / sum(_work_units(job) for job in jobs)
-            previous = self._seconds_per_unit
-            self._seconds_per_unit = pace if previous is None else 0.7 * previous + 0.3 * pace
+            self._record_pace(done[0].finished - started, sum(_work_units(job) for job in jobs))
+
+    def _record_pace(self, seconds: float, units: int) -> None:
+        """Fold a finished run's seconds per (step × image) into the moving average the wait estimates use."""
+        pace = seconds / units
+        previous = self._seconds_per_unit
+        self._seconds_per_unit = pace if previous is None else 0.7 * previous + 0.3 * pace
 
     def _follow(self, job: Job, events: Iterator[BackendEvent], exports: list[ExportedFile]) -> None:
         """Take the backend's events into the job: progress, saved pictures, exports (until cancelled)."""
